@@ -1,0 +1,82 @@
+# pyvitals build. Generated files (vmlinux.h, BPF objects, skeletons, objects) go to build/.
+BUILD    := build
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+CC       ?= gcc
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+PYTHON   ?= /usr/bin/python3
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser
+LDLIBS   := -lbpf -lelf -lz -lm
+BPFFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
+
+# Debian packages needed to build, test, benchmark and demo.
+DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool \
+        python3 python3-pytest python3-flask python3-requests gunicorn wrk apache2-utils hey procps
+
+.PHONY: all deps test unit e2e demo bench clean
+.SECONDARY:
+all: pyvitals
+
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; else echo "all build and test packages present"; fi
+
+$(BUILD) $(BUILD)/user $(BUILD)/unit:
+	mkdir -p $@
+
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/pyvitals.h $(wildcard bpf/*.bpf.h) $(BUILD)/vmlinux.h
+	$(CLANG) $(BPFFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) bpf/pyvitals.h $(SKELS) | $(BUILD)/user
+	$(CC) $(CFLAGS) -c $< -o $@
+
+pyvitals: $(USER_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/unit/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard user/*.h) | $(BUILD)/unit
+	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+
+$(BUILD)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+e2e: pyvitals
+	tools/ensure-tracefs
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
+
+test: deps
+	$(MAKE) pyvitals $(BUILD)/unit_tests
+	$(MAKE) unit
+	$(MAKE) e2e
+
+DURATION ?=
+demo: deps pyvitals
+	tools/ensure-tracefs
+	DURATION="$(DURATION)" tools/demo
+
+bench: deps pyvitals
+	tools/ensure-tracefs
+	$(PYTHON) tools/bench.py
+
+clean:
+	rm -rf $(BUILD) pyvitals

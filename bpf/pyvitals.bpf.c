@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket I/O and process membership of the watched services.
+ *
+ * Socket data comes from one of three hook sets, chosen by userspace at start-up
+ * (the others are not loaded): the sock:sock_{send,recv}_length tracepoints (fire only
+ * for socket I/O, in the caller's context, no host-wide syscall tax), fexit on
+ * tcp_{send,recv}msg, or kprobe/kretprobe on the same. All three end in on_sock_io(),
+ * which copies a bounded prefix of the user buffer straight from the syscall's
+ * registers. Processes join a service at attach (userspace), by fork from a member,
+ * or by exec of a watched comm, all followed here so no first request is missed. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "pyvitals.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define MSG_PEEK 2
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
+
+/* x86_64 syscall numbers whose second argument leads to the user buffer. */
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct pv_config cfg = {};
+struct pv_counters counters = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);                 /* tgid */
+	__type(value, struct pv_proc_info);
+} tracked SEC(".maps");
+
+/* Sockets that carried data of a tracked process, so their close can be reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);                 /* struct sock * */
+	__type(value, __u32);               /* service */
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* One record is too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pv_data_event);
+} scratch SEC(".maps");
+
+/* kprobe mode: tcp_*msg arguments, from entry to return, per thread. */
+struct kprobe_args {
+	__u64 sk;
+	__s32 flags;
+	__u32 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);                 /* tid */
+	__type(value, struct kprobe_args);
+} kprobe_stash SEC(".maps");
+
+/* Wake the reader only when enough is queued; otherwise it drains on its timer. */
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* Where the syscall that led here keeps its first buffer; 0 when not a known one. */
+static __always_inline __u64 user_buffer(__u32 *avail)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 nr = BPF_CORE_READ(regs, orig_ax);
+	__u64 arg = BPF_CORE_READ(regs, si);
+	struct iovec iov = {};
+	struct user_msghdr msg = {};
+
+	*avail = ~0u;
+	switch (nr) {
+	case NR_read: case NR_write: case NR_sendto: case NR_recvfrom:
+		return arg;
+	case NR_sendmsg: case NR_recvmsg:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)arg))
+			return 0;
+		arg = (__u64)msg.msg_iov;
+		/* fall through: the first iovec holds the start of the data */
+	case NR_readv: case NR_writev:
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)arg))
+			return 0;
+		*avail = iov.iov_len;
+		return (__u64)iov.iov_base;
+	}
+	return 0;
+}
+
+static __always_inline void fill_addresses(struct pv_data_event *e, struct sock *sk)
+{
+	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e->family == AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(e->laddr, &l, 4);
+		__builtin_memcpy(e->raddr, &r, 4);
+	} else {
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, zero = 0, avail;
+	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
+	struct pv_data_event *e;
+	__u64 key = (__u64)sk, buf;
+	__u32 n;
+
+	if (!proc || ret <= 0 || !sk)
+		return 0;
+	if (dir == PV_DIR_RECV && (flags & MSG_PEEK))
+		return 0;
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((e->family != AF_INET && e->family != AF_INET6) ||
+	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+
+	e->type = PV_EV_DATA;
+	e->service = proc->service;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->sk = key;
+	e->tgid = tgid;
+	e->tid = (__u32)id;
+	e->len = ret;
+	e->dir = dir;
+	fill_addresses(e, sk);
+
+	buf = user_buffer(&avail);
+	n = ret;
+	if (n > avail)
+		n = avail;
+	if (n > cfg.capture_len)
+		n = cfg.capture_len;
+	if (n > PV_CAPTURE_MAX)
+		n = PV_CAPTURE_MAX;
+	if (n < (__u32)ret)
+		__sync_fetch_and_add(&counters.truncated, 1);
+	if (!buf || bpf_probe_read_user(e->data, n, (void *)buf)) {
+		if (buf)
+			__sync_fetch_and_add(&counters.unreadable, 1);
+		n = 0;
+	}
+	e->cap_len = n;
+
+	if (!bpf_map_lookup_elem(&conns, &key) &&
+	    bpf_map_update_elem(&conns, &key, &proc->service, BPF_ANY))
+		__sync_fetch_and_add(&counters.conn_map_full, 1);
+	if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n, wakeup_flag()))
+		__sync_fetch_and_add(&counters.ringbuf_full, 1);
+	return 0;
+}
+
+/* ---- hook set 1: tracepoints ---- */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_sock_send, struct sock *sk, int ret, int flags)
+{
+	return on_sock_io(sk, ret, flags, PV_DIR_SEND);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tp_sock_recv, struct sock *sk, int ret, int flags)
+{
+	return on_sock_io(sk, ret, flags, PV_DIR_RECV);
+}
+
+/* ---- hook set 2: fexit ---- */
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(fexit_tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
+{
+	return on_sock_io(sk, ret, 0, PV_DIR_SEND);
+}
+
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(fexit_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags,
+	     int *addr_len, int ret)
+{
+	return on_sock_io(sk, ret, flags, PV_DIR_RECV);
+}
+
+/* ---- hook set 3: kprobes ---- */
+static __always_inline int stash_args(struct sock *sk, int flags)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, tid = (__u32)bpf_get_current_pid_tgid();
+	struct kprobe_args a = { .sk = (__u64)sk, .flags = flags };
+
+	if (bpf_map_lookup_elem(&tracked, &tgid))
+		bpf_map_update_elem(&kprobe_stash, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int unstash_args(int ret, __u8 dir)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct kprobe_args *a = bpf_map_lookup_elem(&kprobe_stash, &tid);
+
+	if (!a)
+		return 0;
+	on_sock_io((struct sock *)a->sk, ret, a->flags, dir);
+	bpf_map_delete_elem(&kprobe_stash, &tid);
+	return 0;
+}
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(kp_tcp_sendmsg, struct sock *sk)
+{
+	return stash_args(sk, 0);
+}
+
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(krp_tcp_sendmsg, int ret)
+{
+	return unstash_args(ret, PV_DIR_SEND);
+}
+
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags)
+{
+	return stash_args(sk, flags);
+}
+
+SEC("kretprobe/tcp_recvmsg")
+int BPF_KRETPROBE(krp_tcp_recvmsg, int ret)
+{
+	return unstash_args(ret, PV_DIR_RECV);
+}
+
+/* ---- connection end, all modes ---- */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 key = (__u64)sk;
+	__u32 *service;
+	struct pv_close_event *e;
+
+	/* Our side can send nothing more once it entered FIN_WAIT1 or LAST_ACK. */
+	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
+		return 0;
+	service = bpf_map_lookup_elem(&conns, &key);
+	if (!service)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		e->type = PV_EV_CLOSE;
+		e->service = *service;
+		e->ts_ns = bpf_ktime_get_ns();
+		e->sk = key;
+		bpf_ringbuf_submit(e, wakeup_flag());
+	} else {
+		__sync_fetch_and_add(&counters.ringbuf_full, 1);
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* ---- process membership ---- */
+static __always_inline void emit_proc(__u32 service, __u32 kind, __u32 pid, __u32 ppid)
+{
+	struct pv_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&counters.ringbuf_full, 1);
+		return;
+	}
+	e->type = PV_EV_PROC;
+	e->service = service;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->pid = pid;
+	e->ppid = ppid;
+	e->pad = 0;
+	/* Membership changes are rare and userspace wants them promptly. */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	struct pv_proc_info *proc;
+
+	if (ctgid == ptgid) /* a new thread, already covered by its tgid */
+		return 0;
+	proc = bpf_map_lookup_elem(&tracked, &ptgid);
+	if (!proc)
+		return 0;
+	if (bpf_map_update_elem(&tracked, &ctgid, proc, BPF_ANY)) {
+		__sync_fetch_and_add(&counters.proc_map_full, 1);
+		return 0;
+	}
+	emit_proc(proc->service, PV_PROC_FORK, ctgid, ptgid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_exit, struct task_struct *p, bool group_dead)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct pv_proc_info *proc;
+	__u32 service;
+
+	if (!group_dead)
+		return 0;
+	proc = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!proc)
+		return 0;
+	service = proc->service;
+	bpf_map_delete_elem(&tracked, &tgid);
+	emit_proc(service, PV_PROC_EXIT, tgid, 0);
+	return 0;
+}
+
+static __always_inline int comm_equal(const char *a, const volatile char *b)
+{
+	for (int i = 0; i < PV_COMM_LEN; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	char comm[PV_COMM_LEN];
+
+	if (!cfg.comm_count || tgid == cfg.self_tgid || bpf_map_lookup_elem(&tracked, &tgid))
+		return 0;
+	BPF_CORE_READ_STR_INTO(&comm, p, comm);
+	for (int i = 0; i < PV_MAX_COMMS; i++) {
+		struct pv_proc_info info = {};
+
+		if (i >= cfg.comm_count)
+			break;
+		if (!comm_equal(comm, cfg.comms[i]))
+			continue;
+		info.service = cfg.comm_service[i];
+		if (bpf_map_update_elem(&tracked, &tgid, &info, BPF_ANY)) {
+			__sync_fetch_and_add(&counters.proc_map_full, 1);
+			return 0;
+		}
+		emit_proc(info.service, PV_PROC_EXEC, tgid, 0);
+		break;
+	}
+	return 0;
+}

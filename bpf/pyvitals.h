@@ -1,0 +1,167 @@
+/* Types shared by the BPF programs and userspace: ring-buffer records, the load-time
+ * configuration and the drop counters. Fixed-width types, no pointers, explicit
+ * padding; the _Static_asserts catch layout drift between the two sides. */
+#ifndef PYVITALS_H
+#define PYVITALS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define PV_CAPTURE_MAX 1024   /* largest prefix of one socket I/O copied; power of two */
+#define PV_MAX_SERVICES 16
+#define PV_MAX_COMMS 4
+#define PV_COMM_LEN 16
+
+/* Every ring-buffer record starts with this type field. */
+enum pv_event_type {
+	PV_EV_DATA = 1,  /* bytes moved on a TCP socket by a tracked process */
+	PV_EV_CLOSE = 2, /* a tracked socket stopped carrying data (our side closed, or it died) */
+	PV_EV_PROC = 3,  /* a process joined (fork, exec of a matching comm) or left a service */
+};
+
+enum pv_dir { PV_DIR_RECV = 0, PV_DIR_SEND = 1 };
+
+enum pv_proc_kind { PV_PROC_FORK = 1, PV_PROC_EXEC = 2, PV_PROC_EXIT = 3 };
+
+/* Which kernel hook delivered socket I/O; chosen at start-up. */
+enum pv_hook_mode { PV_HOOK_TRACEPOINT = 1, PV_HOOK_KPROBE = 2, PV_HOOK_FENTRY = 3 };
+
+struct pv_data_event {
+	__u32 type;      /* PV_EV_DATA */
+	__u32 service;   /* index of the target this process belongs to */
+	__u64 ts_ns;     /* CLOCK_MONOTONIC when the I/O completed */
+	__u64 sk;        /* kernel socket address: the connection's identity */
+	__u32 tgid;
+	__u32 tid;
+	__u32 len;       /* bytes the call moved */
+	__u16 cap_len;   /* bytes of them copied into data[] */
+	__u8 dir;        /* enum pv_dir */
+	__u8 family;     /* AF_INET or AF_INET6 */
+	__u16 lport;     /* host byte order */
+	__u16 rport;
+	__u32 pad;
+	__u8 laddr[16];  /* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	__u8 data[PV_CAPTURE_MAX];
+};
+#define PV_DATA_HDR_LEN 80
+_Static_assert(sizeof(struct pv_data_event) == PV_DATA_HDR_LEN + PV_CAPTURE_MAX, "pv_data_event layout");
+
+struct pv_close_event {
+	__u32 type;      /* PV_EV_CLOSE */
+	__u32 service;
+	__u64 ts_ns;
+	__u64 sk;
+};
+_Static_assert(sizeof(struct pv_close_event) == 24, "pv_close_event layout");
+
+struct pv_proc_event {
+	__u32 type;      /* PV_EV_PROC */
+	__u32 service;
+	__u64 ts_ns;
+	__u32 kind;      /* enum pv_proc_kind */
+	__u32 pid;       /* the process (tgid) that joined or left */
+	__u32 ppid;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pv_proc_event) == 32, "pv_proc_event layout");
+
+/* Value of the tracked-process map, keyed by tgid. */
+struct pv_proc_info {
+	__u32 service;
+	__u32 flags;
+};
+
+/* Load-time settings, filled through skel->rodata before load. */
+struct pv_config {
+	__u32 capture_len;              /* bytes to copy per I/O, <= PV_CAPTURE_MAX */
+	__u32 wakeup_bytes;             /* wake userspace once this much is queued */
+	__u32 self_tgid;                /* never trace ourselves */
+	__u32 comm_count;
+	__u32 comm_service[PV_MAX_COMMS];
+	char comms[PV_MAX_COMMS][PV_COMM_LEN]; /* --comm names, tracked from exec on */
+};
+
+/* Drop and truncation counters, kept in .bss and read by userspace. */
+struct pv_counters {
+	__u64 ringbuf_full;    /* records lost because the ring buffer was full */
+	__u64 conn_map_full;   /* sockets not remembered because the map was full */
+	__u64 proc_map_full;   /* forked processes not tracked because the map was full */
+	__u64 truncated;       /* I/Os longer than the capture (normal for bodies; informative) */
+	__u64 unreadable;      /* I/Os whose user buffer could not be read */
+};
+
+#endif
+
+/* ---- runtime (GIL, GC) ---- */
+/* Types of bpf/runtime.bpf.c and user/runtime.c: the per-process interpreter addresses that
+ * userspace finds (GIL, GC statistics) and the per-service counters the BPF side sums.
+ * Kept after the guard above so that this section is self-contained. */
+#ifndef PYVITALS_RUNTIME_H
+#define PYVITALS_RUNTIME_H
+
+/* Pause histogram: log-linear, 4 buckets per power of two of nanoseconds (<= 19% wide). */
+#define PV_RT_HIST_SUB 4
+#define PV_RT_HIST_OCTAVES 40      /* up to 2^41 ns (~37 min); longer pauses land in the last */
+#define PV_RT_HIST_BUCKETS (PV_RT_HIST_SUB * PV_RT_HIST_OCTAVES)
+#define PV_RT_GEN_UNKNOWN 3        /* gc_collections[] slot for a collection of unknown generation */
+
+/* Value of rt_procs, keyed by tgid. Addresses are in the process's address space. A GIL wait is
+ * a futex wait with uaddr in [gil_lo, gil_mid) (condvar + mutex that take_gil blocks on); a wait
+ * in [gil_mid, gil_hi) is the forced-switch handshake in drop_gil (counted apart). */
+struct pv_rt_proc {
+	__u64 gil_lo;
+	__u64 gil_mid;
+	__u64 gil_hi;       /* 0: no GIL address known for this process */
+	__u64 gc_stats;     /* &generation_stats[0].collections when the GC probe cannot trust its
+	                     * generation argument (3.8 clones); 0 otherwise */
+	__u32 gc_stride;    /* bytes between generation_stats[i].collections */
+	__u32 flags;        /* PV_RT_F_* */
+};
+_Static_assert(sizeof(struct pv_rt_proc) == 40, "pv_rt_proc layout");
+
+#define PV_RT_F_EXECED 1   /* the process exec'd since userspace filled this entry */
+#define PV_RT_F_FORKED 2   /* copied from the parent at fork by the kernel side */
+
+/* Value of rt_stats (per-CPU array indexed by service): cumulative since load. */
+struct pv_rt_stats {
+	__u64 gil_wait_ns;       /* blocked acquiring the GIL */
+	__u64 gil_waits;
+	__u64 gil_switch_ns;     /* blocked in drop_gil's forced-switch handshake */
+	__u64 gil_switches;
+	__u64 gc_collections[4]; /* generations 0, 1, 2, PV_RT_GEN_UNKNOWN */
+	__u64 gc_pause_ns;
+	__u64 gc_pause_max_ns;
+	__u64 gc_hist[PV_RT_HIST_BUCKETS];
+};
+_Static_assert(sizeof(struct pv_rt_stats) == 8 * (10 + PV_RT_HIST_BUCKETS), "pv_rt_stats layout");
+
+/* Drop counters of the runtime object (.bss). */
+struct pv_rt_counters {
+	__u64 procs_map_full;    /* forked process not given its parent's addresses */
+	__u64 gc_map_full;       /* collection not timed: too many collections in flight */
+	__u64 gc_unmatched;      /* end of a collection whose start was not seen (attached mid-way) */
+	__u64 bad_service;       /* tracked service index >= PV_MAX_SERVICES */
+	__u64 storage_fail;      /* task storage unavailable (recursion) */
+};
+
+/* Bucket of a pause of v ns: exact below 4 ns, then 4 per power of two. */
+static inline __u32 pv_rt_bucket(__u64 v, __u32 log2v)
+{
+	__u32 idx;
+	if (v < PV_RT_HIST_SUB)
+		return (__u32)v;
+	idx = (log2v - 1) * PV_RT_HIST_SUB + (__u32)((v >> (log2v - 2)) & (PV_RT_HIST_SUB - 1));
+	return idx < PV_RT_HIST_BUCKETS ? idx : PV_RT_HIST_BUCKETS - 1;
+}
+
+/* Lowest value (ns) that lands in bucket idx; the bucket ends where idx + 1 begins. */
+static inline __u64 pv_rt_bucket_lo(__u32 idx)
+{
+	__u32 o = idx / PV_RT_HIST_SUB + 1, sub = idx % PV_RT_HIST_SUB;
+	if (idx < PV_RT_HIST_SUB)
+		return idx;
+	return (__u64)(PV_RT_HIST_SUB + sub) << (o - 2);
+}
+#endif /* PYVITALS_RUNTIME_H */

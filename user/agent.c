@@ -1,0 +1,284 @@
+/* Agent lifecycle: open -> configure -> load -> fill tracked map -> attach -> scan
+ * descendants, with one cleanup path (agent_stop) for every failure. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "agent.h"
+#include "proc.h"
+#include "pyvitals.skel.h"
+
+#define RINGBUF_BYTES (16u << 20)
+
+uint64_t agent_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct pv_data_event *d = data;
+	const struct pv_close_event *c = data;
+
+	if (size < sizeof(__u32))
+		return 0;
+	switch (*(__u32 *)data) {
+	case PV_EV_DATA:
+		if (size >= PV_DATA_HDR_LEN && size >= PV_DATA_HDR_LEN + d->cap_len && d->service < (unsigned)a->nservices)
+			conns_data(a->conns, d);
+		break;
+	case PV_EV_CLOSE:
+		if (size >= sizeof(*c))
+			conns_close(a->conns, c->sk, c->ts_ns);
+		break;
+	case PV_EV_PROC:
+		/* Membership lives in the tracked map; nothing to aggregate here. */
+		break;
+	default:
+		a->unknown_records++;
+	}
+	return 0;
+}
+
+static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
+{
+	struct bpf_program *tp[] = { s->progs.tp_sock_send, s->progs.tp_sock_recv };
+	struct bpf_program *fe[] = { s->progs.fexit_tcp_sendmsg, s->progs.fexit_tcp_recvmsg };
+	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg,
+				     s->progs.kp_tcp_recvmsg, s->progs.krp_tcp_recvmsg };
+
+	for (int i = 0; i < 2; i++) {
+		bpf_program__set_autoload(tp[i], h == HOOKS_TRACEPOINT);
+		bpf_program__set_autoload(fe[i], h == HOOKS_FENTRY);
+	}
+	for (int i = 0; i < 4; i++)
+		bpf_program__set_autoload(kp[i], h == HOOKS_KPROBE);
+}
+
+static int track(struct agent *a, int pid, int service)
+{
+	struct pv_proc_info info = { .service = service };
+
+	return bpf_map__update_elem(a->skel->maps.tracked, &pid, sizeof(pid), &info, sizeof(info), BPF_ANY);
+}
+
+static int tracked_service(struct agent *a, int pid)
+{
+	struct pv_proc_info info;
+
+	if (bpf_map__lookup_elem(a->skel->maps.tracked, &pid, sizeof(pid), &info, sizeof(info), 0))
+		return -1;
+	return info.service;
+}
+
+/* Add every process whose ancestor is tracked, and every process with a watched comm. */
+static int scan_one(int pid, void *ctx)
+{
+	struct agent *a = ctx;
+	char comm[PV_COMM_LEN];
+	int p = pid, service = -1;
+
+	if (pid == getpid() || tracked_service(a, pid) >= 0)
+		return 0;
+	for (int depth = 0; depth < 64 && p > 1 && service < 0; depth++) {
+		p = proc_ppid(p);
+		service = p > 0 ? tracked_service(a, p) : -1;
+	}
+	if (service < 0 && !proc_comm(pid, comm, sizeof(comm)))
+		for (int i = 0; i < a->nservices; i++)
+			if (a->services[i].comm[0] && !strcmp(comm, a->services[i].comm))
+				service = i;
+	if (service >= 0)
+		track(a, pid, service);
+	return 0;
+}
+
+static int configure(struct agent *a, char *err, size_t errlen)
+{
+	struct pv_config *cfg = (struct pv_config *)&a->skel->rodata->cfg;
+	int ncomm = 0;
+
+	cfg->capture_len = a->opt.capture;
+	cfg->wakeup_bytes = RINGBUF_BYTES / 4;
+	cfg->self_tgid = getpid();
+	for (int i = 0; i < a->nservices; i++) {
+		if (!a->services[i].comm[0])
+			continue;
+		if (ncomm == PV_MAX_COMMS) {
+			snprintf(err, errlen, "at most %d --comm targets in one run", PV_MAX_COMMS);
+			return -1;
+		}
+		memcpy(cfg->comms[ncomm], a->services[i].comm, PV_COMM_LEN);
+		cfg->comm_service[ncomm++] = i;
+	}
+	cfg->comm_count = ncomm;
+	disable_other_hooks(a->skel, a->hooks);
+	return bpf_map__set_max_entries(a->skel->maps.events, RINGBUF_BYTES);
+}
+
+static void name_services(struct agent *a)
+{
+	for (int i = 0; i < a->nservices; i++) {
+		struct service *s = &a->services[i];
+		int pids[1];
+
+		if (s->root_pid)
+			proc_service_name(s->root_pid, s->name, sizeof(s->name));
+		else if (agent_pids(a, i, pids, 1) == 1)
+			proc_service_name(pids[0], s->name, sizeof(s->name));
+		else
+			snprintf(s->name, sizeof(s->name), "%s", s->comm);
+	}
+}
+
+int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(a, 0, sizeof(*a));
+	a->opt = *o;
+	if (!o->ntargets) {
+		snprintf(err, errlen, "no target: name the service with -p PID or --comm NAME");
+		return -1;
+	}
+	for (int i = 0; i < o->ntargets; i++) {
+		const struct target *t = &o->targets[i];
+
+		if (t->pid && !proc_alive(t->pid)) {
+			snprintf(err, errlen, "no process with pid %d: check the pid (e.g. 'pgrep -f gunicorn')", t->pid);
+			return -1;
+		}
+		service_init(&a->services[i], i, t->pid, t->comm, o->max_routes);
+	}
+	a->nservices = o->ntargets;
+	features_probe(&a->feat);
+	if (!a->feat.root) {
+		snprintf(err, errlen, "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run with sudo");
+		return -1;
+	}
+	if (!a->feat.tracefs) {
+		snprintf(err, errlen, "tracefs is not mounted and could not be mounted (%s): mount it with "
+			 "'mount -t tracefs nodev /sys/kernel/tracing'", a->feat.tracefs_err);
+		return -1;
+	}
+	if (features_pick_hooks(&a->feat, o->hooks, &a->hooks, err, errlen))
+		return -1;
+
+	a->skel = pyvitals_bpf__open();
+	if (!a->skel) {
+		snprintf(err, errlen, "opening the BPF object failed: %s", strerror(errno));
+		return -1;
+	}
+	if (configure(a, err, errlen))
+		goto fail;
+	ret = pyvitals_bpf__load(a->skel);
+	if (ret) {
+		snprintf(err, errlen, "loading the BPF programs (hooks=%s) failed: %s; run 'pyvitals doctor'",
+			 hooks_name(a->hooks), strerror(-ret));
+		goto fail;
+	}
+	for (int i = 0; i < a->nservices; i++)
+		if (a->services[i].root_pid && track(a, a->services[i].root_pid, i)) {
+			snprintf(err, errlen, "adding pid %d to the tracked map failed: %s", a->services[i].root_pid,
+				 strerror(errno));
+			goto fail;
+		}
+	ret = pyvitals_bpf__attach(a->skel);
+	if (ret) {
+		snprintf(err, errlen, "attaching the BPF programs (hooks=%s) failed: %s; run 'pyvitals doctor'",
+			 hooks_name(a->hooks), strerror(-ret));
+		goto fail;
+	}
+	/* Forks from now on are followed in the kernel; two passes catch those made during the scan. */
+	proc_each(scan_one, a);
+	proc_each(scan_one, a);
+	for (int i = 0; i < a->nservices; i++)
+		if (a->services[i].root_pid && !proc_alive(a->services[i].root_pid)) {
+			snprintf(err, errlen, "process %d exited while pyvitals was attaching; start it again and retry",
+				 a->services[i].root_pid);
+			goto fail;
+		}
+	a->conns = conns_new(a->services, a->nservices);
+	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), handle_record, a, NULL);
+	if (!a->conns || !a->rb) {
+		snprintf(err, errlen, "setting up the event reader failed: %s", strerror(errno));
+		goto fail;
+	}
+	name_services(a);
+	a->had_pids = true;
+	a->start_ns = agent_now_ns();
+	return 0;
+fail:
+	agent_stop(a);
+	return -1;
+}
+
+void agent_stop(struct agent *a)
+{
+	ring_buffer__free(a->rb);
+	a->rb = NULL;
+	pyvitals_bpf__destroy(a->skel);
+	a->skel = NULL;
+	conns_free(a->conns);
+	a->conns = NULL;
+	for (int i = 0; i < a->nservices; i++)
+		service_free(&a->services[i]);
+}
+
+void agent_drain(struct agent *a)
+{
+	if (a->rb)
+		ring_buffer__consume(a->rb);
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+	return *(const int *)x - *(const int *)y;
+}
+
+int agent_pids(struct agent *a, int service, int *pids, int max)
+{
+	struct bpf_map *m = a->skel->maps.tracked;
+	__u32 key, next, *prev = NULL;
+	int n = 0;
+
+	while (n < max && !bpf_map__get_next_key(m, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if (!proc_alive(key)) { /* exited before its exit could be seen, or a zombie's leftover */
+			bpf_map__delete_elem(m, &key, sizeof(key), 0);
+			prev = NULL;    /* the iteration restarts; deleted keys are not seen again */
+			n = 0;
+			continue;
+		}
+		if (tracked_service(a, key) == service)
+			pids[n++] = key;
+	}
+	qsort(pids, n, sizeof(*pids), cmp_int);
+	return n;
+}
+
+bool agent_targets_gone(struct agent *a)
+{
+	int pid;
+
+	for (int i = 0; i < a->nservices; i++)
+		if (a->services[i].comm[0] || agent_pids(a, i, &pid, 1) > 0)
+			return false;
+	return true;
+}
+
+uint64_t agent_lost_events(struct agent *a)
+{
+	const struct pv_counters *c = &a->skel->bss->counters;
+
+	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records;
+}

@@ -1,0 +1,49 @@
+/* The running agent: BPF objects loaded and attached for a set of targets, the ring
+ * buffer reader, the services' aggregates, and the event loop shared by watch and top. */
+#ifndef AGENT_H
+#define AGENT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "conns.h"
+#include "features.h"
+#include "options.h"
+#include "service.h"
+
+struct pyvitals_bpf;
+struct ring_buffer;
+
+struct agent {
+	struct options opt;
+	struct features feat;
+	enum hooks_choice hooks;
+	struct pyvitals_bpf *skel;
+	struct ring_buffer *rb;
+	struct service services[PV_MAX_SERVICES];
+	int nservices;
+	struct conn_table *conns;
+	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
+	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
+	bool had_pids;                /* some -p target was seen alive */
+};
+
+/* Load, fill the tracked map, attach. 0, or -1 with a message in err and nothing left attached. */
+int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen);
+void agent_stop(struct agent *a);
+/* Drain queued records into the aggregates. */
+void agent_drain(struct agent *a);
+/* Pids of one service, from the kernel's tracked map (sorted); returns how many. */
+int agent_pids(struct agent *a, int service, int *pids, int max);
+/* True when every -p target and its descendants have exited (never for --comm). */
+bool agent_targets_gone(struct agent *a);
+uint64_t agent_lost_events(struct agent *a);
+uint64_t agent_now_ns(void);
+
+/* The event loop: calls snapshot every interval and once more, with final, when the run
+ * ends (signal, --duration, targets gone, or key returning non-zero for a keypress). */
+struct agent_loop {
+	int (*snapshot)(struct agent *a, bool final, void *ctx);
+	int (*key)(struct agent *a, int ch, void *ctx);  /* NULL: stdin is not read */
+	void *ctx;
+};
+int agent_run(struct agent *a, const struct agent_loop *loop);
+#endif

@@ -1,0 +1,130 @@
+/* One event loop: a 100 ms timerfd drains the ring buffer (BPF wakes us early only when
+ * it fills up), a signalfd ends the run, stdin carries keys for top. A second Ctrl-C
+ * exits at once. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <bpf/libbpf.h>
+#include "agent.h"
+
+#define TICK_NS 100000000ull
+#define IDLE_CONN_NS (600ull * 1000000000ull)
+
+static int make_timer(void)
+{
+	struct itimerspec its = { .it_interval = { 0, TICK_NS }, .it_value = { 0, TICK_NS } };
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int make_signalfd(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, mask, NULL))
+		return -1;
+	return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int agent_run(struct agent *a, const struct agent_loop *loop)
+{
+	uint64_t interval_ns = a->opt.interval_s * 1e9, next_snap = a->start_ns + interval_ns;
+	uint64_t end_ns = a->opt.duration_s > 0 ? a->start_ns + (uint64_t)(a->opt.duration_s * 1e9) : 0;
+	int ep = epoll_create1(EPOLL_CLOEXEC), tfd = make_timer(), sfd, ret = 0;
+	struct epoll_event ev = { .events = EPOLLIN };
+	bool done = false;
+	sigset_t mask;
+
+	sfd = make_signalfd(&mask);
+	if (ep < 0 || tfd < 0 || sfd < 0) {
+		fprintf(stderr, "pyvitals: setting up the event loop failed: %s\n", strerror(errno));
+		ret = -1;
+		goto out;
+	}
+	ev.data.fd = tfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	ev.data.fd = sfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = ring_buffer__epoll_fd(a->rb);
+	epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	if (loop->key) {
+		ev.data.fd = STDIN_FILENO;
+		epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev);
+	}
+	while (!done) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(ep, evs, 4, -1);
+		uint64_t now;
+
+		if (n < 0 && errno != EINTR) {
+			fprintf(stderr, "pyvitals: epoll_wait: %s\n", strerror(errno));
+			ret = -1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t buf[16];
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				while (read(sfd, &si, sizeof(si)) == sizeof(si))
+					done = true;
+			} else if (fd == tfd) {
+				if (read(tfd, buf, sizeof(uint64_t)) < 0 && errno != EAGAIN)
+					done = true;
+			} else if (fd == STDIN_FILENO) {
+				char ch;
+				ssize_t r = read(STDIN_FILENO, &ch, 1);
+
+				if (r <= 0)
+					epoll_ctl(ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+				else if (loop->key(a, ch, loop->ctx))
+					done = true;
+			}
+		}
+		agent_drain(a);
+		now = agent_now_ns();
+		if (end_ns && now >= end_ns)
+			done = true;
+		if (!done && now >= next_snap) {
+			next_snap += interval_ns;
+			if (next_snap <= now)
+				next_snap = now + interval_ns;
+			if (agent_targets_gone(a)) {
+				done = true;
+				break;
+			}
+			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
+			if (loop->snapshot(a, false, loop->ctx))
+				done = true;
+		}
+	}
+	/* A second Ctrl-C during the last snapshot ends us at once. */
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	agent_drain(a);
+	if (ret == 0)
+		loop->snapshot(a, true, loop->ctx);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (ep >= 0)
+		close(ep);
+	return ret;
+}

@@ -1,0 +1,43 @@
+/* pyvitals: RED metrics and interpreter health of a running Python service, from eBPF. */
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "watch", cmd_watch, "watch TARGET [--interval S] [--duration S] [--json]   snapshots every interval" },
+	{ "top", cmd_top, "top TARGET [--interval S] [--duration S]                 live table; q quits" },
+	{ "doctor", cmd_doctor, "doctor [-p PID]                                        what this kernel allows" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pyvitals COMMAND [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  pyvitals %s\n", commands[i].help);
+	fprintf(f, "\nTARGET: -p PID (repeatable; the process and all its descendants) or --comm NAME.\n"
+		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --max-routes N\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name)) {
+			for (int j = 2; j < argc; j++)
+				if (!strcmp(argv[j], "-h") || !strcmp(argv[j], "--help")) {
+					usage(stdout);
+					return 0;
+				}
+			return commands[i].fn(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "pyvitals: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

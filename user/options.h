@@ -1,0 +1,28 @@
+/* Command-line options shared by watch, top, serve and doctor, and their parsing. */
+#ifndef OPTIONS_H
+#define OPTIONS_H
+#include <stdbool.h>
+#include "pyvitals.h"
+
+enum hooks_choice { HOOKS_AUTO = 0, HOOKS_TRACEPOINT, HOOKS_KPROBE, HOOKS_FENTRY };
+
+struct target {
+	int pid;                 /* -p PID: this process and its descendants; 0 for --comm */
+	char comm[PV_COMM_LEN];  /* --comm NAME */
+};
+
+struct options {
+	struct target targets[PV_MAX_SERVICES];
+	int ntargets;
+	double interval_s;       /* --interval */
+	double duration_s;       /* --duration, 0 = until stopped */
+	bool json;               /* --json */
+	enum hooks_choice hooks; /* --hooks */
+	unsigned capture;        /* --capture BYTES per I/O */
+	unsigned max_routes;     /* --max-routes per service */
+};
+
+/* Parse argv[first..]; on error print what was wrong and what to do, and return -1. */
+int options_parse(struct options *o, const char *cmd, int argc, char **argv);
+const char *hooks_name(enum hooks_choice h);
+#endif

@@ -1,0 +1,182 @@
+/* Snapshot rendering. Counts are cumulative since attach; percentiles cover the same
+ * window. Field names here are a public contract: extend, never rename. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "json.h"
+#include "report.h"
+
+#define MAX_PIDS 4096
+static const char *class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+static void json_status(FILE *f, const uint64_t *st)
+{
+	fputs("{", f);
+	for (int i = 0; i < STATUS_CLASSES; i++)
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", class_names[i], (unsigned long long)st[i]);
+	fputs("}", f);
+}
+
+static void json_latency(FILE *f, const struct hist *h)
+{
+	fputs("{\"p50\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.50));
+	fputs(", \"p90\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.90));
+	fputs(", \"p95\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.95));
+	fputs(", \"p99\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.99));
+	fputs(", \"max\": ", f);
+	json_num(f, hist_max_ms(h));
+	fputs("}", f);
+}
+
+static int by_requests(const void *x, const void *y)
+{
+	const struct route_stats *a = *(struct route_stats *const *)x, *b = *(struct route_stats *const *)y;
+
+	if (a->requests != b->requests)
+		return a->requests < b->requests ? 1 : -1;
+	return strcmp(a->route, b->route);
+}
+
+/* Routes by request count, the overflow route last; caller frees. */
+static struct route_stats **sorted_routes(const struct service *s, unsigned *n)
+{
+	struct route_stats **v = malloc(sizeof(*v) * (s->nroutes + 1));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	memcpy(v, s->routes, sizeof(*v) * s->nroutes);
+	qsort(v, s->nroutes, sizeof(*v), by_requests);
+	*n = s->nroutes;
+	if (s->overflow)
+		v[(*n)++] = s->overflow;
+	return v;
+}
+
+static uint64_t errors_of(const uint64_t *st)
+{
+	return st[STATUS_5XX];
+}
+
+static void json_routes(FILE *f, const struct service *s, double up_s)
+{
+	unsigned n;
+	struct route_stats **v = sorted_routes(s, &n);
+
+	fputs("[", f);
+	for (unsigned i = 0; i < n; i++) {
+		const struct route_stats *r = v[i];
+
+		fprintf(f, "%s{\"method\": ", i ? ", " : "");
+		json_str(f, r->method);
+		fputs(", \"route\": ", f);
+		json_str(f, r->route);
+		fprintf(f, ", \"requests\": %llu, \"requests_per_s\": ", (unsigned long long)r->requests);
+		json_num(f, up_s > 0 ? r->requests / up_s : 0);
+		fputs(", \"status\": ", f);
+		json_status(f, r->status);
+		fputs(", \"latency_ms\": ", f);
+		json_latency(f, &r->latency);
+		fputs("}", f);
+	}
+	fputs("]", f);
+	free(v);
+}
+
+static void json_service(FILE *f, struct agent *a, struct service *s, double up_s)
+{
+	static int pids[MAX_PIDS];
+	int n = agent_pids(a, s->id, pids, MAX_PIDS);
+
+	fputs("{\"name\": ", f);
+	json_str(f, s->name);
+	fprintf(f, ", \"root_pid\": %d, \"pids\": [", s->root_pid ? s->root_pid : (n ? pids[0] : 0));
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s%d", i ? ", " : "", pids[i]);
+	fprintf(f, "], \"http_server\": {\"requests\": %llu, \"requests_per_s\": ",
+		(unsigned long long)s->http.requests);
+	json_num(f, up_s > 0 ? s->http.requests / up_s : 0);
+	fprintf(f, ", \"errors\": %llu, \"status\": ", (unsigned long long)errors_of(s->http.status));
+	json_status(f, s->http.status);
+	fputs(", \"latency_ms\": ", f);
+	json_latency(f, &s->http.latency);
+	fputs(", \"routes\": ", f);
+	json_routes(f, s, up_s);
+	fputs("}}", f);
+}
+
+static void iso_time(char *buf, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void report_json(struct agent *a, FILE *out, bool final)
+{
+	double up_s = (agent_now_ns() - a->start_ns) / 1e9;
+	struct conn_counters cc;
+	char when[32];
+
+	conns_counters(a->conns, &cc);
+	iso_time(when, sizeof(when));
+	fprintf(out, "{\"time\": \"%s\", \"final\": %s, \"interval_s\": ", when, final ? "true" : "false");
+	json_num(out, a->opt.interval_s);
+	fputs(", \"uptime_s\": ", out);
+	json_num(out, up_s);
+	fprintf(out, ", \"lost_events\": %llu, \"hooks\": \"%s\", \"parse\": {\"http_resyncs\": %llu, "
+		"\"http_malformed\": %llu, \"http_unanswered\": %llu}, \"services\": [",
+		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)cc.resyncs,
+		(unsigned long long)cc.malformed, (unsigned long long)cc.dropped_requests);
+	for (int i = 0; i < a->nservices; i++) {
+		if (i)
+			fputs(", ", out);
+		json_service(out, a, &a->services[i], up_s);
+	}
+	fputs("]}\n", out);
+	fflush(out);
+}
+
+static void text_row(FILE *f, const char *method, const char *route, uint64_t req, const uint64_t *st,
+		     const struct hist *h, double up_s)
+{
+	double err = req ? 100.0 * errors_of(st) / req : 0;
+
+	fprintf(f, "  %-7.7s %-38.38s %9llu %8.1f %6.1f%% %8.2f %8.2f %8.2f %8.2f\n", method, route,
+		(unsigned long long)req, up_s > 0 ? req / up_s : 0, err, hist_percentile_ms(h, 0.5),
+		hist_percentile_ms(h, 0.95), hist_percentile_ms(h, 0.99), hist_max_ms(h));
+}
+
+void report_text(struct agent *a, FILE *out, bool final, bool screen)
+{
+	double up_s = (agent_now_ns() - a->start_ns) / 1e9;
+	static int pids[MAX_PIDS];
+	char when[32];
+
+	iso_time(when, sizeof(when));
+	if (screen)
+		fputs("\033[H\033[2J", out);
+	fprintf(out, "pyvitals %s  %s  up %.0fs  hooks=%s  lost=%llu%s\n", final ? "final" : "", when, up_s,
+		hooks_name(a->hooks), (unsigned long long)agent_lost_events(a), screen ? "  (q quits)" : "");
+	for (int i = 0; i < a->nservices; i++) {
+		struct service *s = &a->services[i];
+		int n = agent_pids(a, i, pids, MAX_PIDS);
+		unsigned nr;
+		struct route_stats **v = sorted_routes(s, &nr);
+
+		fprintf(out, "\n%s  (%d process%s)\n", s->name, n, n == 1 ? "" : "es");
+		fprintf(out, "  %-7s %-38s %9s %8s %7s %8s %8s %8s %8s\n", "METHOD", "ROUTE", "REQUESTS", "REQ/S",
+			"ERR", "P50ms", "P95ms", "P99ms", "MAXms");
+		text_row(out, "ALL", "", s->http.requests, s->http.status, &s->http.latency, up_s);
+		for (unsigned j = 0; j < nr && (!screen || j < 20); j++)
+			text_row(out, v[j]->method, v[j]->route, v[j]->requests, v[j]->status, &v[j]->latency, up_s);
+		free(v);
+	}
+	fflush(out);
+}

@@ -1,0 +1,107 @@
+/* Per-service aggregation: totals, status classes and a bounded route table. */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include "route.h"
+#include "service.h"
+
+void service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->root_pid = root_pid;
+	snprintf(s->comm, sizeof(s->comm), "%s", comm ? comm : "");
+	s->max_routes = max_routes;
+	hist_init(&s->http.latency);
+}
+
+void service_free(struct service *s)
+{
+	for (unsigned i = 0; i < s->nroutes; i++)
+		free(s->routes[i]);
+	free(s->routes);
+	free(s->overflow);
+	s->routes = NULL;
+	s->overflow = NULL;
+	s->nroutes = 0;
+}
+
+int status_class(int status)
+{
+	return status >= 100 && status <= 599 ? status / 100 - 1 : -1;
+}
+
+static unsigned hash_route(const char *method, const char *route)
+{
+	unsigned h = 2166136261u;
+	for (const char *p = method; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ ' ') * 16777619u;
+	for (const char *p = route; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % ROUTE_BUCKETS;
+}
+
+static struct route_stats *new_route(const char *method, const char *route)
+{
+	struct route_stats *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	snprintf(r->route, sizeof(r->route), "%s", route);
+	hist_init(&r->latency);
+	return r;
+}
+
+static struct route_stats *find_route(struct service *s, const char *method, const char *route)
+{
+	unsigned h = hash_route(method, route);
+	struct route_stats *r, **grown;
+
+	for (r = s->buckets[h]; r; r = r->next)
+		if (!strcmp(r->route, route) && !strcmp(r->method, method))
+			return r;
+	if (s->nroutes >= s->max_routes) {
+		if (!s->overflow)
+			s->overflow = new_route("*", OVERFLOW_ROUTE);
+		return s->overflow;
+	}
+	if (!(s->nroutes & (s->nroutes + 1)) || !s->routes) { /* grow at 0, 1, 3, 7, ... */
+		grown = realloc(s->routes, sizeof(*grown) * (s->nroutes + 1) * 2);
+		if (!grown)
+			return NULL;
+		s->routes = grown;
+	}
+	r = new_route(method, route);
+	if (!r)
+		return NULL;
+	r->next = s->buckets[h];
+	s->buckets[h] = r;
+	s->routes[s->nroutes++] = r;
+	return r;
+}
+
+void service_record_http(struct service *s, const struct http_txn *t)
+{
+	char route[192];
+	int cls = status_class(t->status);
+	uint64_t ns = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
+	struct route_stats *r;
+
+	s->http.requests++;
+	if (cls >= 0)
+		s->http.status[cls]++;
+	else
+		s->http.no_status++;
+	hist_add(&s->http.latency, ns);
+
+	route_template(t->path, route, sizeof(route));
+	r = find_route(s, t->method, route);
+	if (!r)
+		return;
+	r->requests++;
+	if (cls >= 0)
+		r->status[cls]++;
+	hist_add(&r->latency, ns);
+}

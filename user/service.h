@@ -1,0 +1,45 @@
+/* A watched service (a -p root and its descendants, or a --comm) and its exact aggregates. */
+#ifndef SERVICE_H
+#define SERVICE_H
+#include <stdint.h>
+#include "hist.h"
+#include "http_parse.h"
+#include "pyvitals.h"
+
+enum { STATUS_1XX, STATUS_2XX, STATUS_3XX, STATUS_4XX, STATUS_5XX, STATUS_CLASSES };
+#define ROUTE_BUCKETS 1024
+#define OVERFLOW_ROUTE "{overflow}"
+
+struct route_stats {
+	char method[16];
+	char route[192];
+	uint64_t requests;
+	uint64_t status[STATUS_CLASSES];
+	struct hist latency;
+	struct route_stats *next;     /* hash chain */
+};
+
+struct http_totals {
+	uint64_t requests;
+	uint64_t status[STATUS_CLASSES];
+	uint64_t no_status;           /* responses whose status line could not be read */
+	struct hist latency;
+};
+
+struct service {
+	int id;
+	char name[160];
+	int root_pid;                 /* 0 for a --comm service */
+	char comm[PV_COMM_LEN];
+	struct http_totals http;
+	struct route_stats *buckets[ROUTE_BUCKETS];
+	struct route_stats **routes;  /* in order of first sight, for output */
+	unsigned nroutes, max_routes;
+	struct route_stats *overflow; /* the rest once max_routes is reached */
+};
+
+void service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes);
+void service_free(struct service *s);
+void service_record_http(struct service *s, const struct http_txn *t);
+int status_class(int status);     /* STATUS_* or -1 */
+#endif
