@@ -58,12 +58,17 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* One record is too large for the BPF stack. */
+/* One record is too large for the BPF stack. The slack lets the verifier accept a copy
+ * size bounded by a mask (n <= 2047) although n never exceeds PV_CAPTURE_MAX. */
+struct scratch_record {
+	struct pv_data_event ev;
+	__u8 slack[PV_CAPTURE_MAX];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct pv_data_event);
+	__type(value, struct scratch_record);
 } scratch SEC(".maps");
 
 /* kprobe mode: tcp_*msg arguments, from entry to return, per thread. */
@@ -169,6 +174,8 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		n = PV_CAPTURE_MAX;
 	if (n < (__u32)ret)
 		__sync_fetch_and_add(&counters.truncated, 1);
+	/* Make the verifier see a bound on the very register passed as the size. */
+	asm volatile("%0 &= 0x7ff" : "+r"(n));
 	if (!buf || bpf_probe_read_user(e->data, n, (void *)buf)) {
 		if (buf)
 			__sync_fetch_and_add(&counters.unreadable, 1);

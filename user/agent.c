@@ -32,7 +32,8 @@ static int handle_record(void *ctx, void *data, size_t size)
 		return 0;
 	switch (*(__u32 *)data) {
 	case PV_EV_DATA:
-		if (size >= PV_DATA_HDR_LEN && size >= PV_DATA_HDR_LEN + d->cap_len && d->service < (unsigned)a->nservices)
+		if (size >= PV_DATA_HDR_LEN && size >= PV_DATA_HDR_LEN + (size_t)d->cap_len &&
+		    d->service < (unsigned)a->nservices)
 			conns_data(a->conns, d);
 		break;
 	case PV_EV_CLOSE:

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "conns.h"
-#include "features.h"
+#include "kernel_features.h"
 #include "options.h"
 #include "service.h"
 

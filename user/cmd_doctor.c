@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include "commands.h"
-#include "features.h"
+#include "kernel_features.h"
 #include "options.h"
 #include "proc.h"
 

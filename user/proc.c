@@ -98,16 +98,17 @@ static bool is_python(const char *arg0)
 	return !strncmp(base(arg0), "python", 6);
 }
 
-/* "module:callable" as gunicorn/uvicorn take it */
+/* "module:callable" as gunicorn/uvicorn take it (not "127.0.0.1:8000") */
 static bool is_app_spec(const char *a)
 {
 	const char *colon = strchr(a, ':');
-	if (!colon || colon == a || !colon[1] || a[0] == '-')
+
+	if (!colon || colon == a || !colon[1] || !(isalpha((unsigned char)a[0]) || a[0] == '_'))
 		return false;
-	for (const char *p = a; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("_.:()'\",=", *p))
+	for (const char *p = a; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.')
 			return false;
-	return true;
+	return isalpha((unsigned char)colon[1]) || colon[1] == '_';
 }
 
 void proc_service_name(int pid, char *buf, size_t len)

@@ -1,7 +1,8 @@
 /* What this kernel allows, probed at start-up, and the socket hook set chosen from it. */
-#ifndef FEATURES_H
-#define FEATURES_H
+#ifndef KERNEL_FEATURES_H
+#define KERNEL_FEATURES_H
 #include <stdbool.h>
+#include <stddef.h>
 #include "options.h"
 
 struct features {

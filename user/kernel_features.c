@@ -11,7 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include "features.h"
+#include "kernel_features.h"
 
 static bool path_exists(const char *p)
 {

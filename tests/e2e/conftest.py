@@ -1,0 +1,143 @@
+"""Shared pieces of the end-to-end tests: real gunicorn services, a pyvitals watch
+process read as the public JSON contract, and free loopback ports."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYVITALS = os.path.join(ROOT, "pyvitals")
+APPS = os.path.join(ROOT, "tests", "e2e", "apps")
+PY = "/usr/bin/python3"
+
+
+def require_tool(name, package):
+    if shutil.which(name) is None:
+        pytest.fail(f"{name} is missing: install the Debian package '{package}' (make deps does)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+class Gunicorn:
+    """gunicorn serving tests/e2e/apps/flask_app.py on a loopback port."""
+
+    def __init__(self, workers=2, worker_class="sync", threads=1, app="flask_app:app"):
+        self.port = free_port()
+        cmd = [PY, "-m", "gunicorn", "--chdir", APPS, "-b", f"127.0.0.1:{self.port}", "-w", str(workers),
+               "-k", worker_class, "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning",
+               app]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.workers = workers
+        wait_port(self.port)
+        deadline = time.time() + 15
+        while len(children(self.proc.pid)) < workers and time.time() < deadline:
+            time.sleep(0.05)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def worker_pids(self):
+        return children(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Watch:
+    """pyvitals watch --json on a target; stop() returns the final snapshot."""
+
+    def __init__(self, *target_args, interval=0.5, extra=()):
+        self.cmd = [PYVITALS, "watch", *map(str, target_args), "--json", "--interval", str(interval), *extra]
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        if not line.startswith("attached"):
+            rest = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            raise RuntimeError(f"pyvitals did not attach: {line}{rest}")
+        self.attached_line = line.strip()
+        print(f"pyvitals {self.attached_line}")
+
+    def stop(self, timeout=20):
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, f"pyvitals exited {self.proc.returncode}: {err}"
+        snaps = [json.loads(l) for l in out.splitlines() if l.strip()]
+        assert snaps and snaps[-1]["final"] is True, "the last snapshot must say final"
+        return snaps[-1]
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def routes_by_key(service):
+    return {(r["method"], r["route"]): r for r in service["http_server"]["routes"]}
+
+
+@pytest.fixture
+def gunicorn_factory():
+    started = []
+
+    def start(**kw):
+        g = Gunicorn(**kw)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        g.stop()
+
+
+@pytest.fixture
+def watch_factory():
+    started = []
+
+    def start(*args, **kw):
+        w = Watch(*args, **kw)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.kill()
+
+
+def pytest_configure(config):
+    if not os.path.exists(PYVITALS):
+        raise pytest.UsageError(f"{PYVITALS} is not built: run make first")

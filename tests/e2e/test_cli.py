@@ -1,0 +1,126 @@
+"""Commands, bad input and failure paths: one clear message, non-zero exit, nothing left attached."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from conftest import APPS, PY, PYVITALS, Gunicorn, free_port, wait_port
+
+
+def run(*args, timeout=30):
+    return subprocess.run([PYVITALS, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def our_bpf_programs():
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    names = ("tp_sock_send", "tp_sock_recv", "tp_sock_state", "tp_fork", "tp_exit", "tp_exec")
+    return [l for l in out.splitlines() if any(n in l for n in names)]
+
+
+def test_doctor_reports_kernel_and_hooks():
+    r = run("doctor")
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "socket hooks (auto)" in r.stdout and "pyvitals can run here" in r.stdout
+    for what in ("BTF", "tracefs", "fentry/fexit", "kprobes", "uprobes", "lockdown"):
+        assert what in r.stdout
+
+
+def test_doctor_describes_a_pid():
+    r = run("doctor", "-p", os.getpid())
+    assert r.returncode == 0
+    assert f"process {os.getpid()}" in r.stdout and "executable" in r.stdout
+
+
+def test_unknown_pid_fails_clearly():
+    r = run("watch", "-p", 4194303, "--json")
+    assert r.returncode != 0
+    assert "no process with pid 4194303" in r.stderr
+    assert not our_bpf_programs()
+
+
+def test_bad_flag_values():
+    cases = [
+        (["watch", "-p", "abc"], "expected a process id"),
+        (["watch", "-p", "1", "--interval", "0"], "--interval"),
+        (["watch", "-p", "1", "--duration", "-3"], "--duration"),
+        (["watch", "-p", "1", "--hooks", "magic"], "one of auto, tracepoint, kprobe, fentry"),
+        (["watch", "-p", "1", "--capture", "99999"], "--capture"),
+        (["watch", "--comm", "a-name-longer-than-15"], "1 to 15 characters"),
+        (["watch", "--bogus"], "unknown option"),
+        (["watch"], "no target"),
+        (["frobnicate"], "unknown command"),
+    ]
+    for args, message in cases:
+        r = run(*args)
+        assert r.returncode != 0, args
+        assert message in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) <= 12, r.stderr
+    assert not our_bpf_programs()
+
+
+def test_unavailable_hook_mode_is_refused_cleanly():
+    doctor = run("doctor").stdout
+    unavailable = [m for m, label in (("fentry", "fentry/fexit"), ("kprobe", "kprobes"))
+                   if f"{label}".ljust(26) + " no" in doctor]
+    assert unavailable, "this test needs a hook mode the kernel refuses; doctor said:\n" + doctor
+    for mode in unavailable:
+        r = run("watch", "-p", os.getpid(), "--hooks", mode)
+        assert r.returncode != 0 and f"--hooks={mode} is not available" in r.stderr, r.stderr
+    assert not our_bpf_programs()
+
+
+def test_duration_ends_with_final_snapshot_and_detaches():
+    g = Gunicorn(workers=1)
+    try:
+        r = run("watch", "-p", g.pid, "--json", "--interval", "0.5", "--duration", "2")
+        assert r.returncode == 0, r.stderr
+        snaps = [json.loads(l) for l in r.stdout.splitlines()]
+        assert snaps[-1]["final"] is True and all(not s["final"] for s in snaps[:-1])
+        assert len(snaps) >= 3
+        for key in ("time", "interval_s", "lost_events", "services"):
+            assert key in snaps[-1]
+        assert r.stderr.startswith("attached")
+    finally:
+        g.stop()
+    assert not our_bpf_programs()
+
+
+def test_exits_when_targets_exit():
+    g = Gunicorn(workers=1)
+    w = subprocess.Popen([PYVITALS, "watch", "-p", str(g.pid), "--json", "--interval", "0.2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert w.stderr.readline().startswith("attached")
+    g.stop()
+    out, _ = w.communicate(timeout=15)
+    assert w.returncode == 0
+    assert json.loads(out.splitlines()[-1])["final"] is True
+
+
+def test_comm_tracks_processes_started_later(tmp_path):
+    script = tmp_path / "pvcommsrv"
+    port = free_port()
+    script.write_text(f"#!{PY}\nimport sys; sys.path.insert(0, {APPS!r})\n"
+                      f"from flask_app import app\napp.run(host='127.0.0.1', port={port}, threaded=True)\n")
+    script.chmod(0o755)
+    w = subprocess.Popen([PYVITALS, "watch", "--comm", "pvcommsrv", "--json", "--interval", "0.5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert w.stderr.readline().startswith("attached")
+    srv = subprocess.Popen([str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for i in range(7):
+            c.request("GET", f"/users/{i}")
+            c.getresponse().read()
+    finally:
+        w.send_signal(signal.SIGINT)
+        out, err = w.communicate(timeout=15)
+        srv.terminate()
+        srv.wait()
+    snap = json.loads(out.splitlines()[-1])
+    svc = snap["services"][0]
+    assert srv.pid in svc["pids"], svc
+    assert svc["http_server"]["requests"] == 7, svc
