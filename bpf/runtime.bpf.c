@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Interpreter health in the kernel: GIL wait from the scheduler (no uprobe), GC collections
+ * and pauses from USDT or uprobes. Everything is summed per service in rt_stats; nothing is
+ * sent per event. Userspace (user/runtime.c) fills rt_procs with each process's GIL address
+ * range and attaches the GC programs to each interpreter file with pid = -1. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+/* usdt.bpf.h includes <linux/errno.h> -> <asm/errno.h>, which Debian keeps in
+ * /usr/include/<triplet>/: BPFFLAGS needs -I/usr/include/$(uname -m)-linux-gnu. Without it the
+ * USDT programs are left out and userspace reports GC as unavailable on USDT-only builds. */
+#if __has_include(<asm/errno.h>)
+#include <bpf/usdt.bpf.h>
+#define RT_HAVE_USDT 1
+#endif
+#include "pyvitals.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#if defined(__TARGET_ARCH_x86)
+#define SYS_FUTEX 202
+#define SYSCALL_NR(r) ((r)->orig_ax)
+#define SYSCALL_ARG1(r) ((r)->di)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYS_FUTEX 98
+#define SYSCALL_NR(r) ((r)->syscallno)
+#define SYSCALL_ARG1(r) ((r)->orig_x0)
+#else
+#error "runtime.bpf.c: add the futex syscall number and registers of this architecture"
+#endif
+
+/* Shared with the socket object through bpf_map__reuse_fd: tgid -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pv_proc_info);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pv_rt_proc);
+} rt_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PV_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct pv_rt_stats);
+} rt_stats SEC(".maps");
+
+/* When a thread blocked on the GIL, per task: freed with the task, no stale entries. */
+struct gil_wait {
+	__u64 start;
+	__u32 service;
+	__u32 is_switch;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct gil_wait);
+} gil_wait SEC(".maps");
+
+/* A collection in flight, per thread (a collection never nests). */
+struct gc_run {
+	__u64 start;
+	__u64 collections[3]; /* generation_stats snapshot when the generation is not passed */
+	__s32 gen;            /* -1: find it from the snapshot at the end */
+	__u32 service;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct gc_run);
+} gc_runs SEC(".maps");
+
+struct pv_rt_counters rt_counters = {};
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, s;
+	s = (v > 0xffffffffULL) << 5; v >>= s; r |= s;
+	s = (v > 0xffff) << 4; v >>= s; r |= s;
+	s = (v > 0xff) << 3; v >>= s; r |= s;
+	s = (v > 0xf) << 2; v >>= s; r |= s;
+	s = (v > 0x3) << 1; v >>= s; r |= s;
+	return r | (__u32)(v >> 1);
+}
+
+static __always_inline struct pv_rt_stats *stats_of(__u32 service)
+{
+	if (service >= PV_MAX_SERVICES) {
+		__sync_fetch_and_add(&rt_counters.bad_service, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&rt_stats, &service);
+}
+
+/* ---- GIL: futex waits on the GIL's condvar/mutex, seen at context switch ---- */
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct gil_wait *w;
+	struct pv_rt_proc *p;
+	struct pv_proc_info *info;
+	struct pt_regs *regs;
+	__u64 uaddr;
+	__u32 tgid;
+
+	/* Switch-in side: a thread that blocked on the GIL runs again. Tasks without storage
+	 * return at once (NULL task->bpf_storage). */
+	w = bpf_task_storage_get(&gil_wait, next, 0, 0);
+	if (w && w->start) {
+		__u64 d = bpf_ktime_get_ns() - w->start;
+		struct pv_rt_stats *s = stats_of(w->service);
+		w->start = 0;
+		if (s) {
+			if (w->is_switch) {
+				__sync_fetch_and_add(&s->gil_switch_ns, d);
+				__sync_fetch_and_add(&s->gil_switches, 1);
+			} else {
+				__sync_fetch_and_add(&s->gil_wait_ns, d);
+				__sync_fetch_and_add(&s->gil_waits, 1);
+			}
+		}
+	}
+
+	/* Switch-out side: only a thread that really blocks (not preempted) matters. */
+	if (preempt || prev_state == 0)
+		return 0;
+	tgid = prev->tgid;
+	p = bpf_map_lookup_elem(&rt_procs, &tgid);
+	if (!p || !p->gil_hi)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (!regs || SYSCALL_NR(regs) != SYS_FUTEX)
+		return 0;
+	uaddr = SYSCALL_ARG1(regs);
+	if (uaddr < p->gil_lo || uaddr >= p->gil_hi)
+		return 0;
+	info = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!info)
+		return 0;
+	w = bpf_task_storage_get(&gil_wait, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!w) {
+		__sync_fetch_and_add(&rt_counters.storage_fail, 1);
+		return 0;
+	}
+	w->start = bpf_ktime_get_ns();
+	w->service = info->service;
+	w->is_switch = uaddr >= p->gil_mid;
+	return 0;
+}
+
+/* A forked child has its parent's address space, so it gets the parent's addresses at once;
+ * userspace checks them when it learns about the child. Threads share the tgid entry. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(rt_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct pv_rt_proc *p, copy;
+
+	if (ptgid == ctgid)
+		return 0;
+	p = bpf_map_lookup_elem(&rt_procs, &ptgid);
+	if (!p)
+		return 0;
+	copy = *p;
+	copy.flags |= PV_RT_F_FORKED;
+	if (bpf_map_update_elem(&rt_procs, &ctgid, &copy, BPF_ANY))
+		__sync_fetch_and_add(&rt_counters.procs_map_full, 1);
+	return 0;
+}
+
+/* After exec the addresses mean nothing: keep the entry (so userspace notices) but clear them. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(rt_exec, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	struct pv_rt_proc *p = bpf_map_lookup_elem(&rt_procs, &tgid);
+
+	if (!p)
+		return 0;
+	p->gil_lo = p->gil_mid = p->gil_hi = 0;
+	p->gc_stats = 0;
+	p->flags |= PV_RT_F_EXECED;
+	return 0;
+}
+
+/* The group leader leaving ends the process (in practice); a recycled pid must not inherit. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(rt_exit, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	if (task->pid == task->tgid)
+		bpf_map_delete_elem(&rt_procs, &tgid);
+	return 0;
+}
+
+/* ---- GC: start and end of each collection ---- */
+
+static __always_inline int read_collections(__u32 tgid, __u64 out[3])
+{
+	struct pv_rt_proc *p = bpf_map_lookup_elem(&rt_procs, &tgid);
+
+	if (!p || !p->gc_stats)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (bpf_probe_read_user(&out[i], sizeof(out[i]), (void *)(p->gc_stats + i * p->gc_stride)))
+			return -1;
+	return 0;
+}
+
+static __always_inline int gc_begin(int gen)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct pv_proc_info *info = bpf_map_lookup_elem(&tracked, &tgid);
+	struct gc_run run = {};
+
+	if (!info)
+		return 0;
+	run.gen = gen;
+	run.service = info->service;
+	if (gen < 0 && read_collections(tgid, run.collections))
+		run.gen = PV_RT_GEN_UNKNOWN;
+	run.start = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&gc_runs, &tid, &run, BPF_ANY))
+		__sync_fetch_and_add(&rt_counters.gc_map_full, 1);
+	return 0;
+}
+
+static __always_inline int gc_end(void)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns(), d, after[3];
+	__u32 tgid = id >> 32, tid = (__u32)id, gen, idx;
+	struct gc_run *run = bpf_map_lookup_elem(&gc_runs, &tid);
+	struct pv_rt_stats *s;
+
+	if (!run) {
+		/* Untracked processes never have a run; count only tracked ones. */
+		if (bpf_map_lookup_elem(&tracked, &tgid))
+			__sync_fetch_and_add(&rt_counters.gc_unmatched, 1);
+		return 0;
+	}
+	d = now - run->start;
+	gen = run->gen >= 0 ? run->gen : PV_RT_GEN_UNKNOWN;
+	if (run->gen < 0 && !read_collections(tgid, after)) {
+		/* The collected generation's counter is the one that moved. */
+		for (int i = 2; i >= 0; i--)
+			if (after[i] != run->collections[i]) {
+				gen = i;
+				break;
+			}
+	}
+	if (gen > PV_RT_GEN_UNKNOWN)
+		gen = PV_RT_GEN_UNKNOWN;
+	s = stats_of(run->service);
+	bpf_map_delete_elem(&gc_runs, &tid);
+	if (!s)
+		return 0;
+	__sync_fetch_and_add(&s->gc_collections[gen], 1);
+	__sync_fetch_and_add(&s->gc_pause_ns, d);
+	if (d > s->gc_pause_max_ns)
+		s->gc_pause_max_ns = d;
+	idx = pv_rt_bucket(d, log2_u64(d));
+	if (idx < PV_RT_HIST_BUCKETS)
+		__sync_fetch_and_add(&s->gc_hist[idx], 1);
+	return 0;
+}
+
+#ifdef RT_HAVE_USDT
+SEC("usdt")
+int BPF_USDT(rt_gc_start_usdt, int gen)
+{
+	return gc_begin(gen >= 0 && gen <= 2 ? gen : PV_RT_GEN_UNKNOWN);
+}
+
+SEC("usdt")
+int BPF_USDT(rt_gc_done_usdt, long collected)
+{
+	return gc_end();
+}
+#endif
+
+/* gc_collect_main(tstate, int generation, ...) (3.10+) and collect(tstate, int generation, ...)
+ * (3.9): the generation is the second argument. */
+SEC("uprobe")
+int BPF_KPROBE(rt_gc_enter_arg, void *tstate, int gen)
+{
+	return gc_begin(gen >= 0 && gen <= 2 ? gen : PV_RT_GEN_UNKNOWN);
+}
+
+/* Compiler clones (3.8 collect.constprop.N) may take their arguments anywhere: snapshot the
+ * per-generation collection counters instead and see which one the collection moved. */
+SEC("uprobe")
+int BPF_KPROBE(rt_gc_enter_stats)
+{
+	return gc_begin(-1);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(rt_gc_exit)
+{
+	return gc_end();
+}
