@@ -1,0 +1,81 @@
+/* HTTP/1.x server-side transactions rebuilt from partial socket captures.
+ *
+ * Each socket I/O arrives as (direction, len moved, first cap bytes). http_parse.c holds the pure
+ * byte-level pieces (request/response guesses, head parsing, chunk framing); http_session.c holds the
+ * per-connection state machine that frames both directions byte-exactly by counting len, pairs
+ * responses with requests FIFO and reports each finished exchange through a callback.
+ * No global state; a connection costs ~5 KiB, plus up to 2 x 8 KiB of head buffer allocated only
+ * when a header block spans several I/Os. */
+#ifndef HTTP_PARSE_H
+#define HTTP_PARSE_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum http_guess { HTTP_NO = 0, HTTP_YES = 1, HTTP_MAYBE = 2 };
+/* Does this look like the start of an HTTP/1.x request (method token, SP, '/' or '*' or absolute URI)?
+ * MAYBE when the bytes are a proper prefix of one (e.g. "GE"), so the caller can wait for more. */
+enum http_guess http_guess_request(const uint8_t *p, size_t n);
+/* Same for a response status line ("HTTP/1.1 200"). */
+enum http_guess http_guess_response(const uint8_t *p, size_t n);
+
+struct http_txn {               /* one finished request/response exchange */
+	char method[16];
+	char path[256];             /* request target without query string or fragment, truncated if longer */
+	int status;                 /* final status code (never 1xx); 0 if the response never parsed */
+	uint64_t start_ns;          /* ts of the I/O that carried the request's first byte */
+	uint64_t end_ns;            /* ts of the I/O that carried the response's last byte */
+	uint32_t tid;               /* thread that read the request's first byte */
+};
+typedef void (*http_txn_cb)(void *ctx, const struct http_txn *txn);
+
+struct http_server_conn;        /* opaque: both directions of one server-side connection */
+struct http_server_conn *http_server_conn_new(void);
+void http_server_conn_free(struct http_server_conn *c);
+/* Feed one I/O. recv = bytes the service read (requests); !recv = bytes it wrote (responses). */
+void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *cap, size_t cap_len,
+                           size_t len, uint64_t ts_ns, uint32_t tid, http_txn_cb cb, void *ctx);
+/* The connection closed (or our side shut it): finish a response delimited by close, using the
+ * ts of its last write; drop requests that never got a response (count them in stats).
+ * The connection is reset and may be fed again (a new connection on the same socket). */
+void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx);
+struct http_conn_stats { uint64_t resyncs, dropped_requests, malformed; };
+void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_stats *out);
+
+/* ---- Lower-level pieces, used by http_session.c and the unit tests. ---- */
+
+#define HTTP_HEAD_MAX 8192      /* longest header block we buffer */
+
+enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED, HTTP_BODY_CLOSE };
+
+struct http_head {              /* a parsed request or response head */
+	char method[16];            /* requests */
+	char path[256];             /* requests: see struct http_txn */
+	int status;                 /* responses */
+	int minor;                  /* HTTP/1.<minor> */
+	int body;                   /* enum http_body, as the head alone says (no HEAD/204/304 rules) */
+	uint64_t content_length;
+	int conn_close;             /* Connection: close */
+};
+
+enum http_head_rc { HTTP_HEAD_OK = 0, HTTP_HEAD_BAD_LINE = -1, HTTP_HEAD_BAD_FIELD = -2 };
+/* Parse the first line only (no line terminator in p..n). */
+int http_parse_first_line(const uint8_t *p, size_t n, int request, struct http_head *out);
+/* Parse a complete head: first line, fields, blank line. Returns enum http_head_rc. */
+int http_parse_head(const uint8_t *p, size_t n, int request, struct http_head *out);
+
+/* Chunked transfer coding, fed in pieces. */
+struct http_chunker {
+	uint8_t st;
+	uint8_t ndigits;
+	uint32_t line;              /* bytes in the current extension or trailer line */
+	uint64_t left;              /* size being read, then data bytes still to come */
+};
+enum http_chunk_rc { HTTP_CHUNK_MORE, HTTP_CHUNK_DONE, HTTP_CHUNK_BAD };
+void http_chunk_init(struct http_chunker *c);
+/* Consume bytes from p; *used says how many (stops right after the final CRLF on DONE). */
+int http_chunk_feed(struct http_chunker *c, const uint8_t *p, size_t n, size_t *used);
+/* How many following bytes are chunk data, so they may be counted without being seen. */
+uint64_t http_chunk_skippable(const struct http_chunker *c);
+void http_chunk_skip(struct http_chunker *c, uint64_t n);
+
+#endif

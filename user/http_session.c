@@ -1,0 +1,460 @@
+/* Per-connection HTTP/1.x state machine: frames requests (reads) and responses (writes)
+ * byte-exactly by counting each I/O's len, even where only its first cap bytes were captured,
+ * and pairs each final response with the oldest pending request.
+ *
+ * When framing is lost (a head or chunk-size line lies in uncaptured bytes, a head overflows
+ * the buffer) we recover instead of guessing: the request side waits for an I/O that starts
+ * with a request; the response side switches to "ends at the last write before the next
+ * request is read, at the next status line, or at close". */
+#include "http_parse.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define QLEN 16 /* pipelined requests awaiting a response */
+
+enum dstate {
+	D_UNSYNCED,     /* ignore bytes until an I/O starts with a message */
+	D_IDLE,         /* the next byte starts a message */
+	D_HEAD,         /* inside a head */
+	D_BODY_LEN,     /* Content-Length body */
+	D_BODY_CHUNKED,
+	D_BODY_CLOSE,   /* response body runs until close */
+	D_BODY_UNKNOWN, /* response framing lost: see top comment */
+};
+
+struct pend {
+	char method[16];
+	char path[256];
+	uint64_t start_ns;
+	uint32_t tid;
+	uint8_t valid;  /* 0: placeholder that keeps FIFO order for a request we could not read */
+};
+
+struct dir {
+	uint8_t st;
+	uint8_t tentative;  /* head began while unsynced: if it is not HTTP, drop it silently */
+	uint32_t line;      /* non-CR bytes in the head's current line */
+	uint32_t buf_len;
+	uint8_t *buf;       /* head bytes when a head spans I/Os; allocated on first need */
+	uint64_t body_left;
+	struct http_chunker ch;
+	uint64_t head_ts;
+	uint32_t head_tid;
+};
+
+struct http_server_conn {
+	struct dir req, resp;
+	struct pend q[QLEN];
+	unsigned qhead, qlen;
+	struct pend cur;        /* the request the response being written answers */
+	int cur_status;
+	uint64_t last_write_ts;
+	struct http_conn_stats stats;
+};
+
+struct feed_ctx {
+	uint64_t ts;
+	uint32_t tid;
+	http_txn_cb cb;
+	void *ctx;
+};
+
+struct http_server_conn *http_server_conn_new(void)
+{
+	return calloc(1, sizeof(struct http_server_conn));
+}
+
+void http_server_conn_free(struct http_server_conn *c)
+{
+	if (!c)
+		return;
+	free(c->req.buf);
+	free(c->resp.buf);
+	free(c);
+}
+
+void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_stats *out)
+{
+	*out = c->stats;
+}
+
+static void emit(struct http_server_conn *c, uint64_t end_ns, const struct feed_ctx *f)
+{
+	if (!c->cur.valid || !f->cb)
+		return;
+	struct http_txn t;
+	memcpy(t.method, c->cur.method, sizeof(t.method));
+	memcpy(t.path, c->cur.path, sizeof(t.path));
+	t.status = c->cur_status;
+	t.start_ns = c->cur.start_ns;
+	t.end_ns = end_ns;
+	t.tid = c->cur.tid;
+	c->cur.valid = 0;
+	f->cb(f->ctx, &t);
+}
+
+/* A response with lost framing ends when the next request is read. */
+static void end_unknown(struct http_server_conn *c, const struct feed_ctx *f)
+{
+	if (c->resp.st != D_BODY_UNKNOWN)
+		return;
+	emit(c, c->last_write_ts, f);
+	c->resp.st = D_IDLE;
+}
+
+static void enqueue(struct http_server_conn *c, const struct http_head *h, int valid, const struct feed_ctx *f)
+{
+	end_unknown(c, f);
+	/* With nothing outstanding, the service's next write answers this request (Python
+	 * servers do not write ahead), so the response side is in sync from here. */
+	if (c->resp.st == D_UNSYNCED && !c->qlen)
+		c->resp.st = D_IDLE;
+	if (c->qlen == QLEN) {
+		c->stats.dropped_requests += valid;
+		return;
+	}
+	struct pend *p = &c->q[(c->qhead + c->qlen++) % QLEN];
+	memset(p, 0, sizeof(*p));
+	p->valid = valid;
+	if (valid) {
+		memcpy(p->method, h->method, sizeof(p->method));
+		memcpy(p->path, h->path, sizeof(p->path));
+	}
+	p->start_ns = c->req.head_ts;
+	p->tid = c->req.head_tid;
+}
+
+/* Bind the response being parsed to the oldest request; none means we joined mid-stream. */
+static void pop(struct http_server_conn *c, int status)
+{
+	memset(&c->cur, 0, sizeof(c->cur));
+	c->cur_status = status;
+	if (!c->qlen)
+		return;
+	c->cur = c->q[c->qhead];
+	c->qhead = (c->qhead + 1) % QLEN;
+	c->qlen--;
+}
+
+static void start_head(struct dir *d, int tentative, const struct feed_ctx *f)
+{
+	d->st = D_HEAD;
+	d->tentative = tentative;
+	d->line = 0;
+	d->buf_len = 0;
+	d->head_ts = f->ts;
+	d->head_tid = f->tid;
+}
+
+static void unsync(struct dir *d)
+{
+	d->st = D_UNSYNCED;
+	d->buf_len = 0;
+}
+
+static int is_request_side(const struct http_server_conn *c, const struct dir *d)
+{
+	return d == &c->req;
+}
+
+/* A head that is not HTTP. If we were in sync it was a broken message: count it, and keep
+ * FIFO order (the service will likely answer a bad request with a 400). */
+static void bad_head(struct http_server_conn *c, struct dir *d, int silent, const struct feed_ctx *f)
+{
+	if (!silent) {
+		c->stats.malformed++;
+		if (is_request_side(c, d)) {
+			enqueue(c, NULL, 0, f);
+		} else {
+			pop(c, 0);
+			c->cur.valid = 0;
+		}
+	}
+	unsync(d);
+}
+
+/* The head ended; h is parsed (rc says how well). Decide how the body is framed. */
+static void head_done(struct http_server_conn *c, struct dir *d, int rc, const struct http_head *h,
+                      const struct feed_ctx *f)
+{
+	int req = is_request_side(c, d);
+	d->buf_len = 0;
+	if (rc != HTTP_HEAD_OK) {
+		/* A guess that turned out not to be HTTP is no error; a broken message is. */
+		bad_head(c, d, d->tentative && rc == HTTP_HEAD_BAD_LINE, f);
+		return;
+	}
+	if (req) {
+		enqueue(c, h, 1, f);
+		if (h->body == HTTP_BODY_CHUNKED) {
+			d->st = D_BODY_CHUNKED;
+			http_chunk_init(&d->ch);
+		} else if (h->body == HTTP_BODY_LENGTH && h->content_length) {
+			d->st = D_BODY_LEN;
+			d->body_left = h->content_length;
+		} else {
+			d->st = D_IDLE;
+		}
+		return;
+	}
+	if (h->status < 200 && h->status != 101) {
+		d->st = D_IDLE; /* interim response: the exchange goes on */
+		return;
+	}
+	pop(c, h->status);
+	int head = c->cur.valid && !strcmp(c->cur.method, "HEAD");
+	int connect = c->cur.valid && !strcmp(c->cur.method, "CONNECT");
+	if (h->status == 101 || (connect && h->status < 300)) {
+		/* The connection becomes a tunnel: nothing more to parse on either side. */
+		if (h->status == 101)
+			c->cur.valid = 0;
+		emit(c, f->ts, f);
+		unsync(&c->req);
+		unsync(d);
+		return;
+	}
+	if (head || h->status == 204 || h->status == 304 ||
+	    (h->body == HTTP_BODY_LENGTH && !h->content_length)) {
+		emit(c, f->ts, f);
+		d->st = D_IDLE;
+	} else if (h->body == HTTP_BODY_CHUNKED) {
+		d->st = D_BODY_CHUNKED;
+		http_chunk_init(&d->ch);
+	} else if (h->body == HTTP_BODY_LENGTH) {
+		d->st = D_BODY_LEN;
+		d->body_left = h->content_length;
+	} else {
+		d->st = D_BODY_CLOSE;
+	}
+}
+
+/* Framing lost at a message boundary or inside a head or chunk line (see top comment). */
+static void lost(struct http_server_conn *c, struct dir *d, const struct feed_ctx *f)
+{
+	int req = is_request_side(c, d);
+	struct http_head h;
+	int line_ok = 0;
+	memset(&h, 0, sizeof(h));
+	c->stats.resyncs++;
+	if (d->st == D_HEAD) {
+		const uint8_t *nl = d->buf_len ? memchr(d->buf, '\n', d->buf_len) : NULL;
+		if (nl) {
+			size_t l = nl - d->buf;
+			if (l && d->buf[l - 1] == '\r')
+				l--;
+			line_ok = http_parse_first_line(d->buf, l, req, &h) == HTTP_HEAD_OK;
+		}
+	}
+	if (req) {
+		/* A request we know began gets a slot; it is taken to have no body. */
+		if (d->st == D_HEAD && (line_ok || !d->tentative))
+			enqueue(c, &h, line_ok, f);
+		else if (d->st == D_IDLE)
+			enqueue(c, &h, 0, f);
+		unsync(d);
+		return;
+	}
+	if (d->st == D_HEAD && line_ok && h.status >= 200)
+		pop(c, h.status);
+	else if (d->st == D_IDLE || (d->st == D_HEAD && !d->tentative && !line_ok))
+		pop(c, 0); /* a response began that we cannot read */
+	else if (d->st != D_BODY_CHUNKED)
+		memset(&c->cur, 0, sizeof(c->cur));
+	d->st = D_BODY_UNKNOWN;
+	d->buf_len = 0;
+}
+
+static int buf_append(struct dir *d, const uint8_t *p, size_t n)
+{
+	if (d->buf_len + n > HTTP_HEAD_MAX)
+		return -1;
+	if (!d->buf && !(d->buf = malloc(HTTP_HEAD_MAX)))
+		return -1;
+	memcpy(d->buf + d->buf_len, p, n);
+	d->buf_len += n;
+	return 0;
+}
+
+static enum http_guess guess(int req, const uint8_t *p, size_t n)
+{
+	return req ? http_guess_request(p, n) : http_guess_response(p, n);
+}
+
+/* Scan head bytes for the blank line ending the head; returns bytes consumed. */
+static size_t feed_head(struct http_server_conn *c, struct dir *d, const uint8_t *p, size_t n,
+                        const struct feed_ctx *f)
+{
+	int req = is_request_side(c, d);
+	size_t i;
+	int end = 0;
+	for (i = 0; i < n && !end; i++) {
+		if (p[i] == '\n') {
+			end = d->line == 0;
+			d->line = 0;
+		} else if (p[i] != '\r' && ++d->line > HTTP_HEAD_MAX) {
+			break;
+		}
+	}
+	if (d->line > HTTP_HEAD_MAX) {
+		bad_head(c, d, 0, f); /* a line longer than any sane head */
+		return i;
+	}
+	struct http_head h;
+	if (end && !d->buf_len) {
+		head_done(c, d, http_parse_head(p, i, req, &h), &h, f);
+		return i;
+	}
+	if (buf_append(d, p, i)) {
+		/* Head longer than we keep: parse what fits, then resync. */
+		buf_append(d, p, HTTP_HEAD_MAX - d->buf_len);
+		lost(c, d, f);
+		return n;
+	}
+	if (end) {
+		head_done(c, d, http_parse_head(d->buf, d->buf_len, req, &h), &h, f);
+		return i;
+	}
+	/* A partial first line can already rule out HTTP. */
+	if (guess(req, d->buf, d->buf_len) == HTTP_NO)
+		bad_head(c, d, d->tentative, f);
+	return i;
+}
+
+/* A guessed head that is still a bare prefix ("GE") must go on in the next I/O; if the two do
+ * not join into a message start but that I/O begins one by itself, the prefix was noise. */
+static int stale_prefix(int req, const struct dir *d, const uint8_t *p, size_t n)
+{
+	uint8_t tmp[96];
+	if (!d->tentative || !d->buf_len || d->buf_len > 32 || guess(req, d->buf, d->buf_len) != HTTP_MAYBE)
+		return 0;
+	size_t k = n < sizeof(tmp) - d->buf_len ? n : sizeof(tmp) - d->buf_len;
+	memcpy(tmp, d->buf, d->buf_len);
+	memcpy(tmp + d->buf_len, p, k);
+	return guess(req, tmp, d->buf_len + k) == HTTP_NO && guess(req, p, n) != HTTP_NO;
+}
+
+static void body_done(struct http_server_conn *c, struct dir *d, const struct feed_ctx *f)
+{
+	if (!is_request_side(c, d))
+		emit(c, f->ts, f);
+	d->st = D_IDLE;
+}
+
+static void feed_dir(struct http_server_conn *c, struct dir *d, const uint8_t *cap, size_t cap_len,
+                     size_t len, const struct feed_ctx *f)
+{
+	int req = is_request_side(c, d);
+	size_t pos = 0;
+	while (pos < len) {
+		size_t have = pos < cap_len ? cap_len - pos : 0, rest = len - pos;
+		const uint8_t *p = cap + pos;
+		switch (d->st) {
+		case D_UNSYNCED: {
+			int g = HTTP_NO;
+			if (pos == 0 && have)
+				g = guess(req, p, have);
+			if (g == HTTP_NO)
+				return;
+			start_head(d, 1, f);
+			break;
+		}
+		case D_IDLE:
+			if (!have) {
+				lost(c, d, f); /* the next message starts where we cannot see */
+				return;
+			}
+			if (*p == '\r' || *p == '\n')
+				pos++; /* stray CRLF between messages (RFC 9112 2.2) */
+			else
+				start_head(d, 0, f);
+			break;
+		case D_HEAD:
+			if (!have) {
+				lost(c, d, f);
+				return;
+			}
+			if (pos == 0 && stale_prefix(req, d, p, have))
+				start_head(d, 1, f);
+			pos += feed_head(c, d, p, have, f);
+			break;
+		case D_BODY_LEN: {
+			size_t k = rest < d->body_left ? rest : (size_t)d->body_left;
+			d->body_left -= k;
+			pos += k;
+			if (!d->body_left)
+				body_done(c, d, f);
+			break;
+		}
+		case D_BODY_CHUNKED: {
+			uint64_t skip = http_chunk_skippable(&d->ch);
+			if (!have && !skip) {
+				lost(c, d, f); /* a chunk-size line we cannot see */
+				return;
+			}
+			if (!have) {
+				size_t k = rest < skip ? rest : (size_t)skip;
+				http_chunk_skip(&d->ch, k);
+				pos += k;
+				break;
+			}
+			size_t used;
+			int rc = http_chunk_feed(&d->ch, p, have, &used);
+			pos += used;
+			if (rc == HTTP_CHUNK_DONE) {
+				body_done(c, d, f);
+			} else if (rc == HTTP_CHUNK_BAD) {
+				c->stats.malformed++;
+				if (!req)
+					memset(&c->cur, 0, sizeof(c->cur));
+				unsync(d);
+				return;
+			}
+			break;
+		}
+		case D_BODY_UNKNOWN:
+			/* A status line at the start of a write closes the lost response. */
+			if (pos == 0 && have && http_guess_response(p, have) == HTTP_YES) {
+				emit(c, c->last_write_ts, f);
+				d->st = D_IDLE;
+				break;
+			}
+			return;
+		case D_BODY_CLOSE:
+		default:
+			return;
+		}
+	}
+}
+
+void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *cap, size_t cap_len,
+                           size_t len, uint64_t ts_ns, uint32_t tid, http_txn_cb cb, void *ctx)
+{
+	struct feed_ctx f = { .ts = ts_ns, .tid = tid, .cb = cb, .ctx = ctx };
+	if (!c)
+		return;
+	if (!cap || cap_len > len)
+		cap_len = cap ? len : 0;
+	feed_dir(c, recv ? &c->req : &c->resp, cap, cap_len, len, &f);
+	if (!recv && len)
+		c->last_write_ts = ts_ns;
+}
+
+void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx)
+{
+	struct feed_ctx f = { .ts = ts_ns, .cb = cb, .ctx = ctx };
+	if (!c)
+		return;
+	if (c->resp.st == D_BODY_CLOSE || c->resp.st == D_BODY_UNKNOWN)
+		emit(c, c->last_write_ts ? c->last_write_ts : ts_ns, &f);
+	else if (c->resp.st == D_BODY_LEN || c->resp.st == D_BODY_CHUNKED)
+		c->stats.dropped_requests += c->cur.valid; /* cut short: no honest end time */
+	for (unsigned i = 0; i < c->qlen; i++)
+		c->stats.dropped_requests += c->q[(c->qhead + i) % QLEN].valid;
+	/* Start over as a fresh connection, keeping the counters and buffers. */
+	struct http_conn_stats st = c->stats;
+	uint8_t *rb = c->req.buf, *wb = c->resp.buf;
+	memset(c, 0, sizeof(*c));
+	c->stats = st;
+	c->req.buf = rb;
+	c->resp.buf = wb;
+}
