@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PYVITALS, require_tool, routes_by_key
+from conftest import APPS, PY, free_port, require_tool, routes_by_key, wait_port
 from http_client import MIX, Truth, drive_mix, pipelined, request, split_request
 
 
@@ -53,7 +53,6 @@ def test_gthread_keepalive_opened_before_attach(gunicorn_factory, watch_factory)
     for i in range(30):
         request(early, truth, "GET", f"/users/{i}", "/users/{id}", 200)
     drive_mix(g.port, truth, rounds=20)
-    pipelined(g.port, truth, [("/users/5", "/users/{id}"), ("/", "/"), ("/users/6", "/users/{id}")])
     snap = w.stop()
     print("hooks:", snap["hooks"])
     assert_matches_truth(snap["services"][0], truth)
@@ -108,22 +107,43 @@ def test_killed_worker_is_replaced_and_counted(gunicorn_factory, watch_factory):
 
 
 def test_burst_counts_equal_load_tool(gunicorn_factory, watch_factory):
-    require_tool("hey", "hey")
+    # ab counts every request exactly (wrk leaves the ones in flight at its deadline uncounted,
+    # hey needs more CPU than these 2 cores spare for 2,000 req/s).
+    require_tool("ab", "apache2-utils")
     g = gunicorn_factory(workers=2, worker_class="gthread", threads=4)
     w = watch_factory("-p", g.pid)
-    # 16 clients at most 160 req/s each: 28,000 requests take >= 10.9 s at <= 2,560 req/s.
-    n = 28000
-    out = subprocess.run(["hey", "-n", str(n), "-c", "16", "-q", "160", f"http://127.0.0.1:{g.port}/users/7"],
-                         capture_output=True, text=True, timeout=120).stdout
+    n = 36000
+    out = subprocess.run(["ab", "-k", "-n", str(n), "-c", "16", f"http://127.0.0.1:{g.port}/users/7"],
+                         capture_output=True, text=True, timeout=180).stdout
     snap = w.stop()
-    codes = dict((int(c), int(k)) for c, k in re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = float(re.search(r"Total:\s+([\d.]+) secs", out).group(1))
+    complete = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
+    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    took = float(re.search(r"Time taken for tests:\s+([\d.]+)", out).group(1))
     r = routes_by_key(snap["services"][0])[("GET", "/users/{id}")]
-    print(f"hooks: {snap['hooks']} hey: {codes} in {total:.1f}s at {rate:.0f} req/s; pyvitals: {r['requests']} "
-          f"lost_events={snap['lost_events']}")
-    assert codes == {200: n}, out
-    assert rate >= 2000, f"the burst must reach 2,000 req/s; hey reached {rate:.0f}"
-    assert total >= 10.0, f"the burst lasted {total:.1f}s; it must last 10 s"
+    print(f"hooks: {snap['hooks']} ab: {complete} complete, {failed} failed in {took:.1f}s at {rate:.0f} req/s; "
+          f"pyvitals: {r['requests']} lost_events={snap['lost_events']}")
+    assert complete == n and failed == 0 and "Non-2xx" not in out, out
+    assert rate >= 2000, f"the burst must reach 2,000 req/s; ab reached {rate:.0f}"
+    assert took >= 10.0, f"the burst lasted {took:.1f}s; it must last 10 s"
     assert r["requests"] == n and r["status"]["2xx"] == n
     assert snap["lost_events"] == 0
+
+
+def test_pipelined_requests_on_a_stdlib_server(watch_factory):
+    # gunicorn does not serve pipelined requests; the standard library's HTTP/1.1 server does.
+    port = free_port()
+    srv = subprocess.Popen([PY, os.path.join(APPS, "plain_server.py"), str(port)])
+    try:
+        wait_port(port)
+        w = watch_factory("-p", srv.pid)
+        truth = Truth()
+        for _ in range(10):
+            pipelined(port, truth, [("/users/5", "/users/{id}"), ("/", "/"), ("/users/6?x=1", "/users/{id}"),
+                                    ("/items/abc", "/items/abc")])
+        snap = w.stop()
+    finally:
+        srv.terminate()
+        srv.wait()
+    print("hooks:", snap["hooks"])
+    assert_matches_truth(snap["services"][0], truth)
