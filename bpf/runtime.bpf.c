@@ -265,6 +265,9 @@ static __always_inline int gc_end(void)
 	}
 	if (gen > PV_RT_GEN_UNKNOWN)
 		gen = PV_RT_GEN_UNKNOWN;
+	/* The verifier needs the bound on the register that indexes; a mask survives clang. */
+	barrier_var(gen);
+	gen &= 3;
 	s = stats_of(run->service);
 	bpf_map_delete_elem(&gc_runs, &tid);
 	if (!s)
@@ -274,6 +277,8 @@ static __always_inline int gc_end(void)
 	if (d > s->gc_pause_max_ns)
 		s->gc_pause_max_ns = d;
 	idx = pv_rt_bucket(d, log2_u64(d));
+	/* Keep the bound check on the register used for the access (clang may copy it). */
+	barrier_var(idx);
 	if (idx < PV_RT_HIST_BUCKETS)
 		__sync_fetch_and_add(&s->gc_hist[idx], 1);
 	return 0;
