@@ -215,7 +215,7 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 	}
 	name_services(a);
 	a->had_pids = true;
-	a->start_ns = agent_now_ns();
+	a->start_ns = a->last_snap_ns = agent_now_ns();
 	return 0;
 fail:
 	agent_stop(a);

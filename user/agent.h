@@ -22,6 +22,7 @@ struct agent {
 	int nservices;
 	struct conn_table *conns;
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
+	uint64_t last_snap_ns;        /* previous snapshot, for per-interval rates */
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
 	bool had_pids;                /* some -p target was seen alive */
 };

@@ -38,6 +38,17 @@ static int make_signalfd(sigset_t *mask)
 	return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* Per-interval figures are computed once here, whatever the view. */
+static int take_snapshot(struct agent *a, const struct agent_loop *loop, bool final)
+{
+	uint64_t now = agent_now_ns();
+
+	for (int i = 0; i < a->nservices; i++)
+		service_roll_rates(&a->services[i], (now - a->last_snap_ns) / 1e9);
+	a->last_snap_ns = now;
+	return loop->snapshot(a, final, loop->ctx);
+}
+
 int agent_run(struct agent *a, const struct agent_loop *loop)
 {
 	uint64_t interval_ns = a->opt.interval_s * 1e9, next_snap = a->start_ns + interval_ns;
@@ -108,7 +119,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 				break;
 			}
 			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
-			if (loop->snapshot(a, false, loop->ctx))
+			if (take_snapshot(a, loop, false))
 				done = true;
 		}
 	}
@@ -118,7 +129,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	signal(SIGTERM, SIG_DFL);
 	agent_drain(a);
 	if (ret == 0)
-		loop->snapshot(a, true, loop->ctx);
+		take_snapshot(a, loop, true);
 out:
 	if (sfd >= 0)
 		close(sfd);

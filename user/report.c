@@ -32,16 +32,19 @@ static void json_latency(FILE *f, const struct hist *h)
 	fputs("}", f);
 }
 
-static int by_requests(const void *x, const void *y)
+/* By request rate over the last interval, then by count since attach. */
+static int by_rate(const void *x, const void *y)
 {
 	const struct route_stats *a = *(struct route_stats *const *)x, *b = *(struct route_stats *const *)y;
 
+	if (a->rate != b->rate)
+		return a->rate < b->rate ? 1 : -1;
 	if (a->requests != b->requests)
 		return a->requests < b->requests ? 1 : -1;
 	return strcmp(a->route, b->route);
 }
 
-/* Routes by request count, the overflow route last; caller frees. */
+/* Routes by request rate, the overflow route last; caller frees. */
 static struct route_stats **sorted_routes(const struct service *s, unsigned *n)
 {
 	struct route_stats **v = malloc(sizeof(*v) * (s->nroutes + 1));
@@ -50,7 +53,7 @@ static struct route_stats **sorted_routes(const struct service *s, unsigned *n)
 	if (!v)
 		return NULL;
 	memcpy(v, s->routes, sizeof(*v) * s->nroutes);
-	qsort(v, s->nroutes, sizeof(*v), by_requests);
+	qsort(v, s->nroutes, sizeof(*v), by_rate);
 	*n = s->nroutes;
 	if (s->overflow)
 		v[(*n)++] = s->overflow;
@@ -62,7 +65,7 @@ static uint64_t errors_of(const uint64_t *st)
 	return st[STATUS_5XX];
 }
 
-static void json_routes(FILE *f, const struct service *s, double up_s)
+static void json_routes(FILE *f, const struct service *s)
 {
 	unsigned n;
 	struct route_stats **v = sorted_routes(s, &n);
@@ -76,7 +79,7 @@ static void json_routes(FILE *f, const struct service *s, double up_s)
 		fputs(", \"route\": ", f);
 		json_str(f, r->route);
 		fprintf(f, ", \"requests\": %llu, \"requests_per_s\": ", (unsigned long long)r->requests);
-		json_num(f, up_s > 0 ? r->requests / up_s : 0);
+		json_num(f, r->rate);
 		fputs(", \"status\": ", f);
 		json_status(f, r->status);
 		fputs(", \"latency_ms\": ", f);
@@ -87,7 +90,7 @@ static void json_routes(FILE *f, const struct service *s, double up_s)
 	free(v);
 }
 
-static void json_service(FILE *f, struct agent *a, struct service *s, double up_s)
+static void json_service(FILE *f, struct agent *a, struct service *s)
 {
 	static int pids[MAX_PIDS];
 	int n = agent_pids(a, s->id, pids, MAX_PIDS);
@@ -99,13 +102,13 @@ static void json_service(FILE *f, struct agent *a, struct service *s, double up_
 		fprintf(f, "%s%d", i ? ", " : "", pids[i]);
 	fprintf(f, "], \"http_server\": {\"requests\": %llu, \"requests_per_s\": ",
 		(unsigned long long)s->http.requests);
-	json_num(f, up_s > 0 ? s->http.requests / up_s : 0);
+	json_num(f, s->http.rate);
 	fprintf(f, ", \"errors\": %llu, \"status\": ", (unsigned long long)errors_of(s->http.status));
 	json_status(f, s->http.status);
 	fputs(", \"latency_ms\": ", f);
 	json_latency(f, &s->http.latency);
 	fputs(", \"routes\": ", f);
-	json_routes(f, s, up_s);
+	json_routes(f, s);
 	fputs("}}", f);
 }
 
@@ -137,19 +140,19 @@ void report_json(struct agent *a, FILE *out, bool final)
 	for (int i = 0; i < a->nservices; i++) {
 		if (i)
 			fputs(", ", out);
-		json_service(out, a, &a->services[i], up_s);
+		json_service(out, a, &a->services[i]);
 	}
 	fputs("]}\n", out);
 	fflush(out);
 }
 
 static void text_row(FILE *f, const char *method, const char *route, uint64_t req, const uint64_t *st,
-		     const struct hist *h, double up_s)
+		     const struct hist *h, double rate)
 {
 	double err = req ? 100.0 * errors_of(st) / req : 0;
 
 	fprintf(f, "  %-7.7s %-38.38s %9llu %8.1f %6.1f%% %8.2f %8.2f %8.2f %8.2f\n", method, route,
-		(unsigned long long)req, up_s > 0 ? req / up_s : 0, err, hist_percentile_ms(h, 0.5),
+		(unsigned long long)req, rate, err, hist_percentile_ms(h, 0.5),
 		hist_percentile_ms(h, 0.95), hist_percentile_ms(h, 0.99), hist_max_ms(h));
 }
 
@@ -173,9 +176,10 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 		fprintf(out, "\n%s  (%d process%s)\n", s->name, n, n == 1 ? "" : "es");
 		fprintf(out, "  %-7s %-38s %9s %8s %7s %8s %8s %8s %8s\n", "METHOD", "ROUTE", "REQUESTS", "REQ/S",
 			"ERR", "P50ms", "P95ms", "P99ms", "MAXms");
-		text_row(out, "ALL", "", s->http.requests, s->http.status, &s->http.latency, up_s);
+		text_row(out, "ALL", "", s->http.requests, s->http.status, &s->http.latency, s->http.rate);
 		for (unsigned j = 0; j < nr && (!screen || j < 20); j++)
-			text_row(out, v[j]->method, v[j]->route, v[j]->requests, v[j]->status, &v[j]->latency, up_s);
+			text_row(out, v[j]->method, v[j]->route, v[j]->requests, v[j]->status, &v[j]->latency,
+				 v[j]->rate);
 		free(v);
 	}
 	fflush(out);

@@ -82,6 +82,23 @@ static struct route_stats *find_route(struct service *s, const char *method, con
 	return r;
 }
 
+static double roll(uint64_t now, uint64_t *seen, double dt)
+{
+	double rate = dt > 0 ? (now - *seen) / dt : 0;
+
+	*seen = now;
+	return rate;
+}
+
+void service_roll_rates(struct service *s, double dt)
+{
+	s->http.rate = roll(s->http.requests, &s->http.seen_requests, dt);
+	for (unsigned i = 0; i < s->nroutes; i++)
+		s->routes[i]->rate = roll(s->routes[i]->requests, &s->routes[i]->seen_requests, dt);
+	if (s->overflow)
+		s->overflow->rate = roll(s->overflow->requests, &s->overflow->seen_requests, dt);
+}
+
 void service_record_http(struct service *s, const struct http_txn *t)
 {
 	char route[192];

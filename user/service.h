@@ -16,6 +16,8 @@ struct route_stats {
 	uint64_t requests;
 	uint64_t status[STATUS_CLASSES];
 	struct hist latency;
+	uint64_t seen_requests;       /* requests at the previous snapshot */
+	double rate;                  /* requests per second over the last interval */
 	struct route_stats *next;     /* hash chain */
 };
 
@@ -24,6 +26,8 @@ struct http_totals {
 	uint64_t status[STATUS_CLASSES];
 	uint64_t no_status;           /* responses whose status line could not be read */
 	struct hist latency;
+	uint64_t seen_requests;
+	double rate;
 };
 
 struct service {
@@ -41,5 +45,7 @@ struct service {
 void service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes);
 void service_free(struct service *s);
 void service_record_http(struct service *s, const struct http_txn *t);
+/* Per-interval request rates, over the dt seconds since the previous call. */
+void service_roll_rates(struct service *s, double dt);
 int status_class(int status);     /* STATUS_* or -1 */
 #endif
