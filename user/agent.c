@@ -157,7 +157,11 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			snprintf(err, errlen, "no process with pid %d: check the pid (e.g. 'pgrep -f gunicorn')", t->pid);
 			return -1;
 		}
-		service_init(&a->services[i], i, t->pid, t->comm, o->max_routes);
+		if (service_init(&a->services[i], i, t->pid, t->comm, o->max_routes, o->max_queries,
+				 o->n1_threshold)) {
+			snprintf(err, errlen, "out of memory setting up service %d", i);
+			return -1;
+		}
 	}
 	a->nservices = o->ntargets;
 	features_probe(&a->feat);

@@ -1,10 +1,14 @@
 /* Connection table. A connection is classified by the first bytes seen on it, whichever
- * way they flow: a read that starts an HTTP request makes it a server connection; bytes
- * that look like nothing we parse leave it unknown for a while (a keep-alive connection
- * picked up mid-body is classified at its next request), then ignored. */
+ * way they flow: a read that starts an HTTP request makes it a server connection, bytes of
+ * a database or cache protocol a client one (the port is only a hint); bytes that look like
+ * nothing we parse leave it unknown for a while (a keep-alive connection picked up
+ * mid-message is classified at its next message), then ignored. */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "conns.h"
+#include "db_parse.h"
 #include "http_parse.h"
 #include "service.h"
 
@@ -12,7 +16,7 @@
 #define CLASSIFY_ATTEMPTS 64   /* I/Os on an unknown connection before giving up on it */
 #define PENDING_MAX 16         /* bytes held while a request might be starting */
 
-enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_IGNORED };
+enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_DB_CLIENT, PROTO_IGNORED };
 
 struct conn {
 	uint64_t sk;
@@ -25,6 +29,9 @@ struct conn {
 	uint64_t pending_ns;
 	uint32_t pending_tid;
 	struct http_server_conn *http;
+	struct db_conn *db;
+	struct service *svc;
+	char peer[64];                 /* host:port of the other end */
 	struct conn *next;
 };
 
@@ -59,6 +66,24 @@ static void on_txn(void *ctx, const struct http_txn *txn)
 	service_record_http(ctx, txn);
 }
 
+static void on_db_call(void *ctx, const struct db_call *call)
+{
+	struct conn *c = ctx;
+
+	service_record_db(c->svc, c->peer, call);
+}
+
+static void format_peer(struct conn *c, const struct pv_data_event *e)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	if (e->family == 2)
+		inet_ntop(AF_INET, e->raddr, addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET6, e->raddr, addr, sizeof(addr));
+	snprintf(c->peer, sizeof(c->peer), e->family == 2 ? "%s:%u" : "[%s]:%u", addr, e->rport);
+}
+
 static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
 {
 	if (c->http) {
@@ -70,6 +95,15 @@ static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
 		t->counters.malformed += st.malformed;
 		t->counters.dropped_requests += st.dropped_requests;
 		http_server_conn_free(c->http);
+	}
+	if (c->db) {
+		struct db_conn_stats st;
+
+		db_conn_close(c->db, ts_ns, on_db_call, c);
+		db_conn_stats(c->db, &st);
+		t->counters.db_resyncs += st.resyncs;
+		t->counters.db_malformed += st.malformed;
+		db_conn_free(c->db);
 	}
 	free(c);
 }
@@ -94,6 +128,7 @@ static struct conn *lookup(struct conn_table *t, uint64_t sk, int create, int se
 		return NULL;
 	c->sk = sk;
 	c->service = service;
+	c->svc = &t->services[service];
 	c->next = t->buckets[b];
 	t->buckets[b] = c;
 	return c;
@@ -104,6 +139,7 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 {
 	uint8_t buf[PENDING_MAX + 64];
 	size_t n = 0, take = e->cap_len < 64 ? e->cap_len : 64;
+	enum db_system sys;
 	enum http_guess g;
 
 	if (e->dir == PV_DIR_RECV) {
@@ -129,6 +165,18 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		}
 	}
 	c->npending = 0;
+	if (e->dir == PV_DIR_SEND && http_guess_request(e->data, e->cap_len) == HTTP_YES) {
+		c->proto = PROTO_IGNORED;  /* an outgoing HTTP call: not a server connection */
+		t->counters.ignored++;
+		return;
+	}
+	if (db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, e->rport, &sys) == DB_GUESS_YES &&
+	    (c->db = db_conn_new(sys))) {
+		c->proto = PROTO_DB_CLIENT;
+		t->counters.db_client++;
+		format_peer(c, e);
+		return;
+	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS) {
 		c->proto = PROTO_IGNORED;
 		t->counters.ignored++;
@@ -143,10 +191,12 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 	if (!c)
 		return;
 	c->last_ns = e->ts_ns;
-	if (c->proto == PROTO_UNKNOWN) {
+	if (c->proto == PROTO_UNKNOWN)
 		classify(t, c, e);
-		if (c->proto != PROTO_HTTP_SERVER)
-			return;
+	if (c->proto == PROTO_DB_CLIENT) {
+		db_conn_feed(c->db, e->dir == PV_DIR_SEND, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
+			     on_db_call, c);
+		return;
 	}
 	if (c->proto != PROTO_HTTP_SERVER)
 		return;

@@ -9,7 +9,8 @@ struct service;
 struct conn_table;
 
 struct conn_counters {
-	uint64_t http_server, ignored;   /* connections classified so */
+	uint64_t http_server, db_client, ignored; /* connections classified so */
+	uint64_t db_resyncs, db_malformed;      /* from closed database connections */
 	uint64_t evicted_idle;           /* forgotten after a long silence */
 	uint64_t resyncs, malformed, dropped_requests; /* from closed HTTP connections */
 };

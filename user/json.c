@@ -26,3 +26,19 @@ void json_num(FILE *f, double v)
 	else
 		fprintf(f, "%.3f", v);
 }
+
+void json_latency(FILE *f, const struct hist *h)
+{
+	fputs("{\"p50\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.50));
+	fputs(", \"p90\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.90));
+	fputs(", \"p95\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.95));
+	fputs(", \"p99\": ", f);
+	json_num(f, hist_percentile_ms(h, 0.99));
+	fputs(", \"max\": ", f);
+	json_num(f, hist_max_ms(h));
+	fputs("}", f);
+}
+

@@ -73,6 +73,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "interval", required_argument, 0, 'i' }, { "duration", required_argument, 0, 'd' },
 		{ "json", no_argument, 0, 'j' },        { "hooks", required_argument, 0, 'H' },
 		{ "capture", required_argument, 0, 'C' }, { "max-routes", required_argument, 0, 'R' },
+		{ "max-queries", required_argument, 0, 'Q' }, { "n1-threshold", required_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -81,6 +82,8 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 	o->interval_s = 1.0;
 	o->capture = 512;
 	o->max_routes = 500;
+	o->max_queries = 1000;
+	o->n1_threshold = 10;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "p:c:i:d:j", longopts, NULL)) != -1) {
@@ -127,6 +130,14 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		case 'R':
 			if (parse_uint(optarg, &o->max_routes, 1, 100000))
 				return bad(cmd, "--max-routes", optarg, "a number of routes between 1 and 100000");
+			break;
+		case 'Q':
+			if (parse_uint(optarg, &o->max_queries, 1, 100000))
+				return bad(cmd, "--max-queries", optarg, "a number of statements between 1 and 100000");
+			break;
+		case 'N':
+			if (parse_uint(optarg, &o->n1_threshold, 2, 1000000))
+				return bad(cmd, "--n1-threshold", optarg, "a count of at least 2");
 			break;
 		default:
 			if (optopt)

@@ -20,6 +20,8 @@ struct options {
 	enum hooks_choice hooks; /* --hooks */
 	unsigned capture;        /* --capture BYTES per I/O */
 	unsigned max_routes;     /* --max-routes per service */
+	unsigned max_queries;    /* --max-queries: normalized statements per service */
+	unsigned n1_threshold;   /* --n1-threshold: same statement this often in one request */
 };
 
 /* Parse argv[first..]; on error print what was wrong and what to do, and return -1. */

@@ -17,21 +17,6 @@ static void json_status(FILE *f, const uint64_t *st)
 	fputs("}", f);
 }
 
-static void json_latency(FILE *f, const struct hist *h)
-{
-	fputs("{\"p50\": ", f);
-	json_num(f, hist_percentile_ms(h, 0.50));
-	fputs(", \"p90\": ", f);
-	json_num(f, hist_percentile_ms(h, 0.90));
-	fputs(", \"p95\": ", f);
-	json_num(f, hist_percentile_ms(h, 0.95));
-	fputs(", \"p99\": ", f);
-	json_num(f, hist_percentile_ms(h, 0.99));
-	fputs(", \"max\": ", f);
-	json_num(f, hist_max_ms(h));
-	fputs("}", f);
-}
-
 /* By request rate over the last interval, then by count since attach. */
 static int by_rate(const void *x, const void *y)
 {
@@ -65,7 +50,7 @@ static uint64_t errors_of(const uint64_t *st)
 	return st[STATUS_5XX];
 }
 
-static void json_routes(FILE *f, const struct service *s)
+static void json_routes(FILE *f, const struct service *s, bool attributed)
 {
 	unsigned n;
 	struct route_stats **v = sorted_routes(s, &n);
@@ -84,6 +69,13 @@ static void json_routes(FILE *f, const struct service *s)
 		json_status(f, r->status);
 		fputs(", \"latency_ms\": ", f);
 		json_latency(f, &r->latency);
+		fputs(", \"db_calls_per_request\": ", f);
+		if (attributed && r->requests) {
+			json_num(f, (double)r->db_calls / r->requests);
+			fprintf(f, ", \"db_calls_max\": %llu", (unsigned long long)r->db_calls_max);
+		} else {
+			fputs("null, \"db_calls_max\": null", f);
+		}
 		fputs("}", f);
 	}
 	fputs("]", f);
@@ -108,8 +100,23 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	fputs(", \"latency_ms\": ", f);
 	json_latency(f, &s->http.latency);
 	fputs(", \"routes\": ", f);
-	json_routes(f, s);
-	fputs("}}", f);
+	json_routes(f, s, !attr_event_loop(s->attr));
+	fputs("}, \"db_attribution\": ", f);
+	json_str(f, attr_event_loop(s->attr) ? "unavailable: requests overlap on one thread (event-loop server), "
+		 "so calls cannot be tied to a request" : "per-thread");
+	fputs(", \"db\": ", f);
+	db_stats_json(&s->db, f);
+	fputs(", \"findings\": [", f);
+	for (unsigned i = 0; i < s->nfindings; i++) {
+		const struct finding *fd = &s->findings[i];
+
+		fputs(i ? ", {\"kind\": \"n_plus_one\", \"route\": " : "{\"kind\": \"n_plus_one\", \"route\": ", f);
+		json_str(f, fd->route);
+		fputs(", \"statement\": ", f);
+		json_str(f, fd->statement->text);
+		fprintf(f, ", \"count\": %u, \"requests\": %llu}", fd->count, (unsigned long long)fd->requests);
+	}
+	fputs("]}", f);
 }
 
 static void iso_time(char *buf, size_t len)

@@ -5,14 +5,19 @@
 #include "route.h"
 #include "service.h"
 
-void service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes)
+int service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes,
+		 unsigned max_queries, unsigned n1_threshold)
 {
 	memset(s, 0, sizeof(*s));
 	s->id = id;
 	s->root_pid = root_pid;
 	snprintf(s->comm, sizeof(s->comm), "%s", comm ? comm : "");
 	s->max_routes = max_routes;
+	s->n1_threshold = n1_threshold;
 	hist_init(&s->http.latency);
+	db_stats_init(&s->db, max_queries);
+	s->attr = attr_new();
+	return s->attr ? 0 : -1;
 }
 
 void service_free(struct service *s)
@@ -21,6 +26,9 @@ void service_free(struct service *s)
 		free(s->routes[i]);
 	free(s->routes);
 	free(s->overflow);
+	db_stats_free(&s->db);
+	attr_free(s->attr);
+	s->attr = NULL;
 	s->routes = NULL;
 	s->overflow = NULL;
 	s->nroutes = 0;
@@ -99,8 +107,30 @@ void service_roll_rates(struct service *s, double dt)
 		s->overflow->rate = roll(s->overflow->requests, &s->overflow->seen_requests, dt);
 }
 
+static void note_finding(struct service *s, const struct route_stats *r, struct query_stats *q, unsigned count)
+{
+	char route[sizeof(s->findings[0].route)];
+	struct finding *f = NULL;
+
+	snprintf(route, sizeof(route), "%s %s", r->method, r->route);
+	for (unsigned i = 0; i < s->nfindings && !f; i++)
+		if (s->findings[i].statement == q && !strcmp(s->findings[i].route, route))
+			f = &s->findings[i];
+	if (!f) {
+		if (s->nfindings == MAX_FINDINGS)
+			return;
+		f = &s->findings[s->nfindings++];
+		snprintf(f->route, sizeof(f->route), "%s", route);
+		f->statement = q;
+	}
+	if (count > f->count)
+		f->count = count;
+	f->requests++;
+}
+
 void service_record_http(struct service *s, const struct http_txn *t)
 {
+	struct request_calls calls;
 	char route[192];
 	int cls = status_class(t->status);
 	uint64_t ns = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
@@ -121,4 +151,19 @@ void service_record_http(struct service *s, const struct http_txn *t)
 	if (cls >= 0)
 		r->status[cls]++;
 	hist_add(&r->latency, ns);
+	if (s->attr && attr_take(s->attr, t, &calls)) {
+		r->db_calls += calls.calls;
+		if (calls.calls > r->db_calls_max)
+			r->db_calls_max = calls.calls;
+		for (unsigned i = 0; i < calls.ntop && calls.top[i].count >= s->n1_threshold; i++)
+			note_finding(s, r, calls.top[i].q, calls.top[i].count);
+	}
+}
+
+void service_record_db(struct service *s, const char *peer, const struct db_call *call)
+{
+	struct query_stats *q = db_stats_add(&s->db, peer, call);
+
+	if (q && s->attr)
+		attr_db_call(s->attr, call->tid, call->start_ns, q);
 }

@@ -2,6 +2,8 @@
 #ifndef SERVICE_H
 #define SERVICE_H
 #include <stdint.h>
+#include "attribution.h"
+#include "db_stats.h"
 #include "hist.h"
 #include "http_parse.h"
 #include "pyvitals.h"
@@ -18,6 +20,7 @@ struct route_stats {
 	struct hist latency;
 	uint64_t seen_requests;       /* requests at the previous snapshot */
 	double rate;                  /* requests per second over the last interval */
+	uint64_t db_calls, db_calls_max; /* database/cache calls made while serving these requests */
 	struct route_stats *next;     /* hash chain */
 };
 
@@ -30,6 +33,16 @@ struct http_totals {
 	double rate;
 };
 
+#define MAX_FINDINGS 64
+
+/* One request ran the same statement at least n1_threshold times. */
+struct finding {
+	char route[16 + 192];         /* "GET /n1/{id}" */
+	struct query_stats *statement;
+	unsigned count;               /* most repetitions seen in one request */
+	uint64_t requests;            /* requests that crossed the threshold */
+};
+
 struct service {
 	int id;
 	char name[160];
@@ -40,11 +53,18 @@ struct service {
 	struct route_stats **routes;  /* in order of first sight, for output */
 	unsigned nroutes, max_routes;
 	struct route_stats *overflow; /* the rest once max_routes is reached */
+	struct db_stats db;
+	struct attribution *attr;
+	unsigned n1_threshold;
+	struct finding findings[MAX_FINDINGS];
+	unsigned nfindings;
 };
 
-void service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes);
+int service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes,
+		 unsigned max_queries, unsigned n1_threshold);
 void service_free(struct service *s);
 void service_record_http(struct service *s, const struct http_txn *t);
+void service_record_db(struct service *s, const char *peer, const struct db_call *call);
 /* Per-interval request rates, over the dt seconds since the previous call. */
 void service_roll_rates(struct service *s, double dt);
 int status_class(int status);     /* STATUS_* or -1 */

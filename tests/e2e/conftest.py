@@ -141,3 +141,9 @@ def watch_factory():
 def pytest_configure(config):
     if not os.path.exists(PYVITALS):
         raise pytest.UsageError(f"{PYVITALS} is not built: run make first")
+
+
+def pytest_report_header(config):
+    out = subprocess.run([PYVITALS, "doctor"], capture_output=True, text=True).stdout
+    hooks = [l.split(None, 3)[-1] for l in out.splitlines() if "socket hooks (auto)" in l]
+    return f"pyvitals hook mode: {hooks[0] if hooks else 'unknown (doctor failed: ' + out[-200:] + ')'}"

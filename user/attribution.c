@@ -1,0 +1,156 @@
+/* Per-thread queues of finished db calls, consumed by the request that thread completes. */
+#include <stdlib.h>
+#include <string.h>
+#include "attribution.h"
+
+#define THREAD_BUCKETS 4096
+#define MAX_PENDING 4096    /* calls kept per thread when no request consumes them (a worker thread) */
+
+struct pending_call {
+	uint64_t start_ns;
+	struct query_stats *q;
+};
+
+struct thread_calls {
+	uint32_t tid;
+	struct pending_call *v;
+	unsigned n, cap;
+	uint64_t last_start, last_end;  /* previous request on this thread */
+	uint64_t last_ns;
+	struct thread_calls *next;
+};
+
+struct attribution {
+	struct thread_calls *buckets[THREAD_BUCKETS];
+	bool event_loop;
+};
+
+struct attribution *attr_new(void)
+{
+	return calloc(1, sizeof(struct attribution));
+}
+
+void attr_free(struct attribution *a)
+{
+	if (a)
+		attr_sweep(a, UINT64_MAX);
+	free(a);
+}
+
+static struct thread_calls *thread_of(struct attribution *a, uint32_t tid, bool create)
+{
+	struct thread_calls **b = &a->buckets[tid % THREAD_BUCKETS], *t;
+
+	for (t = *b; t; t = t->next)
+		if (t->tid == tid)
+			return t;
+	if (!create || !(t = calloc(1, sizeof(*t))))
+		return NULL;
+	t->tid = tid;
+	t->next = *b;
+	*b = t;
+	return t;
+}
+
+void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q)
+{
+	struct thread_calls *t = thread_of(a, tid, true);
+
+	if (!t)
+		return;
+	t->last_ns = start_ns;
+	if (t->n == MAX_PENDING) { /* nobody consumes this thread's calls: keep the newest */
+		memmove(t->v, t->v + MAX_PENDING / 2, sizeof(*t->v) * (MAX_PENDING / 2));
+		t->n = MAX_PENDING / 2;
+	}
+	if (t->n == t->cap) {
+		unsigned cap = t->cap ? t->cap * 2 : 16;
+		struct pending_call *v = realloc(t->v, sizeof(*v) * cap);
+
+		if (!v)
+			return;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n++] = (struct pending_call){ start_ns, q };
+}
+
+static int by_query(const void *x, const void *y)
+{
+	const struct query_stats *a = *(struct query_stats *const *)x, *b = *(struct query_stats *const *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Fill out->top with the statements repeated most among qs[0..n). */
+static void rank_statements(struct query_stats **qs, unsigned n, struct request_calls *out)
+{
+	qsort(qs, n, sizeof(*qs), by_query);
+	for (unsigned i = 0, j; i < n; i = j) {
+		unsigned count, k;
+
+		for (j = i; j < n && qs[j] == qs[i]; j++)
+			;
+		count = j - i;
+		if (out->ntop == ATTR_TOP && count <= out->top[ATTR_TOP - 1].count)
+			continue;
+		k = out->ntop < ATTR_TOP ? out->ntop++ : ATTR_TOP - 1;
+		for (; k > 0 && out->top[k - 1].count < count; k--)
+			out->top[k] = out->top[k - 1];
+		out->top[k].q = qs[i];
+		out->top[k].count = count;
+	}
+}
+
+bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_calls *out)
+{
+	struct thread_calls *t = thread_of(a, tx->tid, true);
+	struct query_stats **mine;
+	unsigned keep = 0, n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!t)
+		return false;
+	/* Two requests in flight on one thread at once: an event loop (pipelined requests
+	 * arrive in the same read, so share a start, and are served one after the other). */
+	if (tx->start_ns < t->last_end && tx->start_ns != t->last_start)
+		a->event_loop = true;
+	t->last_start = tx->start_ns;
+	t->last_end = tx->end_ns;
+	t->last_ns = tx->end_ns;
+	mine = malloc(sizeof(*mine) * (t->n + 1));
+	for (unsigned i = 0; i < t->n; i++) {
+		if (t->v[i].start_ns > tx->end_ns) {
+			t->v[keep++] = t->v[i];  /* a later request's */
+		} else if (t->v[i].start_ns >= tx->start_ns && mine) {
+			mine[n++] = t->v[i].q;
+		}
+	}
+	t->n = keep;
+	out->calls = n;
+	if (mine && n)
+		rank_statements(mine, n, out);
+	free(mine);
+	return !a->event_loop;
+}
+
+bool attr_event_loop(const struct attribution *a)
+{
+	return a->event_loop;
+}
+
+void attr_sweep(struct attribution *a, uint64_t older_than_ns)
+{
+	for (unsigned b = 0; b < THREAD_BUCKETS; b++)
+		for (struct thread_calls **pp = &a->buckets[b]; *pp;) {
+			struct thread_calls *t = *pp;
+
+			if (t->last_ns < older_than_ns) {
+				*pp = t->next;
+				free(t->v);
+				free(t);
+			} else {
+				pp = &t->next;
+			}
+		}
+}

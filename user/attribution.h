@@ -1,0 +1,31 @@
+/* Per-request attribution of database calls: a call made on the thread that is serving an
+ * HTTP request, between the request's first byte read and its response's last byte
+ * written, belongs to that request. Exact for thread-per-request servers; when requests
+ * overlap on one thread (an event loop) attribution is switched off rather than guessed. */
+#ifndef ATTRIBUTION_H
+#define ATTRIBUTION_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "http_parse.h"
+
+struct query_stats;
+struct attribution;
+
+#define ATTR_TOP 4   /* statements reported per request as N+1 candidates */
+
+struct request_calls {
+	unsigned calls;                               /* db calls made while serving the request */
+	struct { struct query_stats *q; unsigned count; } top[ATTR_TOP]; /* most repeated, descending */
+	unsigned ntop;
+};
+
+struct attribution *attr_new(void);
+void attr_free(struct attribution *a);
+/* A db call finished: remember it on its thread until that thread's request completes. */
+void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q);
+/* A request completed: take the calls that belong to it. false when attribution is off. */
+bool attr_take(struct attribution *a, const struct http_txn *t, struct request_calls *out);
+bool attr_event_loop(const struct attribution *a);   /* requests were seen overlapping on a thread */
+/* Forget threads quiet since before older_than_ns. */
+void attr_sweep(struct attribution *a, uint64_t older_than_ns);
+#endif
