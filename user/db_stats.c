@@ -193,3 +193,38 @@ void db_stats_json(const struct db_stats *d, FILE *f)
 	}
 	fputs("]", f);
 }
+
+void db_stats_text(const struct db_stats *d, FILE *f, unsigned max_statements)
+{
+	struct query_stats **all;
+	unsigned n = 0;
+
+	if (!d->npeers)
+		return;
+	fprintf(f, "\n  %-10s %-28s %9s %7s %8s %8s %9s\n", "DATABASE", "PEER", "CALLS", "ERR", "P50ms", "P99ms",
+		"HIT%");
+	for (unsigned i = 0; i < d->npeers; i++) {
+		const struct db_peer *p = d->peers[i];
+		uint64_t reads = p->cache_hits + p->cache_misses;
+		char hit[16] = "-";
+
+		if (reads)
+			snprintf(hit, sizeof(hit), "%.1f%%", 100.0 * p->cache_hits / reads);
+		fprintf(f, "  %-10s %-28.28s %9llu %6.1f%% %8.2f %8.2f %9s\n", db_system_name(p->system), p->peer,
+			(unsigned long long)p->calls, p->calls ? 100.0 * p->errors / p->calls : 0,
+			hist_percentile_ms(&p->latency, 0.5), hist_percentile_ms(&p->latency, 0.99), hit);
+	}
+	all = malloc(sizeof(*all) * (d->nqueries + 1));
+	if (!all)
+		return;
+	for (unsigned i = 0; i < d->npeers; i++)
+		for (unsigned j = 0; j < d->peers[i]->nqueries; j++)
+			all[n++] = d->peers[i]->queries[j];
+	qsort(all, n, sizeof(*all), by_total_time);
+	fprintf(f, "\n  %-10s %9s %10s %8s  %s\n", "SLOWEST", "CALLS", "TOTALms", "P99ms", "STATEMENT");
+	for (unsigned i = 0; i < n && i < max_statements; i++)
+		fprintf(f, "  %-10s %9llu %10.1f %8.2f  %.70s\n", db_system_name(all[i]->peer->system),
+			(unsigned long long)all[i]->calls, hist_sum_ms(&all[i]->latency),
+			hist_percentile_ms(&all[i]->latency, 0.99), all[i]->text);
+	free(all);
+}

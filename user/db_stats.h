@@ -46,4 +46,6 @@ void db_stats_free(struct db_stats *d);
 /* Count one call; returns its statement entry (stable while d lives) or NULL. */
 struct query_stats *db_stats_add(struct db_stats *d, const char *peer, const struct db_call *call);
 void db_stats_json(const struct db_stats *d, FILE *f);
+/* The text panel: one line per peer, then the max_statements slowest statements by total time. */
+void db_stats_text(const struct db_stats *d, FILE *f, unsigned max_statements);
 #endif

@@ -188,6 +188,10 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			text_row(out, v[j]->method, v[j]->route, v[j]->requests, v[j]->status, &v[j]->latency,
 				 v[j]->rate);
 		free(v);
+		db_stats_text(&s->db, out, screen ? 5 : 10);
+		for (unsigned j = 0; j < s->nfindings; j++)
+			fprintf(out, "  N+1: %s runs \"%.60s\" %u times in one request\n", s->findings[j].route,
+				s->findings[j].statement->text, s->findings[j].count);
 	}
 	fflush(out);
 }
