@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "proc.h"
 #include "pyvitals.skel.h"
+#include "runtime.h"
 
 #define RINGBUF_BYTES (16u << 20)
 
@@ -20,6 +21,15 @@ uint64_t agent_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Interpreter probes are per process; a failure only makes that signal unavailable. */
+static void add_process_probes(struct agent *a, int pid, int service)
+{
+	char err[256];
+
+	if (a->rt && runtime_add_pid(a->rt, pid, service, err, sizeof(err)) && getenv("PYVITALS_DEBUG"))
+		fprintf(stderr, "pyvitals: runtime probes for pid %d: %s\n", pid, err);
 }
 
 static int handle_record(void *ctx, void *data, size_t size)
@@ -41,7 +51,10 @@ static int handle_record(void *ctx, void *data, size_t size)
 			conns_close(a->conns, c->sk, c->ts_ns);
 		break;
 	case PV_EV_PROC:
-		/* Membership lives in the tracked map; nothing to aggregate here. */
+		/* Membership lives in the tracked map; new processes get the per-process probes. */
+		if (size >= sizeof(struct pv_proc_event))
+			add_process_probes(a, ((const struct pv_proc_event *)data)->pid,
+					   ((const struct pv_proc_event *)data)->service);
 		break;
 	default:
 		a->unknown_records++;
@@ -211,6 +224,14 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 				 a->services[i].root_pid);
 			goto fail;
 		}
+	if (runtime_open(&a->rt, bpf_map__fd(a->skel->maps.tracked), a->rt_err, sizeof(a->rt_err)))
+		a->rt = NULL;
+	for (int i = 0; i < a->nservices; i++) {
+		int pids[1024], n = agent_pids(a, i, pids, 1024);
+
+		for (int j = 0; j < n; j++)
+			add_process_probes(a, pids[j], i);
+	}
 	a->conns = conns_new(a->services, a->nservices);
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), handle_record, a, NULL);
 	if (!a->conns || !a->rb) {
@@ -230,6 +251,8 @@ void agent_stop(struct agent *a)
 {
 	ring_buffer__free(a->rb);
 	a->rb = NULL;
+	runtime_close(a->rt);
+	a->rt = NULL;
 	pyvitals_bpf__destroy(a->skel);
 	a->skel = NULL;
 	conns_free(a->conns);

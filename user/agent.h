@@ -11,6 +11,7 @@
 
 struct pyvitals_bpf;
 struct ring_buffer;
+struct runtime;
 
 struct agent {
 	struct options opt;
@@ -21,6 +22,8 @@ struct agent {
 	struct service services[PV_MAX_SERVICES];
 	int nservices;
 	struct conn_table *conns;
+	struct runtime *rt;           /* interpreter probes; NULL when they could not load */
+	char rt_err[256];             /* why not */
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
 	uint64_t last_snap_ns;        /* previous snapshot, for per-interval rates */
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */

@@ -6,6 +6,7 @@
 #include "kernel_features.h"
 #include "options.h"
 #include "proc.h"
+#include "runtime.h"
 
 static void line(const char *what, bool ok, const char *detail)
 {
@@ -21,6 +22,7 @@ static void describe_pid(int pid)
 		printf("  no such process\n");
 		return;
 	}
+	runtime_describe_pid(stdout, pid);
 	if (proc_exe(pid, exe, sizeof(exe)))
 		snprintf(exe, sizeof(exe), "(unreadable)");
 	proc_comm(pid, comm, sizeof(comm));

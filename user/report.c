@@ -5,6 +5,7 @@
 #include <time.h>
 #include "json.h"
 #include "report.h"
+#include "runtime.h"
 
 #define MAX_PIDS 4096
 static const char *class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -104,6 +105,14 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	fputs("}, \"db_attribution\": ", f);
 	json_str(f, attr_event_loop(s->attr) ? "unavailable: requests overlap on one thread (event-loop server), "
 		 "so calls cannot be tied to a request" : "per-thread");
+	fputs(", \"runtime\": ", f);
+	if (a->rt) {
+		runtime_write_json(a->rt, s->id, f, (agent_now_ns() - a->start_ns) / 1e9);
+	} else {
+		fputs("{\"unavailable\": [", f);
+		json_str(f, a->rt_err);
+		fputs("]}", f);
+	}
 	fputs(", \"db\": ", f);
 	db_stats_json(&s->db, f);
 	fputs(", \"findings\": [", f);
@@ -188,6 +197,12 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			text_row(out, v[j]->method, v[j]->route, v[j]->requests, v[j]->status, &v[j]->latency,
 				 v[j]->rate);
 		free(v);
+		if (a->rt) {
+			char line[256];
+
+			runtime_summary(a->rt, i, line, sizeof(line), up_s);
+			fprintf(out, "\n  %s\n", line);
+		}
 		db_stats_text(&s->db, out, screen ? 5 : 10);
 		for (unsigned j = 0; j < s->nfindings; j++)
 			fprintf(out, "  N+1: %s runs \"%.60s\" %u times in one request\n", s->findings[j].route,
