@@ -304,9 +304,14 @@ bool agent_targets_gone(struct agent *a)
 	return true;
 }
 
+const struct pv_counters *agent_counters(struct agent *a)
+{
+	return &a->skel->bss->counters;
+}
+
 uint64_t agent_lost_events(struct agent *a)
 {
-	const struct pv_counters *c = &a->skel->bss->counters;
+	const struct pv_counters *c = agent_counters(a);
 
 	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records;
 }

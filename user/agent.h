@@ -40,6 +40,7 @@ int agent_pids(struct agent *a, int service, int *pids, int max);
 /* True when every -p target and its descendants have exited (never for --comm). */
 bool agent_targets_gone(struct agent *a);
 uint64_t agent_lost_events(struct agent *a);
+const struct pv_counters *agent_counters(struct agent *a);  /* the kernel side's drop counters */
 uint64_t agent_now_ns(void);
 
 /* The event loop: calls snapshot every interval and once more, with final, when the run

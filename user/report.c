@@ -140,6 +140,7 @@ static void iso_time(char *buf, size_t len)
 void report_json(struct agent *a, FILE *out, bool final)
 {
 	double up_s = (agent_now_ns() - a->start_ns) / 1e9;
+	const struct pv_counters *k = agent_counters(a);
 	struct conn_counters cc;
 	char when[32];
 
@@ -149,10 +150,15 @@ void report_json(struct agent *a, FILE *out, bool final)
 	json_num(out, a->opt.interval_s);
 	fputs(", \"uptime_s\": ", out);
 	json_num(out, up_s);
-	fprintf(out, ", \"lost_events\": %llu, \"hooks\": \"%s\", \"parse\": {\"http_resyncs\": %llu, "
-		"\"http_malformed\": %llu, \"http_unanswered\": %llu}, \"services\": [",
-		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)cc.resyncs,
-		(unsigned long long)cc.malformed, (unsigned long long)cc.dropped_requests);
+	fprintf(out, ", \"lost_events\": %llu, \"hooks\": \"%s\", \"drops\": {\"ringbuf_full\": %llu, "
+		"\"conn_map_full\": %llu, \"proc_map_full\": %llu, \"truncated_captures\": %llu, "
+		"\"unreadable_buffers\": %llu}, \"parse\": {\"http_resyncs\": %llu, \"http_malformed\": %llu, "
+		"\"http_unanswered\": %llu, \"db_resyncs\": %llu, \"db_malformed\": %llu}, \"services\": [",
+		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
+		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
+		(unsigned long long)k->truncated, (unsigned long long)k->unreadable, (unsigned long long)cc.resyncs,
+		(unsigned long long)cc.malformed, (unsigned long long)cc.dropped_requests,
+		(unsigned long long)cc.db_resyncs, (unsigned long long)cc.db_malformed);
 	for (int i = 0; i < a->nservices; i++) {
 		if (i)
 			fputs(", ", out);
