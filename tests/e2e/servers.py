@@ -1,0 +1,356 @@
+"""Real database and cache servers for the end-to-end tests: each one a throw-away instance
+in a temp dir, listening on a free loopback high port, started once per test session and
+stopped at its end (also when a test fails). A server that cannot start fails the test that
+asked for it, naming what is missing; nothing is skipped."""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import free_port, wait_port
+
+# The Debian packages these servers and the test apps need (make deps installs them).
+PACKAGES = {
+    "postgresql": ["postgresql", "python3-psycopg2", "python3-asyncpg"],
+    "mariadb": ["mariadb-server", "python3-pymysql", "python3-mysqldb"],
+    "redis": ["redis-server", "python3-redis"],
+    "memcached": ["memcached", "python3-pymemcache"],
+}
+
+
+def missing(what, package):
+    pytest.fail(f"{what} is missing: install the Debian package '{package}' (make deps does)")
+
+
+def need_binary(path_or_name, package):
+    found = shutil.which(path_or_name) or (os.path.isabs(path_or_name) and os.access(path_or_name, os.X_OK))
+    if not found:
+        missing(path_or_name, package)
+    return path_or_name if os.path.isabs(path_or_name) else shutil.which(path_or_name)
+
+
+def need_module(name, package):
+    try:
+        return __import__(name)
+    except ImportError:
+        missing(f"python module {name}", package)
+
+
+def log_tail(path, n=2000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return "(no log)"
+
+
+def stop_proc(proc, sig=signal.SIGTERM, timeout=20):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_until(check, timeout, what):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except Exception as e:  # the server is still starting
+            last = e
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} not ready after {timeout}s: {last}")
+
+
+class Postgres:
+    """PostgreSQL 15 run as the `postgres` OS user (it refuses root), with pg_stat_statements
+    loaded and tracking every statement, its unix socket in the temp dir. Database `app`
+    is the one the apps use; truth queries run in database `postgres`, so they are easy to
+    leave out of pg_stat_statements."""
+
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+        if not bins:
+            missing("PostgreSQL server (/usr/lib/postgresql/*/bin/postgres)", "postgresql")
+        self.bindir = os.path.dirname(bins[-1])
+        need_module("psycopg2", "python3-psycopg2")
+        self.dir = tempfile.mkdtemp(prefix="pyvitals-pg-")
+        os.chmod(self.dir, 0o755)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "postgres.log")
+        self.port = free_port()
+        self.proc = None
+
+    def setup(self):
+        r = subprocess.run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres", "-A", "trust",
+                            "--no-sync", "-E", "UTF8"], user="postgres", group="postgres",
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"initdb failed: {r.stderr[-2000:]}")
+        self.start()
+        c = self.connect("postgres")
+        with c.cursor() as cur:
+            cur.execute("CREATE EXTENSION pg_stat_statements")
+            cur.execute("CREATE DATABASE app")
+        c.close()
+        c = self.connect("app")
+        with c.cursor() as cur:
+            cur.execute("CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL)")
+            cur.execute("INSERT INTO users SELECT g, 'user' || g FROM generate_series(1, 100) g")
+            cur.execute("CREATE TABLE orders (id serial PRIMARY KEY, user_id int NOT NULL, total int)")
+            cur.execute("INSERT INTO orders (user_id, total) SELECT 1 + g % 100, g FROM generate_series(1, 500) g")
+            cur.execute("CREATE TABLE uniq (k int PRIMARY KEY)")
+            cur.execute("INSERT INTO uniq VALUES (1)")
+            cur.execute("CREATE TABLE items (id serial PRIMARY KEY, v int)")
+        c.close()
+
+    def start(self):
+        cmd = [os.path.join(self.bindir, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.dir,
+               "-c", "listen_addresses=127.0.0.1", "-c", "shared_preload_libraries=pg_stat_statements",
+               "-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.save=off",
+               "-c", "pg_stat_statements.max=10000", "-c", "fsync=off", "-c", "synchronous_commit=off",
+               "-c", "full_page_writes=off", "-c", "max_connections=100"]
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(cmd, user="postgres", group="postgres", stdout=logf, stderr=logf,
+                                     cwd=self.dir)
+        logf.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited {self.proc.returncode}: {log_tail(self.log)}")
+            c = self.connect("postgres")
+            c.close()
+            return True
+        wait_until(ready, 30, "postgres")
+
+    def stop(self):
+        stop_proc(self.proc, signal.SIGINT)  # SIGINT: fast shutdown, clients are disconnected
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def env(self):
+        return {"PG_HOST": "127.0.0.1", "PG_PORT": str(self.port), "PG_DB": "app"}
+
+    def connect(self, db="postgres"):
+        import psycopg2
+        c = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=db)
+        c.autocommit = True
+        return c
+
+    # truth
+    def reset_stats(self, conn):
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_stat_statements_reset()")
+
+    def statements(self, conn):
+        """{normalized text: calls} for what ran in database `app` since the last reset,
+        with pg_stat_statements' $n placeholders written as pyvitals writes them (?)."""
+        import re
+        with conn.cursor() as cur:
+            cur.execute("SELECT query, calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                        "WHERE d.datname = 'app'")
+            out = {}
+            for q, calls in cur.fetchall():
+                key = re.sub(r"\$\d+", "?", " ".join(q.split()))
+                out[key] = out.get(key, 0) + calls
+            return out
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MariaDB:
+    """MariaDB in a temp datadir, TCP on 127.0.0.1 only, grant tables skipped (any user)."""
+
+    def __init__(self):
+        install = need_binary("mariadb-install-db", "mariadb-server")
+        server = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+        need_binary(server, "mariadb-server")
+        need_module("pymysql", "python3-pymysql")
+        self.dir = tempfile.mkdtemp(prefix="pyvitals-my-")
+        self.data = os.path.join(self.dir, "data")
+        self.sock = os.path.join(self.dir, "mysqld.sock")
+        self.log = os.path.join(self.dir, "mariadb.log")
+        self.port = free_port()
+        self.install, self.server, self.proc = install, server, None
+
+    def setup(self):
+        install, server = self.install, self.server
+        r = subprocess.run([install, "--no-defaults", "--user=root", f"--datadir={self.data}",
+                            "--auth-root-authentication-method=normal", "--skip-test-db"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"mariadb-install-db failed: {r.stdout[-1000:]}{r.stderr[-1000:]}")
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([server, "--no-defaults", "--user=root", f"--datadir={self.data}",
+                                      f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.sock}",
+                                      f"--pid-file={self.dir}/mariadb.pid", "--skip-grant-tables",
+                                      "--skip-log-bin", "--innodb-buffer-pool-size=32M",
+                                      "--innodb-flush-log-at-trx-commit=0", "--skip-name-resolve",
+                                      f"--log-error={self.log}"], stdout=logf, stderr=logf)
+        logf.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mariadbd exited {self.proc.returncode}: {log_tail(self.log)}")
+            self.connect(None).close()
+            return True
+        wait_until(ready, 60, "mariadb")
+        c = self.connect(None)
+        with c.cursor() as cur:
+            cur.execute("CREATE DATABASE app")
+            cur.execute("CREATE TABLE app.users (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL)")
+            cur.execute("INSERT INTO app.users VALUES " + ", ".join(f"({i}, 'user{i}')" for i in range(1, 101)))
+            cur.execute("CREATE TABLE app.events (id INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(32))")
+        c.close()
+
+    def env(self):
+        return {"MY_HOST": "127.0.0.1", "MY_PORT": str(self.port), "MY_DB": "app"}
+
+    def connect(self, db="app"):
+        import pymysql
+        return pymysql.connect(host="127.0.0.1", port=self.port, user="root", database=db, autocommit=True)
+
+    def com_status(self, conn):
+        """Global Com_* counters. Each call runs one SHOW (Com_show_status), nothing else."""
+        with conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Com\\_%'")
+            return {k: int(v) for k, v in cur.fetchall()}
+
+    def close(self):
+        stop_proc(self.proc, signal.SIGTERM, timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis:
+    def __init__(self):
+        server = need_binary("redis-server", "redis-server")
+        need_module("redis", "python3-redis")
+        self.dir = tempfile.mkdtemp(prefix="pyvitals-redis-")
+        self.log = os.path.join(self.dir, "redis.log")
+        self.port = free_port()
+        self.cmd = [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--dir", self.dir, "--logfile", self.log, "--daemonize", "no"]
+        self.proc = None
+
+    def setup(self):
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited {self.proc.returncode}: {log_tail(self.log)}")
+            return self.client().ping()
+        wait_until(ready, 15, "redis")
+
+    def stop(self):
+        stop_proc(self.proc, signal.SIGTERM)
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def env(self):
+        return {"REDIS_PORT": str(self.port)}
+
+    def client(self):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10)
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Memcached:
+    def __init__(self):
+        server = need_binary("memcached", "memcached")
+        need_module("pymemcache", "python3-pymemcache")
+        self.port = free_port()
+        self.server, self.proc = server, None
+
+    def setup(self):
+        server = self.server
+        self.proc = subprocess.Popen([server, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-u", "root",
+                                      "-m", "64"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            raise RuntimeError(f"memcached did not listen on 127.0.0.1:{self.port}")
+
+    def env(self):
+        return {"MC_PORT": str(self.port)}
+
+    def stats(self):
+        """`stats` over a fresh connection: {name: int} for the numeric counters."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"stats\r\n")
+            data = b""
+            while not data.endswith(b"END\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        out = {}
+        for line in data.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "STAT":
+                try:
+                    out[parts[1]] = int(parts[2])
+                except ValueError:
+                    pass
+        return out
+
+    def close(self):
+        stop_proc(self.proc)
+
+
+def _session_server(cls):
+    server = cls()  # fails the test, naming the package, when a binary or module is missing
+    try:
+        server.setup()
+    except Exception as e:
+        server.close()
+        pytest.fail(f"could not start {cls.__name__}: {e}")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    yield from _session_server(Postgres)
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    yield from _session_server(MariaDB)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    yield from _session_server(Redis)
+
+
+@pytest.fixture(scope="session")
+def memcached():
+    yield from _session_server(Memcached)

@@ -1,0 +1,378 @@
+"""Database and cache calls against each server's own count: pg_stat_statements for
+PostgreSQL, global Com_* status for MariaDB, INFO commandstats/stats for Redis, `stats` for
+memcached, the app's own count for SQLite. The servers are real, shared by the whole session
+(servers.py); the truth counters are reset or read as deltas around each test's traffic."""
+import concurrent.futures
+import http.client
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import APPS, PY, routes_by_key
+from servers import memcached, mariadb, postgres, redis_server  # noqa: F401 (session fixtures)
+
+# pyvitals writes the statements as the app's driver sent them, literals as ?.
+USER_BY_ID = "SELECT id, name FROM users WHERE id = ?"
+ORDERS_OF_USER = "SELECT id, total FROM orders WHERE user_id = ?"
+LIST_USERS = "SELECT id FROM users ORDER BY id LIMIT ?"
+SYNTAX_ERROR = "SELEC ?"
+UNIQUE_INSERT = "INSERT INTO uniq (k) VALUES (?)"
+
+
+@pytest.fixture
+def db_app(gunicorn_factory, monkeypatch):
+    """Start tests/e2e/apps/db_app.py under gunicorn with the servers' settings in its environment."""
+    def start(*servers, workers=2, worker_class="gthread", threads=4, **env):
+        for s in servers:
+            for k, v in s.env().items():
+                monkeypatch.setenv(k, v)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        return gunicorn_factory(workers=workers, worker_class=worker_class, threads=threads, app="db_app:app")
+    return start
+
+
+class Client:
+    """One keep-alive connection; get() returns the route's JSON and checks the status."""
+
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(self, path, expect=200):
+        self.conn.request("GET", path)
+        r = self.conn.getresponse()
+        body = r.read()
+        assert r.status == expect, f"GET {path}: {r.status} {body[:300]!r}"
+        return json.loads(body) if body[:1] == b"{" else body
+
+
+def drive(port, paths, clients=4):
+    """Send every path once, spread over `clients` concurrent keep-alive connections; returns
+    the summed calls and errors the app says it made."""
+    chunks = [paths[i::clients] for i in range(clients)]
+
+    def run(chunk):
+        c, calls, errors = Client(port), 0, 0
+        for p in chunk:
+            out = c.get(p)
+            calls += out.get("calls", 0)
+            errors += out.get("errors", 0)
+        return calls, errors
+    with concurrent.futures.ThreadPoolExecutor(clients) as ex:
+        res = list(ex.map(run, chunks))
+    return sum(r[0] for r in res), sum(r[1] for r in res)
+
+
+def service(snap):
+    assert len(snap["services"]) == 1, [s["name"] for s in snap["services"]]
+    return snap["services"][0]
+
+
+def peer_entry(svc, system, peer):
+    found = [d for d in svc["db"] if d["system"] == system and d["peer"] == peer]
+    assert found, f"no {system} entry for {peer}; pyvitals saw " + \
+        repr([(d["system"], d["peer"], d["calls"]) for d in svc["db"]])
+    assert len(found) == 1, found
+    return found[0]
+
+
+def queries_of(entry):
+    return {q["text"]: (q["calls"], q["errors"]) for q in entry["queries"]}
+
+
+def expected_pg(pgss, errors):
+    """pg_stat_statements only counts statements that completed; failed ones come from the
+    app's own count (text -> failures), each one call and one error."""
+    want = {text: (calls, 0) for text, calls in pgss.items()}
+    for text, n in errors.items():
+        c, e = want.get(text, (0, 0))
+        want[text] = (c + n, e + n)
+    return want
+
+
+def assert_pg_matches(entry, want, label):
+    got = queries_of(entry)
+    print(f"{label}: pg_stat_statements+app errors {want}\n{label}: pyvitals {got}")
+    assert got == want, f"{label}: statements differ\n  truth   {want}\n  pyvitals {got}"
+    assert entry["calls"] == sum(c for c, _ in want.values()), (entry["calls"], want)
+    assert entry["errors"] == sum(e for _, e in want.values()), (entry["errors"], want)
+
+
+def print_hooks(snap, label):
+    print(f"{label}: hooks={snap['hooks']} lost_events={snap['lost_events']}")
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+def test_postgres_statements_equal_pg_stat_statements(postgres, db_app, watch_factory):
+    g = db_app(postgres)
+    truth = postgres.connect("postgres")
+    w = watch_factory("-p", g.pid)
+    postgres.reset_stats(truth)
+    paths = [f"/pg/{n}" for n in (1, 2, 5, 7) * 10] + ["/pg/error"] * 3 + ["/pg/unique"] * 4
+    calls, errors = drive(g.port, paths)
+    pgss = postgres.statements(truth)
+    snap = w.stop()
+    truth.close()
+    print_hooks(snap, "postgres")
+    svc = service(snap)
+    entry = peer_entry(svc, "postgresql", f"127.0.0.1:{postgres.port}")
+    want = expected_pg(pgss, {SYNTAX_ERROR: 3, UNIQUE_INSERT: 4})
+    assert pgss == {USER_BY_ID: 150}, f"the app ran something unplanned: {pgss}"
+    assert (calls, errors) == (157, 7)
+    assert_pg_matches(entry, want, "postgres")
+    assert entry["operations"].get("SELECT") == 150, entry["operations"]
+    assert entry["operations"].get("INSERT") == 4, entry["operations"]
+    assert svc["db_attribution"] == "per-thread"
+    assert snap["lost_events"] == 0
+
+
+@pytest.mark.parametrize("worker_class,threads", [("sync", 1), ("gthread", 4)])
+def test_db_calls_per_request_and_n_plus_one(postgres, db_app, watch_factory, worker_class, threads):
+    g = db_app(postgres, worker_class=worker_class, threads=threads)
+    for n, requests in ((3, 8), (12, 8)):
+        w = watch_factory("-p", g.pid)
+        drive(g.port, [f"/pg/{n}"] * requests + [f"/n1/{n}"] * requests)
+        snap = w.stop()
+        svc = service(snap)
+        routes = routes_by_key(svc)
+        pg_route, n1_route = routes[("GET", "/pg/{id}")], routes[("GET", "/n1/{id}")]
+        print_hooks(snap, f"N={n} {worker_class}")
+        print(f"N={n}: /pg/{{id}} per request {pg_route['db_calls_per_request']} max {pg_route['db_calls_max']} "
+              f"(truth {n}); /n1/{{id}} per request {n1_route['db_calls_per_request']} max "
+              f"{n1_route['db_calls_max']} (truth {n + 1}); findings {svc['findings']}")
+        assert svc["db_attribution"] == "per-thread"
+        assert pg_route["requests"] == requests and n1_route["requests"] == requests
+        assert pg_route["db_calls_per_request"] == n and pg_route["db_calls_max"] == n, pg_route
+        assert n1_route["db_calls_per_request"] == n + 1 and n1_route["db_calls_max"] == n + 1, n1_route
+        findings = {(f["route"], f["statement"]): f for f in svc["findings"]}
+        if n < 10:
+            assert not findings, f"no N+1 below the threshold: {svc['findings']}"
+        else:
+            f = findings.get(("GET /n1/{id}", ORDERS_OF_USER))
+            assert f and f["kind"] == "n_plus_one", f"no N+1 finding for GET /n1/{{id}}: {svc['findings']}"
+            assert f["count"] == n and f["requests"] == requests, f
+            f = findings.get(("GET /pg/{id}", USER_BY_ID))
+            assert f and f["count"] == n and f["requests"] == requests, svc["findings"]
+            assert set(findings) == {("GET /n1/{id}", ORDERS_OF_USER), ("GET /pg/{id}", USER_BY_ID)}, findings
+
+
+def test_asyncpg_pipelined_equal_pg_stat_statements(postgres, watch_factory):
+    truth = postgres.connect("postgres")
+    fetches, rows = 40, 25
+    proc = subprocess.Popen([PY, os.path.join(APPS, "asyncpg_client.py"), str(postgres.port), "app",
+                             str(fetches), str(rows)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        w = watch_factory("-p", proc.pid)
+        postgres.reset_stats(truth)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        done = json.loads(proc.stdout.readline())
+        pgss = postgres.statements(truth)
+        snap = w.stop()
+        proc.stdin.write("exit\n")
+        proc.stdin.flush()
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        truth.close()
+    print_hooks(snap, "asyncpg")
+    entry = peer_entry(service(snap), "postgresql", f"127.0.0.1:{postgres.port}")
+    assert done["errors"] == 1
+    assert pgss.get(USER_BY_ID) == fetches and pgss.get("INSERT INTO items (v) VALUES (?)") == rows, pgss
+    assert_pg_matches(entry, expected_pg(pgss, {"SELEC ?::int": 1}), "asyncpg")
+
+
+def test_postgres_restart_reconnects_and_counts(postgres, db_app, watch_factory):
+    g = db_app(postgres)
+    truth = postgres.connect("postgres")
+    w = watch_factory("-p", g.pid)
+    postgres.reset_stats(truth)
+    drive(g.port, ["/pg/4"] * 20)
+    before = postgres.statements(truth)
+    truth.close()
+    postgres.restart()  # fast shutdown: every connection of the app is closed by the server
+    truth = postgres.connect("postgres")
+    postgres.reset_stats(truth)
+    drive(g.port, ["/n1/3"] * 20 + ["/pg/error"] * 2)  # other statements: each phase is checked on its own
+    after = postgres.statements(truth)
+    truth.close()
+    assert w.proc.poll() is None, "pyvitals died when the database restarted"
+    snap = w.stop()
+    print_hooks(snap, "restart")
+    print(f"restart: before {before} after {after}")
+    assert before == {USER_BY_ID: 80} and after == {LIST_USERS: 20, ORDERS_OF_USER: 60}, (before, after)
+    entry = peer_entry(service(snap), "postgresql", f"127.0.0.1:{postgres.port}")
+    assert_pg_matches(entry, expected_pg({**before, **after}, {SYNTAX_ERROR: 2}), "restart")
+
+
+def test_connections_opened_before_attach(postgres, redis_server, mariadb, db_app, watch_factory):
+    g = db_app(postgres, redis_server, mariadb, workers=1, worker_class="sync", threads=1)
+    c = Client(g.port)
+    c.get("/pg/2")          # opens the worker's PostgreSQL connection: not counted
+    c.get("/redis/2")       # its Redis connection
+    c.get("/my/2")          # and its MariaDB connection
+    truth, my_truth = postgres.connect("postgres"), mariadb.connect()
+    r = redis_server.client()
+    w = watch_factory("-p", g.pid)
+    postgres.reset_stats(truth)
+    before, my_before = commandstats(r), mariadb.com_status(my_truth)
+    for _ in range(10):
+        c.get("/pg/3")
+        c.get("/redis/4")
+        c.get("/my/3")
+    pgss = postgres.statements(truth)
+    redis_gets = commandstats(r)["GET"][0] - before["GET"][0]
+    my_after = mariadb.com_status(my_truth)
+    my_selects = my_after["Com_select"] - my_before["Com_select"]
+    my_inserts = my_after["Com_insert"] - my_before["Com_insert"]
+    truth.close()
+    my_truth.close()
+    snap = w.stop()
+    print_hooks(snap, "before-attach")
+    svc = service(snap)
+    pge = peer_entry(svc, "postgresql", f"127.0.0.1:{postgres.port}")
+    rde = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.port}")
+    print(f"before-attach: pg truth {pgss} pyvitals {queries_of(pge)}; redis GET truth {redis_gets} "
+          f"pyvitals {rde['operations']}")
+    assert pgss == {USER_BY_ID: 30}
+    assert_pg_matches(pge, expected_pg(pgss, {}), "before-attach")
+    assert redis_gets == 40 and rde["operations"] == {"GET": 40} and rde["calls"] == 40, rde
+    mye = peer_entry(svc, "mysql", f"127.0.0.1:{mariadb.port}")
+    print(f"before-attach: mariadb Com_select {my_selects} Com_insert {my_inserts} pyvitals {mye['operations']}")
+    assert (my_selects, my_inserts) == (30, 10)
+    assert mye["operations"] == {"SELECT": 30, "INSERT": 10} and mye["calls"] == 40, mye
+    assert routes_by_key(svc)[("GET", "/pg/{id}")]["db_calls_per_request"] == 3
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+def commandstats(r):
+    """{COMMAND: (calls, failed_calls + rejected_calls)} from INFO commandstats."""
+    out = {}
+    for name, v in r.info("commandstats").items():
+        cmd = name[len("cmdstat_"):].upper()
+        out[cmd] = (v["calls"], v.get("failed_calls", 0) + v.get("rejected_calls", 0))
+    return out
+
+
+def keyspace(r):
+    s = r.info("stats")
+    return s["keyspace_hits"], s["keyspace_misses"]
+
+
+def test_redis_commandstats_and_keyspace(redis_server, db_app, watch_factory):
+    g = db_app(redis_server)
+    r = redis_server.client()
+    r.delete("k:miss", "k:miss2")
+    w = watch_factory("-p", g.pid)
+    r.config_resetstat()
+    calls, errors = drive(g.port, ["/redis"] * 20)
+    stats, (hits, misses) = commandstats(r), keyspace(r)
+    snap = w.stop()
+    print_hooks(snap, "redis")
+    # the test's own connection ran CONFIG RESETSTAT and INFO
+    truth = {k: v for k, v in stats.items() if not k.startswith(("CONFIG", "INFO"))}
+    entry = peer_entry(service(snap), "redis", f"127.0.0.1:{redis_server.port}")
+    print(f"redis truth: commandstats {truth} hits {hits} misses {misses}")
+    print(f"redis pyvitals: operations {entry['operations']} calls {entry['calls']} errors {entry['errors']} "
+          f"cache {entry.get('cache')}")
+    assert (calls, errors) == (280, 20) and sum(c for c, _ in truth.values()) == 280, truth
+    assert entry["operations"] == {k: c for k, (c, _) in truth.items()}
+    assert entry["calls"] == 280
+    assert entry["errors"] == sum(e for _, e in truth.values()) == 20
+    assert entry["cache"] == {"hits": hits, "misses": misses} == {"hits": 120, "misses": 60}
+    assert "k:" not in json.dumps(entry), f"a key leaked into the output: {entry}"
+
+
+# --- memcached ---------------------------------------------------------------------------
+
+def test_memcached_stats(memcached, db_app, watch_factory):
+    g = db_app(memcached)
+    w = watch_factory("-p", g.pid)
+    s0 = memcached.stats()
+    calls, errors = drive(g.port, ["/mc"] * 20)
+    s1 = memcached.stats()
+    snap = w.stop()
+    print_hooks(snap, "memcached")
+    d = {k: s1[k] - s0.get(k, 0) for k in s1 if k.startswith(("get_", "cmd_", "delete_", "incr_", "decr_"))}
+    d = {k: v for k, v in d.items() if v}
+    entry = peer_entry(service(snap), "memcached", f"127.0.0.1:{memcached.port}")
+    print(f"memcached truth: stats deltas {d}, app errors {errors}")
+    print(f"memcached pyvitals: operations {entry['operations']} calls {entry['calls']} errors {entry['errors']} "
+          f"cache {entry.get('cache')}")
+    assert calls == 180 and errors == 20
+    assert entry["cache"] == {"hits": d.get("get_hits", 0), "misses": d.get("get_misses", 0)} \
+        == {"hits": 60, "misses": 40}
+    ops = entry["operations"]
+    assert ops.get("SET") == d.get("cmd_set") == 60, (ops, d)
+    assert ops.get("DELETE") == d.get("delete_hits", 0) + d.get("delete_misses", 0) == 40, (ops, d)
+    assert ops.get("GET") == 60, ops  # get commands (stats count keys: cmd_get)
+    assert d.get("cmd_get") == 100, d  # keys asked for: 3 + 1 + 1 per request
+    assert ops.get("INCR") == 20, ops
+    assert entry["calls"] == 180
+    assert entry["errors"] == errors
+    assert "mk1" not in json.dumps(entry) and "mtext" not in json.dumps(entry), f"a key leaked: {entry}"
+
+
+# --- MariaDB -----------------------------------------------------------------------------
+
+def test_mariadb_com_counters(mariadb, db_app, watch_factory):
+    g = db_app(mariadb)
+    truth = mariadb.connect()
+    w = watch_factory("-p", g.pid)
+    s0 = mariadb.com_status(truth)
+    calls, _ = drive(g.port, ["/my/3"] * 10 + ["/mydb/4"] * 10 + ["/myprep/5"] * 10)
+    s1 = mariadb.com_status(truth)
+    truth.close()
+    snap = w.stop()
+    print_hooks(snap, "mariadb")
+    d = {k: s1[k] - s0[k] for k in s1 if s1[k] != s0.get(k)}
+    d["Com_show_status"] -= 1  # the truth connection's own SHOW between the two readings
+    d = {k: v for k, v in d.items() if v}
+    entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
+    print(f"mariadb truth: Com_* deltas {d}")
+    print(f"mariadb pyvitals: operations {entry['operations']} calls {entry['calls']} errors {entry['errors']} "
+          f"queries {queries_of(entry)}")
+    ops = entry["operations"]
+    assert d.get("Com_stmt_execute") == 50, d
+    assert ops.get("SELECT") == d.get("Com_select") == 30 + 40 + 50, (ops, d)
+    assert ops.get("INSERT") == d.get("Com_insert") == 20, (ops, d)
+    q = queries_of(entry)
+    assert q == {USER_BY_ID: (30 + 40 + 50, 0), "INSERT INTO events (kind) VALUES (?)": (20, 0)}, q
+    assert entry["calls"] == d["Com_select"] + d["Com_insert"] and entry["errors"] == 0, entry
+
+
+# --- SQLite ------------------------------------------------------------------------------
+
+def test_sqlite_executions_equal_app_count(db_app, watch_factory):
+    tmp = tempfile.mkdtemp(prefix="pyvitals-lite-")
+    path = os.path.join(tmp, "app.db")
+    try:
+        c = sqlite3.connect(path)
+        c.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        c.executemany("INSERT INTO users VALUES (?, ?)", [(i, f"user{i}") for i in range(1, 101)])
+        c.commit()
+        c.close()
+        g = db_app(workers=1, worker_class="gthread", threads=2, SQLITE_PATH=path)
+        w = watch_factory("-p", g.pid)
+        calls, _ = drive(g.port, ["/sqlite/5"] * 10 + ["/sqlite/2"] * 10, clients=2)
+        count = Client(g.port).get("/sqlite/count")["executes"]
+        snap = w.stop()
+        print_hooks(snap, "sqlite")
+        svc = service(snap)
+        print(f"sqlite truth: app executes {count}; pyvitals db {[(d['system'], d['peer'], d['calls']) for d in svc['db']]}")
+        assert count == calls == 70
+        entry = peer_entry(svc, "sqlite", path)
+        assert entry["calls"] == count
+        assert queries_of(entry) == {USER_BY_ID: (count, 0)}
+        assert routes_by_key(svc)[("GET", "/sqlite/{id}")]["db_calls_max"] == 5
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
