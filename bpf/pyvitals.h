@@ -165,3 +165,72 @@ static inline __u64 pv_rt_bucket_lo(__u32 idx)
 	return (__u64)(PV_RT_HIST_SUB + sub) << (o - 2);
 }
 #endif /* PYVITALS_RUNTIME_H */
+
+/* ---- sqlite ---- */
+/* Records of bpf/sqlite.bpf.c for user/sqlite_probe.c: SQLite runs inside the process, so
+ * statements are seen through uprobes on the target's libsqlite3. One record per statement
+ * execution, one per successful prepare (the statement text) and one per open (the file). */
+#ifndef PYVITALS_SQLITE_H
+#define PYVITALS_SQLITE_H
+
+#define PV_SQ_TEXT_MAX 1024   /* bytes of SQL text copied per prepare; power of two */
+#define PV_SQ_PATH_MAX 256    /* bytes of the filename copied per open; power of two */
+
+enum pv_sq_type {
+	PV_SQ_EXEC = 1,  /* a statement execution finished (DONE, error, or reset/finalize) */
+	PV_SQ_PREP = 2,  /* a statement was prepared: stmt -> text (also failed prepares) */
+	PV_SQ_OPEN = 3,  /* a connection was opened: db -> filename */
+};
+
+#define PV_SQ_F_ABANDONED 1  /* reset/finalize before SQLITE_DONE (rows were left unread) */
+
+struct pv_sq_exec {
+	__u32 type;      /* PV_SQ_EXEC */
+	__u32 service;
+	__u64 start_ns;  /* first sqlite3_step entry (or prepare entry for a failed prepare) */
+	__u64 end_ns;    /* last step return */
+	__u64 stmt;      /* sqlite3_stmt * in the process (0 for a failed prepare) */
+	__u64 db;        /* sqlite3 * (the connection) */
+	__u32 tgid;
+	__u32 tid;
+	__s32 rc;        /* last result code: 100 ROW / 101 DONE / 0 OK, others are errors */
+	__u32 flags;     /* PV_SQ_F_* */
+};
+_Static_assert(sizeof(struct pv_sq_exec) == 56, "pv_sq_exec layout");
+
+/* A prepare (rc == 0, stmt set) or a failed prepare (rc != 0: also counted as one failed
+ * execution by userspace, with start/end the prepare's entry and return). */
+struct pv_sq_prep {
+	__u32 type;      /* PV_SQ_PREP */
+	__u32 service;
+	__u64 start_ns;
+	__u64 end_ns;
+	__u64 stmt;
+	__u64 db;
+	__u32 tgid;
+	__u32 tid;
+	__s32 rc;
+	__u32 len;       /* bytes of text[] that hold the statement (no NUL counted) */
+	char text[PV_SQ_TEXT_MAX];
+};
+_Static_assert(sizeof(struct pv_sq_prep) == 56 + PV_SQ_TEXT_MAX, "pv_sq_prep layout");
+
+struct pv_sq_open {
+	__u32 type;      /* PV_SQ_OPEN */
+	__u32 tgid;
+	__u64 db;
+	__s32 rc;
+	__u32 pad;
+	char path[PV_SQ_PATH_MAX];
+};
+_Static_assert(sizeof(struct pv_sq_open) == 24 + PV_SQ_PATH_MAX, "pv_sq_open layout");
+
+/* Drop counters of the sqlite object (.bss). */
+struct pv_sq_counters {
+	__u64 ringbuf_full;    /* records lost because the ring buffer was full */
+	__u64 inflight_full;   /* executions not timed: no room in the in-flight map */
+	__u64 deep_nesting;    /* steps nested deeper than the per-thread stack */
+	__u64 storage_fail;    /* per-thread storage unavailable */
+	__u64 unreadable;      /* pointers (ppStmt, ppDb, text) that could not be read */
+};
+#endif /* PYVITALS_SQLITE_H */

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+/* SQLite statement executions of tracked processes, from uprobes on their libsqlite3
+ * (attached per process by user/sqlite_probe.c, so other processes pay nothing).
+ *
+ * An execution runs from the first sqlite3_step of a statement to the step that returns
+ * SQLITE_DONE or an error; steps returning SQLITE_ROW in between belong to it. A statement
+ * reset or finalized before DONE ends its execution there ("abandoned"). One record per
+ * execution; the statement text comes once per prepare, the file name once per open, and
+ * userspace joins them on (tgid, stmt) and (tgid, db). Records never wake userspace: it
+ * drains the ring buffer on a timer. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "pyvitals.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#if defined(__TARGET_ARCH_x86)
+#define SQ_PARM6(x) ((x)->r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define SQ_PARM6(x) ((x)->regs[5])
+#else
+#error "sqlite.bpf.c: say where the sixth argument of a call lives on this architecture"
+#endif
+
+#define SQLITE_OK 0
+#define SQLITE_ROW 100
+#define SQLITE_DONE 101
+#define SQ_NEST 4   /* step-inside-step depth followed per thread (user functions, VACUUM) */
+
+/* Shared with the socket object through bpf_map__reuse_fd: tgid -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pv_proc_info);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} sq_events SEC(".maps");
+
+/* Executions in flight, per statement. LRU: a process that dies mid-statement leaves its
+ * entries behind, and they must not fill the map. */
+struct sq_key {
+	__u64 stmt;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct sq_run {
+	__u64 start;
+	__u64 last_end;  /* return of the latest step (SQLITE_ROW) */
+	__u64 db;
+	__u32 tid;
+	__u32 service;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sq_key);
+	__type(value, struct sq_run);
+} sq_inflight SEC(".maps");
+
+/* Per-thread state, freed with the thread. A uretprobe gets no arguments, so the entry
+ * probes leave here what their return probes need. */
+struct sq_thread {
+	__u32 depth;            /* sqlite3_step calls active on this thread */
+	__u32 prep_depth;       /* prepares active (schema loading prepares and steps inside) */
+	__u64 stmt[SQ_NEST];    /* per step level: the statement counted, 0 if not counted */
+	__u64 db[SQ_NEST];
+	__u64 p_start, p_sql, p_pp, p_db; /* outermost prepare; p_pp == 0: not the app's */
+	__s64 p_n;
+	__u64 o_name, o_ppdb;   /* open in progress */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sq_thread);
+} sq_threads SEC(".maps");
+
+struct pv_sq_counters sq_counters = {};
+
+static __always_inline struct sq_thread *thread_state(int create)
+{
+	struct sq_thread *t = bpf_task_storage_get(&sq_threads, bpf_get_current_task_btf(), 0,
+						   create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!t && create)
+		__sync_fetch_and_add(&sq_counters.storage_fail, 1);
+	return t;
+}
+
+static __always_inline int service_of(__u32 tgid, __u32 *service)
+{
+	struct pv_proc_info *info = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!info)
+		return -1;
+	*service = info->service;
+	return 0;
+}
+
+static __always_inline void emit_exec(const struct sq_key *k, const struct sq_run *r, __u64 end,
+				      __s32 rc, __u32 flags)
+{
+	struct pv_sq_exec e = {
+		.type = PV_SQ_EXEC, .service = r->service, .start_ns = r->start, .end_ns = end,
+		.stmt = k->stmt, .db = r->db, .tgid = k->tgid, .tid = r->tid, .rc = rc,
+		.flags = flags,
+	};
+	if (bpf_ringbuf_output(&sq_events, &e, sizeof(e), BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&sq_counters.ringbuf_full, 1);
+}
+
+/* ---- step: the executions ---- */
+
+SEC("uprobe")
+int BPF_KPROBE(sq_step_enter, void *stmt)
+{
+	struct sq_thread *t = thread_state(1);
+	__u64 id = bpf_get_current_pid_tgid(), db = 0;
+	struct sq_key k = { .stmt = (__u64)stmt, .tgid = id >> 32 };
+	struct sq_run r = {}, *cur;
+	__u32 d, counted = 1;
+
+	if (!t)
+		return 0;
+	d = t->depth++;
+	if (d >= SQ_NEST) {
+		__sync_fetch_and_add(&sq_counters.deep_nesting, 1);
+		return 0;
+	}
+	/* sqlite3_stmt is a Vdbe whose first field is its connection (stable since 3.0). */
+	if (bpf_probe_read_user(&db, sizeof(db), stmt))
+		db = 0;
+	/* Steps run by SQLite itself are not the app's: schema loading inside a prepare, and
+	 * statements a step runs on its own connection (VACUUM, ALTER). */
+	if (t->prep_depth)
+		counted = 0;
+	for (__u32 i = 0; i < SQ_NEST; i++)
+		if (i < d && t->db[i] == db)
+			counted = 0;
+	t->db[d] = db;
+	t->stmt[d] = 0;
+	if (!counted)
+		return 0;
+	cur = bpf_map_lookup_elem(&sq_inflight, &k);
+	if (!cur) {
+		/* The first step of an execution. */
+		if (service_of(k.tgid, &r.service))
+			return 0;
+		r.start = bpf_ktime_get_ns();
+		r.db = db;
+		r.tid = (__u32)id;
+		if (bpf_map_update_elem(&sq_inflight, &k, &r, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&sq_inflight, &k)) {
+			__sync_fetch_and_add(&sq_counters.inflight_full, 1);
+			return 0;
+		}
+	}
+	t->stmt[d] = k.stmt;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(sq_step_exit, long ret)
+{
+	struct sq_thread *t = thread_state(0);
+	__u64 now = bpf_ktime_get_ns();
+	struct sq_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct sq_run *r;
+	__u32 d;
+	__s32 rc = (__s32)ret;
+
+	if (!t || !t->depth)
+		return 0;
+	d = --t->depth;
+	if (d >= SQ_NEST)
+		return 0;
+	k.stmt = t->stmt[d];
+	t->stmt[d] = 0;
+	t->db[d] = 0;
+	if (!k.stmt || !(r = bpf_map_lookup_elem(&sq_inflight, &k)))
+		return 0;
+	/* Extended result codes keep the primary code in the low byte. */
+	if ((rc & 0xff) == SQLITE_ROW) {
+		r->last_end = now;
+		return 0;
+	}
+	emit_exec(&k, r, now, rc, 0);
+	bpf_map_delete_elem(&sq_inflight, &k);
+	return 0;
+}
+
+/* sqlite3_reset and sqlite3_finalize: an execution still in flight was abandoned after
+ * some rows (a fetchone, a break out of a loop). It ends at its last step's return. */
+SEC("uprobe")
+int BPF_KPROBE(sq_reset_enter, void *stmt)
+{
+	struct sq_key k = { .stmt = (__u64)stmt, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct sq_run *r;
+
+	if (!stmt || !(r = bpf_map_lookup_elem(&sq_inflight, &k)))
+		return 0;
+	emit_exec(&k, r, r->last_end ? r->last_end : bpf_ktime_get_ns(), SQLITE_ROW,
+		  PV_SQ_F_ABANDONED);
+	bpf_map_delete_elem(&sq_inflight, &k);
+	return 0;
+}
+
+/* ---- prepare: the statement text ---- */
+
+static __always_inline int prep_enter(struct pt_regs *ctx, __u64 db, __u64 sql, __s64 n, __u64 pp,
+				      __u64 old)
+{
+	struct sq_thread *t = thread_state(1);
+
+	if (!t)
+		return 0;
+	if (t->prep_depth++)
+		return 0;
+	t->p_start = bpf_ktime_get_ns();
+	t->p_db = db;
+	t->p_sql = sql;
+	t->p_n = n;
+	/* A re-prepare after a schema change (old statement given) or a prepare run by a step
+	 * on its own connection is SQLite's, not the app's: no record. */
+	t->p_pp = pp;
+	if (old)
+		t->p_pp = 0;
+	for (__u32 i = 0; i < SQ_NEST; i++)
+		if (i < t->depth && t->db[i] == db)
+			t->p_pp = 0;
+	return 0;
+}
+
+/* The library's internal prepare (sqlite3LockAndPrepare), found by userspace: one probe
+ * for prepare, _v2 and _v3, at a push the kernel emulates:
+ * (db, zSql, nBytes, prepFlags, pOld, ppStmt, pzTail). */
+SEC("uprobe")
+int BPF_KPROBE(sq_prep_enter_internal, void *db, const char *sql, int n, __u32 flags, void *old)
+{
+	return prep_enter(ctx, (__u64)db, (__u64)sql, n, SQ_PARM6(ctx), (__u64)old);
+}
+
+/* Fallback on the exported functions (their first instruction is single-stepped: dearer). */
+SEC("uprobe")
+int BPF_KPROBE(sq_prep_enter_v2, void *db, const char *sql, int n, void **pp)
+{
+	return prep_enter(ctx, (__u64)db, (__u64)sql, n, (__u64)pp, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sq_prep_enter_v3, void *db, const char *sql, int n, __u32 flags, void **pp)
+{
+	return prep_enter(ctx, (__u64)db, (__u64)sql, n, (__u64)pp, 0);
+}
+
+static __always_inline void copy_text(struct pv_sq_prep *p, __u64 sql, __s64 n)
+{
+	long got;
+
+	/* nByte >= 0 bounds the text (it may lack a NUL); < 0 means NUL-terminated. */
+	if (n >= 0) {
+		__u32 len = n > PV_SQ_TEXT_MAX ? PV_SQ_TEXT_MAX : (__u32)n;
+		if (!bpf_probe_read_user(p->text, len, (void *)sql)) {
+			p->len = len;
+			return;
+		}
+	}
+	got = bpf_probe_read_user_str(p->text, sizeof(p->text), (void *)sql);
+	if (got <= 0) {
+		__sync_fetch_and_add(&sq_counters.unreadable, 1);
+		p->len = 0;
+		return;
+	}
+	p->len = (__u32)got - 1;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(sq_prep_exit, long ret)
+{
+	struct sq_thread *t = thread_state(0);
+	struct pv_sq_prep *p;
+	__u64 stmt = 0;
+	__u32 service, tgid = bpf_get_current_pid_tgid() >> 32;
+	__s32 rc = (__s32)ret;
+
+	if (!t || !t->prep_depth || --t->prep_depth || !t->p_pp)
+		return 0;
+	if (service_of(tgid, &service))
+		return 0;
+	if (rc == SQLITE_OK) {
+		if (bpf_probe_read_user(&stmt, sizeof(stmt), (void *)t->p_pp)) {
+			__sync_fetch_and_add(&sq_counters.unreadable, 1);
+			return 0;
+		}
+		/* An empty statement (only blanks or a comment) prepares to NULL: nothing runs. */
+		if (!stmt)
+			return 0;
+	}
+	p = bpf_ringbuf_reserve(&sq_events, sizeof(*p), 0);
+	if (!p) {
+		__sync_fetch_and_add(&sq_counters.ringbuf_full, 1);
+		return 0;
+	}
+	p->type = PV_SQ_PREP;
+	p->service = service;
+	p->start_ns = t->p_start;
+	p->end_ns = bpf_ktime_get_ns();
+	p->stmt = stmt;
+	p->db = t->p_db;
+	p->tgid = tgid;
+	p->tid = (__u32)bpf_get_current_pid_tgid();
+	p->rc = rc;
+	copy_text(p, t->p_sql, t->p_n);
+	bpf_ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* ---- open: the database file ---- */
+
+/* sqlite3_open, sqlite3_open_v2 and the internal openDatabase all take (filename, ppDb). */
+SEC("uprobe")
+int BPF_KPROBE(sq_open_enter, const char *name, void **ppdb)
+{
+	struct sq_thread *t = thread_state(1);
+
+	if (t) {
+		t->o_name = (__u64)name;
+		t->o_ppdb = (__u64)ppdb;
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(sq_open_exit, long ret)
+{
+	struct sq_thread *t = thread_state(0);
+	struct pv_sq_open *o;
+	__u64 db = 0;
+
+	if (!t || !t->o_ppdb)
+		return 0;
+	if (bpf_probe_read_user(&db, sizeof(db), (void *)t->o_ppdb) || !db) {
+		t->o_ppdb = 0;
+		return 0;
+	}
+	o = bpf_ringbuf_reserve(&sq_events, sizeof(*o), 0);
+	if (!o) {
+		__sync_fetch_and_add(&sq_counters.ringbuf_full, 1);
+		t->o_ppdb = 0;
+		return 0;
+	}
+	o->type = PV_SQ_OPEN;
+	o->tgid = bpf_get_current_pid_tgid() >> 32;
+	o->db = db;
+	o->rc = (__s32)ret;
+	o->pad = 0;
+	/* A NULL or empty name is a private temporary database. */
+	if (!t->o_name || bpf_probe_read_user_str(o->path, sizeof(o->path), (void *)t->o_name) < 0)
+		o->path[0] = 0;
+	t->o_ppdb = 0;
+	bpf_ringbuf_submit(o, BPF_RB_NO_WAKEUP);
+	return 0;
+}

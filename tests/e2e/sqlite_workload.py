@@ -1,0 +1,90 @@
+"""SQLite workload for tools/sqlite-harness and the e2e tests: a known number of statement
+executions through Python's sqlite3 module, started once the tracer is attached.
+
+    sqlite_workload.py DBPATH [--inserts N] [--rows-select] [--implicit-tx] [--bench N]
+
+Waits for a line on stdin (the tracer is attached), runs the workload, then prints one JSON
+line with what the tracer must have seen: {"calls": K, "errors": E, "codes": {...}}.
+--bench N instead times N executes of a cached INSERT and prints {"us_per_execute": X}.
+"""
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import time
+
+
+def workload(db, inserts, implicit):
+    calls = errors = 0
+    codes = {}
+    cur = db.cursor()
+
+    def run(sql, params=(), expect_error=None):
+        nonlocal calls, errors
+        calls += 1
+        try:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        except sqlite3.Error as e:
+            if not expect_error:
+                raise
+            errors += 1
+            codes[expect_error] = codes.get(expect_error, 0) + 1
+            return None
+        if expect_error:
+            raise AssertionError("expected an error from %r" % sql)
+        return rows
+
+    run("DROP TABLE IF EXISTS items")
+    run("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER)")
+    for i in range(inserts):
+        run("INSERT INTO items (id, name, qty) VALUES (?, ?, ?)", (i, "item%d" % i, i * 2))
+    if implicit:
+        db.commit()  # the module's COMMIT is one more execution
+        calls += 1
+    rows = run("SELECT id, name, qty FROM items WHERE qty >= ?", (0,))
+    assert len(rows) == inserts
+    # A statement abandoned after its first row: reset by the module, counted once.
+    calls += 1
+    cur.execute("SELECT name FROM items ORDER BY id")
+    cur.fetchone()
+    cur.close()
+    cur = db.cursor()
+    run("SELEC name FROM items", expect_error="ERROR")          # syntax error, fails in prepare
+    run("INSERT INTO items (id, name) VALUES (?, ?)", (1, "dup"), expect_error="CONSTRAINT")
+    run("SELECT count(*) FROM items")
+    if implicit:
+        db.commit()  # nothing open: the failed INSERT's transaction was left open, COMMIT ends it
+        calls += 1
+    return {"calls": calls, "errors": errors, "codes": codes}
+
+
+def bench(db, n):
+    db.execute("CREATE TABLE IF NOT EXISTS b (id INTEGER PRIMARY KEY, v TEXT)")
+    t0 = time.perf_counter()
+    for i in range(n):
+        db.execute("INSERT INTO b (v) VALUES (?)", ("x",))
+    return {"us_per_execute": (time.perf_counter() - t0) / n * 1e6}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("db")
+    ap.add_argument("--inserts", type=int, default=50)
+    ap.add_argument("--implicit-tx", action="store_true")
+    ap.add_argument("--bench", type=int, default=0)
+    args = ap.parse_args()
+    db = sqlite3.connect(args.db, isolation_level="" if args.implicit_tx else None)
+    print("ready %d" % os.getpid(), flush=True)
+    sys.stdin.readline()
+    if args.bench:
+        out = bench(db, args.bench)
+    else:
+        out = workload(db, args.inserts, args.implicit_tx)
+    db.close()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,757 @@
+/* SQLite calls: find each target's libsqlite3, pick probe points the kernel can emulate,
+ * attach bpf/sqlite.bpf.c per process, and join the execution records with the statement
+ * text (from prepares) and the database file (from opens) in two small caches. */
+#include "sqlite_probe.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "pyvitals.h"
+#include "sql_normalize.h"
+#include "sqlite.skel.h"
+
+#define SQ_MAX_LINKS 10
+#define SQ_MAX_FILES 16
+#define SQ_WHY 240
+#define SQ_SETS_STMT 1024   /* x SQ_WAYS statements remembered (Python caches 128 per connection) */
+#define SQ_SETS_DB 128
+#define SQ_WAYS 4
+#define SQ_PRUNE_EVERY 50   /* drains between checks for exited processes (~5 s at 100 ms) */
+#define SQ_CODE_LEN 32      /* bytes of a wrapper searched for its call to the internal function */
+
+/* A libsqlite3 file: its probe points, found once however many processes map it. */
+struct sq_file {
+	unsigned int maj, min;
+	unsigned long long ino;
+	int err;                   /* 0, or why the offsets could not be had (-errno) */
+	char why[SQ_WHY];
+	struct sqlite_offsets off;
+};
+
+struct sq_proc {
+	int pid;
+	unsigned long long start;  /* starttime from /proc/PID/stat: detects pid reuse */
+	int nlinks;                /* 0: no libsqlite3 mapped yet, look again next time */
+	struct bpf_link *links[SQ_MAX_LINKS];
+};
+
+/* Cache entry: a statement (text) or a connection (path in text), keyed by (tgid, ptr). */
+struct sq_ent {
+	uint32_t tgid, stamp;
+	uint64_t ptr;
+	char op[24];
+	char text[512];
+};
+
+struct sqlite_probe {
+	struct sqlite_bpf *skel;
+	struct ring_buffer *rb;
+	bool own_tracked;
+	struct sq_file files[SQ_MAX_FILES];
+	int nfiles;
+	struct sq_proc *procs;
+	int nprocs, cap;
+	struct sq_ent *stmts, *dbs;
+	uint32_t clock;
+	uint64_t bad_records;
+	unsigned int drains;
+	sqlite_call_cb cb;         /* set during a drain */
+	void *cb_ctx;
+};
+
+static const char *const rc_names[] = {
+	"OK", "ERROR", "INTERNAL", "PERM", "ABORT", "BUSY", "LOCKED", "NOMEM", "READONLY",
+	"INTERRUPT", "IOERR", "CORRUPT", "NOTFOUND", "FULL", "CANTOPEN", "PROTOCOL", "EMPTY",
+	"SCHEMA", "TOOBIG", "CONSTRAINT", "MISMATCH", "MISUSE", "NOLFS", "AUTH", "FORMAT",
+	"RANGE", "NOTADB", "NOTICE", "WARNING",
+};
+
+const char *sqlite_rc_name(int rc)
+{
+	rc &= 0xff; /* extended codes keep the primary one in the low byte */
+	if (rc == 100)
+		return "ROW";
+	if (rc == 101)
+		return "DONE";
+	return rc < (int)(sizeof(rc_names) / sizeof(rc_names[0])) ? rc_names[rc] : NULL;
+}
+
+/* ---- finding libsqlite3 ---- */
+
+int sqlite_maps_find(FILE *maps, struct sqlite_lib *lib)
+{
+	char line[1024];
+
+	memset(lib, 0, sizeof(*lib));
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long long start, end, off, ino;
+		unsigned int maj, min;
+		char perm[8], *path, *base, *nl;
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perm, &off, &maj,
+			   &min, &ino, &pos) < 7 || !pos || !ino)
+			continue;
+		path = line + pos;
+		if ((nl = strchr(path, '\n')))
+			*nl = 0;
+		base = strrchr(path, '/');
+		/* libsqlite3.so, libsqlite3.so.0, libsqlite3.so.0.8.6; not libsqlite3mc or the like. */
+		if (path[0] != '/' || !base || strncmp(base + 1, "libsqlite3.so", 13))
+			continue;
+		if (strlen(path) > 10 && !strcmp(path + strlen(path) - 10, " (deleted)")) {
+			path[strlen(path) - 10] = 0;
+			lib->deleted = 1;
+		}
+		snprintf(lib->path, sizeof(lib->path), "%s", path);
+		lib->start = start;
+		lib->end = end;
+		lib->dev_major = maj;
+		lib->dev_minor = min;
+		lib->ino = ino;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- probe points in the ELF file ---- */
+
+int sqlite_insn_emulated(const unsigned char *c, size_t n)
+{
+	if (n >= 1 && c[0] >= 0x50 && c[0] <= 0x57)          /* push %rax..%rdi */
+		return 1;
+	if (n >= 2 && c[0] == 0x41 && c[1] >= 0x50 && c[1] <= 0x57) /* push %r8..%r15 */
+		return 1;
+	if (n >= 1 && (c[0] == 0xe8 || c[0] == 0xe9 || c[0] == 0xeb)) /* call, jmp */
+		return 1;
+	return 0;
+}
+
+static uint64_t rel32_target(const unsigned char *c, uint64_t va, size_t i)
+{
+	int32_t rel;
+	memcpy(&rel, c + i + 1, 4);
+	return va + i + 5 + (int64_t)rel;
+}
+
+uint64_t sqlite_common_target(const unsigned char *a, uint64_t va, const unsigned char *b,
+			      uint64_t vb, size_t len)
+{
+	/* Without an instruction decoder every 0xe8/0xe9 byte is a candidate; two different
+	 * wrappers landing on the same address is what makes a candidate believable. */
+	for (size_t i = 0; i + 5 <= len; i++) {
+		if (a[i] != 0xe8 && a[i] != 0xe9)
+			continue;
+		for (size_t j = 0; j + 5 <= len; j++)
+			if ((b[j] == 0xe8 || b[j] == 0xe9) &&
+			    rel32_target(a, va, i) == rel32_target(b, vb, j))
+				return rel32_target(a, va, i);
+	}
+	return 0;
+}
+
+struct sq_elf {
+	int fd;
+	Elf *e;
+	GElf_Phdr ph[16];
+	int nph;
+};
+
+/* File offset of an address in an executable PT_LOAD segment; 0 if none holds it. */
+static size_t va_to_off(const struct sq_elf *x, uint64_t va)
+{
+	for (int i = 0; i < x->nph; i++) {
+		const GElf_Phdr *p = &x->ph[i];
+		if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && va >= p->p_vaddr &&
+		    va < p->p_vaddr + p->p_filesz)
+			return (size_t)(va - p->p_vaddr + p->p_offset);
+	}
+	return 0;
+}
+
+static const char *const sym_names[] = {
+	"sqlite3_step", "sqlite3_reset", "sqlite3_finalize", "sqlite3_prepare",
+	"sqlite3_prepare_v2", "sqlite3_prepare_v3", "sqlite3_open", "sqlite3_open_v2",
+};
+enum { S_STEP, S_RESET, S_FINALIZE, S_PREP, S_PREP_V2, S_PREP_V3, S_OPEN, S_OPEN_V2, S_N };
+
+static void find_symbols(const struct sq_elf *x, uint64_t va[S_N])
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(x->e, scn))) {
+		Elf_Data *data;
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym s;
+			const char *name;
+			if (!gelf_getsym(data, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+			    !s.st_value || !(name = elf_strptr(x->e, sh.sh_link, s.st_name)))
+				continue;
+			for (int k = 0; k < S_N; k++)
+				if (!va[k] && !strcmp(name, sym_names[k]))
+					va[k] = s.st_value;
+		}
+	}
+}
+
+static int read_code(const struct sq_elf *x, size_t off, unsigned char *buf)
+{
+	memset(buf, 0, SQ_CODE_LEN);
+	return off && pread(x->fd, buf, SQ_CODE_LEN, (off_t)off) == SQ_CODE_LEN ? 0 : -1;
+}
+
+/* The internal function two wrappers tail-call, if it starts with an emulated push. */
+static size_t internal_target(const struct sq_elf *x, uint64_t va_a, uint64_t va_b)
+{
+	unsigned char a[SQ_CODE_LEN], b[SQ_CODE_LEN], t[SQ_CODE_LEN];
+	uint64_t target;
+	size_t off;
+
+	if (!va_a || !va_b || read_code(x, va_to_off(x, va_a), a) || read_code(x, va_to_off(x, va_b), b))
+		return 0;
+	target = sqlite_common_target(a, va_a, b, va_b, SQ_CODE_LEN);
+	if (!target || !(off = va_to_off(x, target)) || read_code(x, off, t) ||
+	    !sqlite_insn_emulated(t, SQ_CODE_LEN) || t[0] == 0xe8 || t[0] == 0xe9 || t[0] == 0xeb)
+		return 0;
+	return off;
+}
+
+static int code_emulated(const struct sq_elf *x, size_t off)
+{
+	unsigned char c[SQ_CODE_LEN];
+	return !read_code(x, off, c) && sqlite_insn_emulated(c, SQ_CODE_LEN);
+}
+
+int sqlite_elf_offsets(const char *path, struct sqlite_offsets *o, char *err, size_t errlen)
+{
+	struct sq_elf x = { .fd = -1 };
+	uint64_t va[S_N] = {0};
+	size_t nph = 0;
+	int r = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		snprintf(err, errlen, "libelf is unusable: %s", elf_errmsg(-1));
+		return -EINVAL;
+	}
+	if ((x.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "opening %s failed: %s", path, strerror(-r));
+		return r;
+	}
+	if (!(x.e = elf_begin(x.fd, ELF_C_READ, NULL)) || elf_getphdrnum(x.e, &nph)) {
+		snprintf(err, errlen, "%s is not a readable ELF file: %s", path, elf_errmsg(-1));
+		r = -ENOEXEC;
+		goto out;
+	}
+	for (size_t i = 0; i < nph && x.nph < 16; i++)
+		if (gelf_getphdr(x.e, (int)i, &x.ph[x.nph]))
+			x.nph++;
+	find_symbols(&x, va);
+	o->step = va_to_off(&x, va[S_STEP]);
+	o->reset = va_to_off(&x, va[S_RESET]);
+	o->finalize = va_to_off(&x, va[S_FINALIZE]);
+	o->prepare = va_to_off(&x, va[S_PREP]);
+	o->prepare_v2 = va_to_off(&x, va[S_PREP_V2]);
+	o->prepare_v3 = va_to_off(&x, va[S_PREP_V3]);
+	o->open = va_to_off(&x, va[S_OPEN]);
+	o->open_v2 = va_to_off(&x, va[S_OPEN_V2]);
+	if (!o->step || !o->reset || !o->finalize || !o->prepare_v2) {
+		snprintf(err, errlen, "%s lacks sqlite3_step/reset/finalize/prepare_v2 in its symbol "
+			 "tables: not a SQLite library pyvitals knows", path);
+		r = -ENOENT;
+		goto out;
+	}
+	/* The exported prepare and open functions are thin wrappers whose first instruction
+	 * (sub/mov/xor) would be single-stepped at ~15 us a hit; the internal functions they
+	 * call begin with a push the kernel emulates (~0.6 us). */
+	o->prep_internal = internal_target(&x, va[S_PREP_V2], va[S_PREP_V3] ? va[S_PREP_V3] : va[S_PREP]);
+	o->open_internal = internal_target(&x, va[S_OPEN_V2], va[S_OPEN]);
+	o->emulated_step = code_emulated(&x, o->step) && code_emulated(&x, o->reset) &&
+			   code_emulated(&x, o->finalize);
+	o->emulated_prep = o->prep_internal ? 1 : code_emulated(&x, o->prepare_v2);
+	o->emulated_open = o->open_internal ? 1 : code_emulated(&x, o->open_v2);
+out:
+	if (x.e)
+		elf_end(x.e);
+	close(x.fd);
+	return r;
+}
+
+/* ---- the caches: set-associative, least recently used way replaced ---- */
+
+static struct sq_ent *cache_slot(struct sqlite_probe *sp, struct sq_ent *tab, uint32_t sets,
+				 uint32_t tgid, uint64_t ptr, bool insert)
+{
+	uint64_t h = (ptr >> 3) * 0x9e3779b97f4a7c15ULL ^ tgid;
+	struct sq_ent *set = &tab[(h >> 32) % sets * SQ_WAYS], *old = set;
+
+	for (int i = 0; i < SQ_WAYS; i++) {
+		if (set[i].ptr == ptr && set[i].tgid == tgid) {
+			set[i].stamp = ++sp->clock;
+			return &set[i];
+		}
+		if (set[i].stamp < old->stamp)
+			old = &set[i];
+	}
+	if (!insert)
+		return NULL;
+	memset(old, 0, sizeof(*old));
+	old->tgid = tgid;
+	old->ptr = ptr;
+	old->stamp = ++sp->clock;
+	return old;
+}
+
+/* The connection's file as the process named it, made absolute against its cwd. */
+static void set_db_path(struct sq_ent *e, uint32_t tgid, const char *name)
+{
+	char cwd[PATH_MAX], link[64];
+	ssize_t n;
+
+	if (!name[0]) {
+		snprintf(e->text, sizeof(e->text), "(temporary database)");
+		return;
+	}
+	if (name[0] == '/' || !strcmp(name, ":memory:") || !strncmp(name, "file:", 5)) {
+		snprintf(e->text, sizeof(e->text), "%s", name);
+		return;
+	}
+	snprintf(link, sizeof(link), "/proc/%u/cwd", tgid);
+	if ((n = readlink(link, cwd, sizeof(cwd) - 1)) <= 0) {
+		snprintf(e->text, sizeof(e->text), "%s", name);
+		return;
+	}
+	cwd[n] = 0;
+	/* Too long to show whole: the name as given says more than a truncated path. */
+	if ((size_t)n + strlen(name) + 2 > sizeof(e->text)) {
+		snprintf(e->text, sizeof(e->text), "%s", name);
+		return;
+	}
+	strcpy(e->text, strcmp(cwd, "/") ? cwd : "");
+	strcat(e->text, "/");
+	strcat(e->text, name);
+}
+
+/* ---- records ---- */
+
+static void report(struct sqlite_probe *sp, uint32_t service, uint32_t tgid, uint64_t stmt,
+		   uint64_t db, const char *op, const char *text, int rc, uint64_t start,
+		   uint64_t end, uint32_t tid)
+{
+	struct db_call call;
+	const struct sq_ent *d = cache_slot(sp, sp->dbs, SQ_SETS_DB, tgid, db, false);
+	const char *name = sqlite_rc_name(rc);
+	int prim = rc & 0xff;
+
+	(void)stmt;
+	memset(&call, 0, sizeof(call));
+	call.system = DB_SQLITE;
+	snprintf(call.op, sizeof(call.op), "%s", op);
+	snprintf(call.text, sizeof(call.text), "%s", text);
+	call.error = prim != 0 && prim != 100 && prim != 101;
+	if (call.error) {
+		if (name)
+			snprintf(call.error_code, sizeof(call.error_code), "%s", name);
+		else
+			snprintf(call.error_code, sizeof(call.error_code), "%d", rc);
+	}
+	call.start_ns = start;
+	call.end_ns = end;
+	call.tid = tid;
+	sp->cb(sp->cb_ctx, (int)service, d ? d->text : "unknown (opened before attach)", &call);
+}
+
+static void on_prep(struct sqlite_probe *sp, const struct pv_sq_prep *p)
+{
+	size_t n = strnlen(p->text, p->len < PV_SQ_TEXT_MAX ? p->len : PV_SQ_TEXT_MAX);
+	char op[24], text[512];
+
+	sql_operation(p->text, n, op, sizeof(op));
+	sql_normalize(p->text, n, text, sizeof(text));
+	if (p->rc) {
+		/* The statement did not compile (syntax error, unknown table): the app's execute
+		 * failed here, so this is its one call. */
+		report(sp, p->service, p->tgid, 0, p->db, op, text, p->rc, p->start_ns, p->end_ns, p->tid);
+		return;
+	}
+	struct sq_ent *e = cache_slot(sp, sp->stmts, SQ_SETS_STMT, p->tgid, p->stmt, true);
+	memcpy(e->op, op, sizeof(op));
+	memcpy(e->text, text, sizeof(text));
+}
+
+static void on_exec(struct sqlite_probe *sp, const struct pv_sq_exec *x)
+{
+	const struct sq_ent *e = cache_slot(sp, sp->stmts, SQ_SETS_STMT, x->tgid, x->stmt, false);
+
+	report(sp, x->service, x->tgid, x->stmt, x->db, e ? e->op : "",
+	       e ? e->text : "unknown (prepared before attach)", x->rc, x->start_ns, x->end_ns, x->tid);
+}
+
+static int handle_record(void *ctx, void *data, size_t len)
+{
+	struct sqlite_probe *sp = ctx;
+	uint32_t type;
+
+	if (len < sizeof(type)) {
+		sp->bad_records++;
+		return 0;
+	}
+	memcpy(&type, data, sizeof(type));
+	switch (type) {
+	case PV_SQ_EXEC:
+		if (len < sizeof(struct pv_sq_exec))
+			break;
+		on_exec(sp, data);
+		return 0;
+	case PV_SQ_PREP:
+		if (len < sizeof(struct pv_sq_prep))
+			break;
+		on_prep(sp, data);
+		return 0;
+	case PV_SQ_OPEN: {
+		const struct pv_sq_open *o = data;
+		char name[PV_SQ_PATH_MAX + 1];
+		if (len < sizeof(*o))
+			break;
+		memcpy(name, o->path, PV_SQ_PATH_MAX);
+		name[PV_SQ_PATH_MAX] = 0;
+		set_db_path(cache_slot(sp, sp->dbs, SQ_SETS_DB, o->tgid, o->db, true), o->tgid, name);
+		return 0;
+	}
+	}
+	sp->bad_records++; /* unknown type or short record: a BPF/userspace mismatch */
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int sqlite_probe_open(struct sqlite_probe **out, int tracked_map_fd, char *err, size_t errlen)
+{
+	struct sqlite_probe *sp = calloc(1, sizeof(*sp));
+	int r;
+
+	*out = NULL;
+	if (!sp || !(sp->stmts = calloc(SQ_SETS_STMT * SQ_WAYS, sizeof(struct sq_ent))) ||
+	    !(sp->dbs = calloc(SQ_SETS_DB * SQ_WAYS, sizeof(struct sq_ent)))) {
+		snprintf(err, errlen, "sqlite: out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (!(sp->skel = sqlite_bpf__open())) {
+		r = -errno;
+		snprintf(err, errlen, "opening the sqlite BPF object failed: %s", strerror(-r));
+		goto fail;
+	}
+	sp->own_tracked = tracked_map_fd < 0;
+	if (!sp->own_tracked && (r = bpf_map__reuse_fd(sp->skel->maps.tracked, tracked_map_fd))) {
+		snprintf(err, errlen, "sharing the tracked map (fd %d) with the sqlite object failed: %s "
+			 "(is it the socket object's 'tracked' hash map?)", tracked_map_fd, strerror(-r));
+		goto fail;
+	}
+	if ((r = sqlite_bpf__load(sp->skel))) {
+		snprintf(err, errlen, "loading the sqlite BPF object failed: %s (needs kernel BTF and "
+			 "task storage; see the libbpf messages above, or run pyvitals doctor)", strerror(-r));
+		goto fail;
+	}
+	sp->rb = ring_buffer__new(bpf_map__fd(sp->skel->maps.sq_events), handle_record, sp, NULL);
+	if (!sp->rb) {
+		r = -errno;
+		snprintf(err, errlen, "setting up the sqlite ring buffer failed: %s", strerror(-r));
+		goto fail;
+	}
+	*out = sp;
+	return 0;
+fail:
+	if (sp) {
+		sqlite_bpf__destroy(sp->skel);
+		free(sp->stmts);
+		free(sp->dbs);
+		free(sp);
+	}
+	return r;
+}
+
+static unsigned long long proc_starttime(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		/* fields after ")": state(3) ... starttime(22) */
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &v);
+	fclose(f);
+	return v;
+}
+
+static void detach(struct sq_proc *p)
+{
+	for (int i = 0; i < p->nlinks; i++)
+		bpf_link__destroy(p->links[i]);
+	p->nlinks = 0;
+}
+
+static struct sq_proc *proc_slot(struct sqlite_probe *sp, int pid)
+{
+	for (int i = 0; i < sp->nprocs; i++)
+		if (sp->procs[i].pid == pid)
+			return &sp->procs[i];
+	if (sp->nprocs == sp->cap) {
+		int cap = sp->cap ? 2 * sp->cap : 16;
+		struct sq_proc *n = realloc(sp->procs, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		sp->procs = n;
+		sp->cap = cap;
+	}
+	memset(&sp->procs[sp->nprocs], 0, sizeof(sp->procs[0]));
+	sp->procs[sp->nprocs].pid = pid;
+	return &sp->procs[sp->nprocs++];
+}
+
+static const struct sq_file *file_for(struct sqlite_probe *sp, const struct sqlite_lib *lib,
+				      const char *path)
+{
+	struct sq_file *f;
+
+	for (int i = 0; i < sp->nfiles; i++)
+		if (sp->files[i].maj == lib->dev_major && sp->files[i].min == lib->dev_minor &&
+		    sp->files[i].ino == lib->ino)
+			return &sp->files[i];
+	if (sp->nfiles == SQ_MAX_FILES)
+		return NULL;
+	f = &sp->files[sp->nfiles++];
+	f->maj = lib->dev_major;
+	f->min = lib->dev_minor;
+	f->ino = lib->ino;
+	f->err = sqlite_elf_offsets(path, &f->off, f->why, sizeof(f->why));
+	return f;
+}
+
+/* Where to open pid's copy of the library: through its root (containers), or through
+ * map_files when the file was replaced on disk since it was mapped. */
+static void lib_open_path(int pid, const struct sqlite_lib *lib, char *buf, size_t len)
+{
+	if (lib->deleted)
+		snprintf(buf, len, "/proc/%d/map_files/%llx-%llx", pid, lib->start, lib->end);
+	else
+		snprintf(buf, len, "/proc/%d/root%s", pid, lib->path);
+}
+
+static int find_lib(int pid, struct sqlite_lib *lib, char *path, size_t len, char *err, size_t errlen)
+{
+	char maps[64];
+	FILE *f;
+	int found;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	if (!(f = fopen(maps, "re"))) {
+		int r = -errno;
+		snprintf(err, errlen, "reading %s failed: %s", maps, strerror(-r));
+		return r;
+	}
+	found = sqlite_maps_find(f, lib);
+	fclose(f);
+	if (!found)
+		return 0;
+	lib_open_path(pid, lib, path, len);
+	return 1;
+}
+
+struct sq_point {
+	struct bpf_program *prog;
+	size_t off;
+	bool ret;
+	const char *what;
+};
+
+/* The probe points of one file, preferring those the kernel emulates. */
+static int points_of(struct sqlite_bpf *s, const struct sqlite_offsets *o, struct sq_point *pt)
+{
+	int n = 0;
+
+	pt[n++] = (struct sq_point){ s->progs.sq_step_enter, o->step, false, "sqlite3_step" };
+	pt[n++] = (struct sq_point){ s->progs.sq_step_exit, o->step, true, "sqlite3_step (return)" };
+	pt[n++] = (struct sq_point){ s->progs.sq_reset_enter, o->reset, false, "sqlite3_reset" };
+	pt[n++] = (struct sq_point){ s->progs.sq_reset_enter, o->finalize, false, "sqlite3_finalize" };
+	if (o->prep_internal) {
+		pt[n++] = (struct sq_point){ s->progs.sq_prep_enter_internal, o->prep_internal, false,
+					     "sqlite3LockAndPrepare" };
+		pt[n++] = (struct sq_point){ s->progs.sq_prep_exit, o->prep_internal, true,
+					     "sqlite3LockAndPrepare (return)" };
+	} else {
+		pt[n++] = (struct sq_point){ s->progs.sq_prep_enter_v2, o->prepare_v2, false, "sqlite3_prepare_v2" };
+		pt[n++] = (struct sq_point){ s->progs.sq_prep_exit, o->prepare_v2, true, "sqlite3_prepare_v2 (return)" };
+		if (o->prepare_v3) {
+			pt[n++] = (struct sq_point){ s->progs.sq_prep_enter_v3, o->prepare_v3, false, "sqlite3_prepare_v3" };
+			pt[n++] = (struct sq_point){ s->progs.sq_prep_exit, o->prepare_v3, true, "sqlite3_prepare_v3 (return)" };
+		}
+	}
+	if (o->open_internal) {
+		pt[n++] = (struct sq_point){ s->progs.sq_open_enter, o->open_internal, false, "openDatabase" };
+		pt[n++] = (struct sq_point){ s->progs.sq_open_exit, o->open_internal, true, "openDatabase (return)" };
+	} else if (o->open_v2) {
+		/* sqlite3_open is left out here: rarely used, and one more single-stepped probe. */
+		pt[n++] = (struct sq_point){ s->progs.sq_open_enter, o->open_v2, false, "sqlite3_open_v2" };
+		pt[n++] = (struct sq_point){ s->progs.sq_open_exit, o->open_v2, true, "sqlite3_open_v2 (return)" };
+	}
+	return n;
+}
+
+int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t errlen)
+{
+	unsigned long long start = proc_starttime(pid);
+	struct sq_point pt[SQ_MAX_LINKS];
+	struct sqlite_lib lib;
+	const struct sq_file *f;
+	struct sq_proc *p;
+	char path[600];
+	int r, n;
+
+	if (!start) {
+		snprintf(err, errlen, "sqlite: process %d is gone", pid);
+		return -ESRCH;
+	}
+	if (!(p = proc_slot(sp, pid))) {
+		snprintf(err, errlen, "sqlite: out of memory");
+		return -ENOMEM;
+	}
+	/* A library is mapped once per process: once attached, nothing to look at again. */
+	if (p->start == start && p->nlinks)
+		return 0;
+	if (p->start != start)
+		detach(p); /* the pid was reused */
+	p->start = start;
+	if (sp->own_tracked) {
+		struct pv_proc_info info = { 0, 0 };
+		__u32 key = (__u32)pid;
+		if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.tracked), &key, &info, BPF_ANY)) {
+			r = -errno;
+			snprintf(err, errlen, "sqlite: adding pid %d to the private tracked map failed: %s",
+				 pid, strerror(-r));
+			return r;
+		}
+	}
+	if ((r = find_lib(pid, &lib, path, sizeof(path), err, errlen)) <= 0)
+		return r; /* 0: no libsqlite3 (yet): looked for again at the next call */
+	if (!(f = file_for(sp, &lib, path))) {
+		snprintf(err, errlen, "sqlite: more than %d distinct libsqlite3 files", SQ_MAX_FILES);
+		return -E2BIG;
+	}
+	if (f->err) {
+		snprintf(err, errlen, "sqlite: %s", f->why);
+		return f->err;
+	}
+	n = points_of(sp->skel, &f->off, pt);
+	for (int i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = pt[i].ret);
+		struct bpf_link *l = bpf_program__attach_uprobe_opts(pt[i].prog, pid, path, pt[i].off, &o);
+		if (!l) {
+			r = -errno;
+			snprintf(err, errlen, "sqlite: attaching a uprobe to %s in %s (pid %d) failed: %s",
+				 pt[i].what, path, pid, strerror(-r));
+			detach(p);
+			return r;
+		}
+		p->links[p->nlinks++] = l;
+	}
+	return 0;
+}
+
+/* Release the probes of processes that exited (their pid may come back as another one). */
+static void prune(struct sqlite_probe *sp)
+{
+	for (int i = 0; i < sp->nprocs;) {
+		struct sq_proc *p = &sp->procs[i];
+		if (proc_starttime(p->pid) == p->start) {
+			i++;
+			continue;
+		}
+		detach(p);
+		if (sp->own_tracked) {
+			__u32 key = (__u32)p->pid;
+			bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.tracked), &key);
+		}
+		*p = sp->procs[--sp->nprocs];
+	}
+}
+
+void sqlite_probe_drain(struct sqlite_probe *sp, sqlite_call_cb cb, void *ctx)
+{
+	sp->cb = cb;
+	sp->cb_ctx = ctx;
+	ring_buffer__consume(sp->rb);
+	sp->cb = NULL;
+	if (++sp->drains % SQ_PRUNE_EVERY == 0)
+		prune(sp);
+}
+
+uint64_t sqlite_probe_lost(struct sqlite_probe *sp)
+{
+	const struct pv_sq_counters *c = &sp->skel->bss->sq_counters;
+	return c->ringbuf_full + c->inflight_full + c->deep_nesting + c->storage_fail + sp->bad_records;
+}
+
+void sqlite_probe_close(struct sqlite_probe *sp)
+{
+	if (!sp)
+		return;
+	for (int i = 0; i < sp->nprocs; i++)
+		detach(&sp->procs[i]);
+	ring_buffer__free(sp->rb);
+	sqlite_bpf__destroy(sp->skel);
+	free(sp->procs);
+	free(sp->stmts);
+	free(sp->dbs);
+	free(sp);
+}
+
+void sqlite_probe_describe_pid(FILE *out, int pid)
+{
+	struct sqlite_offsets o;
+	struct sqlite_lib lib;
+	char path[600], err[SQ_WHY];
+	int r = find_lib(pid, &lib, path, sizeof(path), err, sizeof(err));
+
+	if (r < 0) {
+		fprintf(out, "sqlite: %s\n", err);
+		return;
+	}
+	if (!r) {
+		fprintf(out, "sqlite: pid %d has no libsqlite3 mapped (yet)\n", pid);
+		return;
+	}
+	fprintf(out, "sqlite: %s (dev %x:%x inode %llu)%s\n", lib.path, lib.dev_major, lib.dev_minor,
+		lib.ino, lib.deleted ? " deleted on disk" : "");
+	if (sqlite_elf_offsets(path, &o, err, sizeof(err))) {
+		fprintf(out, "sqlite: %s\n", err);
+		return;
+	}
+	fprintf(out, "sqlite: step/reset/finalize at 0x%zx/0x%zx/0x%zx (%s)\n", o.step, o.reset,
+		o.finalize, o.emulated_step ? "emulated" : "single-stepped, ~15 us per hit");
+	if (o.prep_internal)
+		fprintf(out, "sqlite: prepare via internal function at 0x%zx (emulated)\n", o.prep_internal);
+	else
+		fprintf(out, "sqlite: prepare via sqlite3_prepare_v2/v3 (%s)\n",
+			o.emulated_prep ? "emulated" : "single-stepped, ~15 us per prepare");
+	if (o.open_internal)
+		fprintf(out, "sqlite: open via internal function at 0x%zx (emulated)\n", o.open_internal);
+	else
+		fprintf(out, "sqlite: open via sqlite3_open_v2 (%s)\n",
+			o.emulated_open ? "emulated" : "single-stepped");
+}
