@@ -5,13 +5,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "json.h"
 #include "pyinfo.h"
 #include "pyvitals.h"
 #include "runtime.skel.h"
@@ -49,6 +49,31 @@ struct runtime {
 	int ncpu;
 	struct timespec last_sync;
 };
+
+/* JSON scalars (own copies: this module and its harness link without the rest of the agent). */
+static void rt_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void rt_json_num(FILE *f, double v)
+{
+	if (!isfinite(v))
+		v = 0;
+	if (v == (double)(long long)v && fabs(v) < 1e15)
+		fprintf(f, "%lld", (long long)v);
+	else
+		fprintf(f, "%.3f", v);
+}
 
 static unsigned long long proc_starttime(int pid)
 {
@@ -434,6 +459,19 @@ static double pause_quantile_ms(const struct pv_rt_stats *s, double q)
 	return (double)s->gc_pause_max_ns / 1e6;
 }
 
+/* Kernel-side drop counters (all services), written only when one is non-zero. */
+static void rt_write_drops(struct runtime *rt, FILE *out)
+{
+	const struct pv_rt_counters *c = &rt->skel->bss->rt_counters;
+
+	if (!(c->procs_map_full | c->gc_map_full | c->gc_unmatched | c->bad_service | c->storage_fail))
+		return;
+	fprintf(out, ",\"drops\":{\"procs_map_full\":%llu,\"gc_map_full\":%llu,\"gc_unmatched\":%llu,"
+		"\"bad_service\":%llu,\"storage_fail\":%llu}", (unsigned long long)c->procs_map_full,
+		(unsigned long long)c->gc_map_full, (unsigned long long)c->gc_unmatched,
+		(unsigned long long)c->bad_service, (unsigned long long)c->storage_fail);
+}
+
 void runtime_write_json(struct runtime *rt, int service, FILE *out, double window_s)
 {
 	struct rt_view v;
@@ -441,17 +479,17 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 
 	gather(rt, service, &v);
 	fputs("{\"python\":", out);
-	v.first ? json_str(out, v.first->pi->elf.version) : (void)fputs("null", out);
+	v.first ? rt_json_str(out, v.first->pi->elf.version) : (void)fputs("null", out);
 	fputs(",\"executable\":", out);
-	v.first ? json_str(out, v.first->pi->exe) : (void)fputs("null", out);
+	v.first ? rt_json_str(out, v.first->pi->exe) : (void)fputs("null", out);
 	fprintf(out, ",\"processes\":%d,\"gil\":", v.nprocs);
 	if (v.gil) {
 		fputs("{\"wait_ms\":", out);
-		json_num(out, (double)s->gil_wait_ns / 1e6);
+		rt_json_num(out, (double)s->gil_wait_ns / 1e6);
 		fputs(",\"wait_ratio\":", out);
-		json_num(out, window_s > 0 ? (double)s->gil_wait_ns / 1e9 / window_s : 0);
+		rt_json_num(out, window_s > 0 ? (double)s->gil_wait_ns / 1e9 / window_s : 0);
 		fprintf(out, ",\"waits\":%llu,\"handoff_ms\":", (unsigned long long)s->gil_waits);
-		json_num(out, (double)s->gil_switch_ns / 1e6);
+		rt_json_num(out, (double)s->gil_switch_ns / 1e6);
 		fprintf(out, ",\"handoffs\":%llu,\"source\":\"futex\"}", (unsigned long long)s->gil_switches);
 	} else {
 		fputs("null", out);
@@ -461,26 +499,27 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 		fprintf(out, "{\"collections\":[%llu,%llu,%llu],\"unknown_generation\":%llu,\"pause_ms\":{\"p50\":",
 			(unsigned long long)s->gc_collections[0], (unsigned long long)s->gc_collections[1],
 			(unsigned long long)s->gc_collections[2], (unsigned long long)s->gc_collections[3]);
-		json_num(out, pause_quantile_ms(s, 0.5));
+		rt_json_num(out, pause_quantile_ms(s, 0.5));
 		fputs(",\"p99\":", out);
-		json_num(out, pause_quantile_ms(s, 0.99));
+		rt_json_num(out, pause_quantile_ms(s, 0.99));
 		fputs(",\"max\":", out);
-		json_num(out, (double)s->gc_pause_max_ns / 1e6);
+		rt_json_num(out, (double)s->gc_pause_max_ns / 1e6);
 		fputs("},\"total_pause_ms\":", out);
-		json_num(out, (double)s->gc_pause_ns / 1e6);
+		rt_json_num(out, (double)s->gc_pause_ns / 1e6);
 		fputs(",\"source\":", out);
-		json_str(out, v.gc_source);
+		rt_json_str(out, v.gc_source);
 		fputc('}', out);
 	} else {
 		fputs("null", out);
 	}
 	fputs(",\"threads\":", out);
 	v.thread_procs ? (void)fprintf(out, "%d", v.threads) : (void)fputs("null", out);
+	rt_write_drops(rt, out);
 	fputs(",\"unavailable\":[", out);
 	for (int i = 0; i < v.nunavail; i++) {
 		if (i)
 			fputc(',', out);
-		json_str(out, v.unavailable[i]);
+		rt_json_str(out, v.unavailable[i]);
 	}
 	fputs("]}", out);
 }

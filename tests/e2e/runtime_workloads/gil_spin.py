@@ -1,30 +1,38 @@
-"""Two CPU-bound threads fight for the GIL for DURATION seconds (argv[1], default 2), starting
-DELAY seconds (argv[2], default 1) after "ready" so the agent can attach first, then idle for
-LINGER seconds (argv[3], default 30). Prints "ready", then "done <off-cpu seconds>": the sum over
-the spinning threads of wall time minus thread CPU time, an independent bound on GIL wait."""
+"""GIL contention: two CPU-bound threads for DURATION seconds (argv[1], default 2).
+Prints "ready", waits for a line on stdin (the agent is attached), runs, then prints
+"done <off-cpu s> <blocked s>" summed over the spinning threads: off-CPU = wall - CPU time,
+an upper bound on their GIL wait; blocked = off-CPU - run-queue delay (schedstat), a lower
+bound (the GIL wait also holds the run-queue delay after each wake-up). Then waits for EOF."""
 import sys, threading, time
 
 duration = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
-delay = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
-linger = float(sys.argv[3]) if len(sys.argv) > 3 else 30.0
-off_cpu = []
+off_cpu, blocked = [], []
 print("ready", flush=True)
-time.sleep(delay)
+sys.stdin.readline()
+
+
+def run_delay():
+    with open("/proc/self/task/%d/schedstat" % threading.get_native_id()) as f:
+        return int(f.read().split()[1]) / 1e9
 
 
 def spin():
-    w0, c0 = time.monotonic(), time.thread_time()
+    w0, c0, q0 = time.monotonic(), time.thread_time(), run_delay()
     end = w0 + duration
     n = 0
     while time.monotonic() < end:
         n += 1
-    off_cpu.append((time.monotonic() - w0) - (time.thread_time() - c0))
+    off = (time.monotonic() - w0) - (time.thread_time() - c0)
+    off_cpu.append(off)
+    blocked.append(off - (run_delay() - q0))
 
 
 threads = [threading.Thread(target=spin) for _ in range(2)]
 for t in threads:
     t.start()
+time.sleep(duration / 2)
+print("running", flush=True)  # the spinning threads are alive now
 for t in threads:
     t.join()
-print("done %.3f" % sum(off_cpu), flush=True)
-time.sleep(linger)
+print("done %.3f %.3f" % (sum(off_cpu), sum(blocked)), flush=True)
+sys.stdin.read()
