@@ -100,6 +100,9 @@ def assert_pg_matches(entry, want, label):
     print(f"{label}: pg_stat_statements+app errors {want}\n{label}: pyvitals {got}")
     assert got == want, f"{label}: statements differ\n  truth   {want}\n  pyvitals {got}"
     assert entry["calls"] == sum(c for c, _ in want.values()), (entry["calls"], want)
+    assert "cache" not in entry, f"cache counts are for redis and memcached only: {entry['cache']}"
+    lat = entry["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"], lat
     assert entry["errors"] == sum(e for _, e in want.values()), (entry["errors"], want)
 
 
@@ -290,6 +293,28 @@ def test_redis_commandstats_and_keyspace(redis_server, db_app, watch_factory):
     assert entry["errors"] == sum(e for _, e in truth.values()) == 20
     assert entry["cache"] == {"hits": hits, "misses": misses} == {"hits": 120, "misses": 60}
     assert "k:" not in json.dumps(entry), f"a key leaked into the output: {entry}"
+
+
+def test_redis_restart_reconnects_and_counts(redis_server, db_app, watch_factory):
+    g = db_app(redis_server)
+    r = redis_server.client()
+    w = watch_factory("-p", g.pid)
+    before = commandstats(r).get("GET", (0, 0))[0]
+    drive(g.port, ["/redis/3"] * 10)
+    first = commandstats(r)["GET"][0] - before
+    r.close()
+    redis_server.restart()  # a new server, its counters at zero; redis-py reconnects on its own
+    r = redis_server.client()
+    drive(g.port, ["/redis/2"] * 15)
+    second = commandstats(r)["GET"][0]
+    r.close()
+    assert w.proc.poll() is None, "pyvitals died when redis restarted"
+    snap = w.stop()
+    print_hooks(snap, "redis restart")
+    entry = peer_entry(service(snap), "redis", f"127.0.0.1:{redis_server.port}")
+    print(f"redis restart: GET truth {first} before + {second} after; pyvitals {entry['operations']}")
+    assert (first, second) == (30, 30)
+    assert entry["operations"] == {"GET": first + second} and entry["errors"] == 0, entry
 
 
 # --- memcached ---------------------------------------------------------------------------
