@@ -45,12 +45,17 @@ struct {
 	__type(value, struct pv_proc_info);
 } tracked SEC(".maps");
 
-/* Sockets that carried data of a tracked process, so their close can be reported. */
+/* Sockets a tracked process did I/O on: TCP ones so their close can be reported, the
+ * others so they are passed over after one lookup. */
+struct conn_info {
+	__u32 service;
+	__u32 skip;                         /* not TCP over IPv4/IPv6 */
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);                 /* struct sock * */
-	__type(value, __u32);               /* service */
+	__type(value, struct conn_info);
 } conns SEC(".maps");
 
 struct {
@@ -95,8 +100,8 @@ static __always_inline __u64 wakeup_flag(void)
 static __always_inline __u64 user_buffer(__u32 *avail)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 nr = BPF_CORE_READ(regs, orig_ax);
-	__u64 arg = BPF_CORE_READ(regs, si);
+	__u64 nr = regs->orig_ax;  /* a BTF pointer: plain loads, no probe-read helper calls */
+	__u64 arg = regs->si;
 	struct iovec iov = {};
 	struct user_msghdr msg = {};
 
@@ -139,6 +144,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	__u32 tgid = id >> 32, zero = 0, avail;
 	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
 	struct pv_data_event *e;
+	struct conn_info *known, info = {};
 	__u64 key = (__u64)sk, buf;
 	__u32 n;
 
@@ -146,13 +152,25 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		return 0;
 	if (dir == PV_DIR_RECV && (flags & MSG_PEEK))
 		return 0;
+	known = bpf_map_lookup_elem(&conns, &key);
+	if (known && known->skip)
+		return 0;
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if ((e->family != AF_INET && e->family != AF_INET6) ||
-	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
+	e->flags = 0;
+	if (!known) {
+		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		info.service = proc->service;
+		info.skip = (e->family != AF_INET && e->family != AF_INET6) ||
+			    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP;
+		if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY))
+			__sync_fetch_and_add(&counters.conn_map_full, 1);
+		if (info.skip)
+			return 0;
+		fill_addresses(e, sk);
+		e->flags = PV_DATA_F_ADDR;
+	}
 
 	e->type = PV_EV_DATA;
 	e->service = proc->service;
@@ -162,7 +180,6 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	e->tid = (__u32)id;
 	e->len = ret;
 	e->dir = dir;
-	fill_addresses(e, sk);
 
 	buf = user_buffer(&avail);
 	n = ret;
@@ -182,10 +199,6 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		n = 0;
 	}
 	e->cap_len = n;
-
-	if (!bpf_map_lookup_elem(&conns, &key) &&
-	    bpf_map_update_elem(&conns, &key, &proc->service, BPF_ANY))
-		__sync_fetch_and_add(&counters.conn_map_full, 1);
 	if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n, wakeup_flag()))
 		__sync_fetch_and_add(&counters.ringbuf_full, 1);
 	return 0;
@@ -270,19 +283,19 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 key = (__u64)sk;
-	__u32 *service;
+	struct conn_info *conn;
 	struct pv_close_event *e;
 
 	/* Our side can send nothing more once it entered FIN_WAIT1 or LAST_ACK. */
 	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
 		return 0;
-	service = bpf_map_lookup_elem(&conns, &key);
-	if (!service)
+	conn = bpf_map_lookup_elem(&conns, &key);
+	if (!conn)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (e) {
 		e->type = PV_EV_CLOSE;
-		e->service = *service;
+		e->service = conn->service;
 		e->ts_ns = bpf_ktime_get_ns();
 		e->sk = key;
 		bpf_ringbuf_submit(e, wakeup_flag());

@@ -38,14 +38,17 @@ struct pv_data_event {
 	__u16 cap_len;   /* bytes of them copied into data[] */
 	__u8 dir;        /* enum pv_dir */
 	__u8 family;     /* AF_INET or AF_INET6 */
-	__u16 lport;     /* host byte order */
+	__u16 lport;     /* host byte order; set with PV_DATA_F_ADDR */
 	__u16 rport;
-	__u32 pad;
-	__u8 laddr[16];  /* IPv4 in the first 4 bytes */
+	__u32 flags;     /* PV_DATA_F_* */
+	__u8 laddr[16];  /* IPv4 in the first 4 bytes; set with PV_DATA_F_ADDR */
 	__u8 raddr[16];
 	__u8 data[PV_CAPTURE_MAX];
 };
 #define PV_DATA_HDR_LEN 80
+/* Addresses and ports are filled only on the first I/O seen on a socket: reading them
+ * every time cost more than the rest of the program. */
+#define PV_DATA_F_ADDR 1
 _Static_assert(sizeof(struct pv_data_event) == PV_DATA_HDR_LEN + PV_CAPTURE_MAX, "pv_data_event layout");
 
 struct pv_close_event {

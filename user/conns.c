@@ -32,6 +32,7 @@ struct conn {
 	struct db_conn *db;
 	struct service *svc;
 	char peer[64];                 /* host:port of the other end */
+	uint16_t rport;
 	struct conn *next;
 };
 
@@ -82,6 +83,7 @@ static void format_peer(struct conn *c, const struct pv_data_event *e)
 	else
 		inet_ntop(AF_INET6, e->raddr, addr, sizeof(addr));
 	snprintf(c->peer, sizeof(c->peer), e->family == 2 ? "%s:%u" : "[%s]:%u", addr, e->rport);
+	c->rport = e->rport;
 }
 
 static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
@@ -129,6 +131,7 @@ static struct conn *lookup(struct conn_table *t, uint64_t sk, int create, int se
 	c->sk = sk;
 	c->service = service;
 	c->svc = &t->services[service];
+	snprintf(c->peer, sizeof(c->peer), "unknown (state expired)");
 	c->next = t->buckets[b];
 	t->buckets[b] = c;
 	return c;
@@ -170,11 +173,10 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		t->counters.ignored++;
 		return;
 	}
-	if (db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, e->rport, &sys) == DB_GUESS_YES &&
+	if (db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys) == DB_GUESS_YES &&
 	    (c->db = db_conn_new(sys))) {
 		c->proto = PROTO_DB_CLIENT;
 		t->counters.db_client++;
-		format_peer(c, e);
 		return;
 	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS) {
@@ -191,6 +193,8 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 	if (!c)
 		return;
 	c->last_ns = e->ts_ns;
+	if (e->flags & PV_DATA_F_ADDR)
+		format_peer(c, e);
 	if (c->proto == PROTO_UNKNOWN)
 		classify(t, c, e);
 	if (c->proto == PROTO_DB_CLIENT) {
