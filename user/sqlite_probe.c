@@ -12,6 +12,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "pyvitals.h"
 #include "sql_normalize.h"
@@ -31,6 +35,7 @@ struct sq_file {
 	unsigned int maj, min;
 	unsigned long long ino;
 	int err;                   /* 0, or why the offsets could not be had (-errno) */
+	int vdbe_sql;              /* offset of Vdbe.zSql, learnt from a prepare; 0: not yet */
 	char why[SQ_WHY];
 	struct sqlite_offsets off;
 };
@@ -39,6 +44,7 @@ struct sq_proc {
 	int pid;
 	unsigned long long start;  /* starttime from /proc/PID/stat: detects pid reuse */
 	int nlinks;                /* 0: no libsqlite3 mapped yet, look again next time */
+	int file;                  /* index in files[] once attached */
 	struct bpf_link *links[SQ_MAX_LINKS];
 };
 
@@ -344,6 +350,161 @@ static void set_db_path(struct sq_ent *e, uint32_t tgid, const char *name)
 	strcat(e->text, name);
 }
 
+/* ---- what was set up before attach, read from the process's memory ----
+ * A service attached once warm has its hot statements in Python's statement cache and its
+ * connections open: no prepare or open will come for them. Their text and file are still in
+ * the process: Vdbe.zSql (the copy prepare_v2/v3 keep) and the connection's Pager. */
+
+static int read_mem(uint32_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	return process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static uint64_t read_ptr(uint32_t pid, uint64_t addr)
+{
+	uint64_t v = 0;
+	return addr >= 4096 && !read_mem(pid, addr, &v, sizeof(v)) ? v : 0;
+}
+
+/* A NUL-terminated string of at most len - 1 bytes; read page by page so that a string
+ * ending just before an unmapped page is still read. 0 or -1. */
+static int read_str(uint32_t pid, uint64_t addr, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	if (addr < 4096)
+		return -1;
+	while (got < len - 1) {
+		size_t chunk = 4096 - ((addr + got) & 4095);
+		if (chunk > len - 1 - got)
+			chunk = len - 1 - got;
+		if (read_mem(pid, addr + got, buf + got, chunk))
+			return -1;
+		if (memchr(buf + got, 0, chunk))
+			return 0;
+		got += chunk;
+	}
+	buf[len - 1] = 0;
+	return 0;
+}
+
+static const struct sq_file *file_of(struct sqlite_probe *sp, uint32_t tgid)
+{
+	for (int i = 0; i < sp->nprocs; i++)
+		if (sp->procs[i].pid == (int)tgid && sp->procs[i].nlinks)
+			return &sp->files[sp->procs[i].file];
+	return NULL;
+}
+
+#define SQ_VDBE_SCAN 512 /* bytes of a Vdbe searched for zSql (it sits ~0x100 in 3.40) */
+
+/* Learn where Vdbe keeps its SQL from a statement whose text we know: the slot pointing to
+ * a copy of that text. */
+static void learn_vdbe_sql(struct sqlite_probe *sp, uint32_t tgid, uint64_t stmt, const char *sql,
+			   size_t n)
+{
+	struct sq_file *f = (struct sq_file *)file_of(sp, tgid);
+	uint64_t slots[SQ_VDBE_SCAN / 8];
+	char buf[PV_SQ_TEXT_MAX + 1];
+
+	if (!f || f->vdbe_sql || n < 6 || read_mem(tgid, stmt, slots, sizeof(slots)))
+		return;
+	for (int i = 1; i < SQ_VDBE_SCAN / 8; i++) {
+		size_t len;
+		if (read_str(tgid, slots[i], buf, sizeof(buf)))
+			continue;
+		len = strlen(buf);
+		/* SQLite keeps the text up to the end of the first statement: a prefix. */
+		if (len >= 6 && len <= n && !memcmp(buf, sql, len)) {
+			f->vdbe_sql = i * 8;
+			return;
+		}
+	}
+}
+
+static int looks_like_sql(const char *s)
+{
+	static const char *const kw[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH",
+		"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "CREATE", "DROP", "ALTER",
+		"PRAGMA", "VALUES", "EXPLAIN", "ANALYZE", "VACUUM", "ATTACH", "DETACH", "REINDEX" };
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
+		size_t k = strlen(kw[i]);
+		if (!strncasecmp(s, kw[i], k) && !((s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= 'a' && s[k] <= 'z') ||
+						   s[k] == '_'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Text of a statement prepared before attach: from the learnt offset, else from the first
+ * slot of the Vdbe that points to SQL-looking text (zSql comes before any other string). */
+static int text_from_vdbe(struct sqlite_probe *sp, uint32_t tgid, uint64_t stmt, char *buf,
+			  size_t len)
+{
+	const struct sq_file *f = file_of(sp, tgid);
+	uint64_t slots[SQ_VDBE_SCAN / 8];
+
+	if (f && f->vdbe_sql)
+		return read_str(tgid, read_ptr(tgid, stmt + f->vdbe_sql), buf, len);
+	if (read_mem(tgid, stmt, slots, sizeof(slots)))
+		return -1;
+	for (int i = 1; i < SQ_VDBE_SCAN / 8; i++)
+		if (!read_str(tgid, slots[i], buf, len) && looks_like_sql(buf))
+			return 0;
+	return -1;
+}
+
+/* Does the process hold an open fd on this file? */
+static int process_has_open(uint32_t pid, const struct stat *want)
+{
+	char dir[64], fdpath[64 + sizeof(((struct dirent *)0)->d_name)];
+	struct dirent *d;
+	struct stat st;
+	int found = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "/proc/%u/fd", pid);
+	if (!(dp = opendir(dir)))
+		return 0;
+	while (!found && (d = readdir(dp))) {
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", dir, d->d_name);
+		found = d->d_name[0] != '.' && !stat(fdpath, &st) && st.st_dev == want->st_dev &&
+			st.st_ino == want->st_ino;
+	}
+	closedir(dp);
+	return found;
+}
+
+#define SQ_PAGER_SCAN 512
+
+/* File of a connection opened before attach: db->aDb[0].pBt->pBt->pPager (offsets 32, 8, 8,
+ * 0, unchanged for many releases), then the Pager's zFilename, which points just past the
+ * Pager into the same allocation. A candidate counts only if the process has that file
+ * open, so a wrong guess shows up as "unknown", never as a wrong file. */
+static int path_from_db(uint32_t tgid, uint64_t db, char *buf, size_t len)
+{
+	uint64_t adb = read_ptr(tgid, db + 32), btree = read_ptr(tgid, adb + 8);
+	uint64_t bts = read_ptr(tgid, btree + 8), pager = read_ptr(tgid, bts);
+	uint64_t slots[SQ_PAGER_SCAN / 8];
+	char root[PATH_MAX + 64];
+	struct stat st;
+
+	if (!pager || read_mem(tgid, pager, slots, sizeof(slots)))
+		return -1;
+	for (int i = 1; i < SQ_PAGER_SCAN / 8; i++) {
+		if (slots[i] <= pager || slots[i] >= pager + 65536 || read_str(tgid, slots[i], buf, len) ||
+		    buf[0] != '/')
+			continue;
+		snprintf(root, sizeof(root), "/proc/%u/root%s", tgid, buf);
+		if (!stat(root, &st) && S_ISREG(st.st_mode) && process_has_open(tgid, &st))
+			return 0;
+	}
+	return -1;
+}
+
 /* ---- records ---- */
 
 static void report(struct sqlite_probe *sp, uint32_t service, uint32_t tgid, uint64_t stmt,
@@ -351,11 +512,17 @@ static void report(struct sqlite_probe *sp, uint32_t service, uint32_t tgid, uin
 		   uint64_t end, uint32_t tid)
 {
 	struct db_call call;
-	const struct sq_ent *d = cache_slot(sp, sp->dbs, SQ_SETS_DB, tgid, db, false);
+	struct sq_ent *d = cache_slot(sp, sp->dbs, SQ_SETS_DB, tgid, db, false);
 	const char *name = sqlite_rc_name(rc);
 	int prim = rc & 0xff;
 
 	(void)stmt;
+	if (!d && db) {
+		/* Once per connection: remember the answer, found or not. */
+		d = cache_slot(sp, sp->dbs, SQ_SETS_DB, tgid, db, true);
+		if (path_from_db(tgid, db, d->text, sizeof(d->text)))
+			snprintf(d->text, sizeof(d->text), "unknown (opened before attach)");
+	}
 	memset(&call, 0, sizeof(call));
 	call.system = DB_SQLITE;
 	snprintf(call.op, sizeof(call.op), "%s", op);
@@ -389,11 +556,19 @@ static void on_prep(struct sqlite_probe *sp, const struct pv_sq_prep *p)
 	struct sq_ent *e = cache_slot(sp, sp->stmts, SQ_SETS_STMT, p->tgid, p->stmt, true);
 	memcpy(e->op, op, sizeof(op));
 	memcpy(e->text, text, sizeof(text));
+	learn_vdbe_sql(sp, p->tgid, p->stmt, p->text, n);
 }
 
 static void on_exec(struct sqlite_probe *sp, const struct pv_sq_exec *x)
 {
-	const struct sq_ent *e = cache_slot(sp, sp->stmts, SQ_SETS_STMT, x->tgid, x->stmt, false);
+	struct sq_ent *e = cache_slot(sp, sp->stmts, SQ_SETS_STMT, x->tgid, x->stmt, false);
+	char raw[PV_SQ_TEXT_MAX + 1];
+
+	if (!e && !text_from_vdbe(sp, x->tgid, x->stmt, raw, sizeof(raw))) {
+		e = cache_slot(sp, sp->stmts, SQ_SETS_STMT, x->tgid, x->stmt, true);
+		sql_operation(raw, strlen(raw), e->op, sizeof(e->op));
+		sql_normalize(raw, strlen(raw), e->text, sizeof(e->text));
+	}
 
 	report(sp, x->service, x->tgid, x->stmt, x->db, e ? e->op : "",
 	       e ? e->text : "unknown (prepared before attach)", x->rc, x->start_ns, x->end_ns, x->tid);
@@ -657,6 +832,7 @@ int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t err
 		snprintf(err, errlen, "sqlite: %s", f->why);
 		return f->err;
 	}
+	p->file = (int)(f - sp->files);
 	n = points_of(sp->skel, &f->off, pt);
 	for (int i = 0; i < n; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = pt[i].ret);

@@ -1,21 +1,30 @@
 """SQLite workload for tools/sqlite-harness and the e2e tests: a known number of statement
 executions through Python's sqlite3 module, started once the tracer is attached.
 
-    sqlite_workload.py DBPATH [--inserts N] [--rows-select] [--implicit-tx] [--bench N]
+    sqlite_workload.py DBPATH [--inserts N] [--implicit-tx] [--warm] [--bench N]
 
 Waits for a line on stdin (the tracer is attached), runs the workload, then prints one JSON
 line with what the tracer must have seen: {"calls": K, "errors": E, "codes": {...}}.
+--late-import imports sqlite3 (and connects) only after the go line, then waits 1.5 s: a
+tracer that re-adds the pid every second must pick the library up.
+--warm runs WARM_SQL once before attach, so that its execution after attach comes from
+Python's statement cache (no prepare for the tracer to see).
 --bench N instead times N executes of a cached INSERT and prints {"us_per_execute": X}.
 """
 import argparse
 import json
+import importlib
 import os
-import sqlite3
 import sys
 import time
 
+sqlite3 = None  # imported in main(): before attach, or after it with --late-import
 
-def workload(db, inserts, implicit):
+DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+WARM_SQL = "SELECT name FROM sqlite_master WHERE type = ?"
+
+
+def workload(db, inserts, implicit, warm):
     calls = errors = 0
     codes = {}
     cur = db.cursor()
@@ -23,6 +32,11 @@ def workload(db, inserts, implicit):
     def run(sql, params=(), expect_error=None):
         nonlocal calls, errors
         calls += 1
+        # Outside autocommit the module runs its own BEGIN before a DML statement when no
+        # transaction is open (after the statement compiled): one more execution.
+        if implicit and not db.in_transaction and sql.split()[0].upper() in DML and \
+                not sql.startswith("SELEC "):
+            calls += 1
         try:
             cur.execute(sql, params)
             rows = cur.fetchall()
@@ -36,6 +50,8 @@ def workload(db, inserts, implicit):
             raise AssertionError("expected an error from %r" % sql)
         return rows
 
+    if warm:
+        run(WARM_SQL, ("table",))
     run("DROP TABLE IF EXISTS items")
     run("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER)")
     for i in range(inserts):
@@ -55,7 +71,7 @@ def workload(db, inserts, implicit):
     run("INSERT INTO items (id, name) VALUES (?, ?)", (1, "dup"), expect_error="CONSTRAINT")
     run("SELECT count(*) FROM items")
     if implicit:
-        db.commit()  # nothing open: the failed INSERT's transaction was left open, COMMIT ends it
+        db.commit()  # the failed INSERT's BEGIN left a transaction open: COMMIT ends it
         calls += 1
     return {"calls": calls, "errors": errors, "codes": codes}
 
@@ -73,17 +89,32 @@ def main():
     ap.add_argument("db")
     ap.add_argument("--inserts", type=int, default=50)
     ap.add_argument("--implicit-tx", action="store_true")
+    ap.add_argument("--warm", action="store_true")
+    ap.add_argument("--linger", type=float, default=0.5,
+                    help="seconds to stay alive (connection open) after the workload: a tracer "
+                         "reads what was set up before attach from the live process")
     ap.add_argument("--bench", type=int, default=0)
+    ap.add_argument("--late-import", action="store_true")
     args = ap.parse_args()
-    db = sqlite3.connect(args.db, isolation_level="" if args.implicit_tx else None)
+    global sqlite3
+    if not args.late_import:
+        sqlite3 = importlib.import_module("sqlite3")
+        db = sqlite3.connect(args.db, isolation_level="" if args.implicit_tx else None)
+        if args.warm:
+            db.execute(WARM_SQL, ("table",)).fetchall()
     print("ready %d" % os.getpid(), flush=True)
     sys.stdin.readline()
+    if args.late_import:
+        sqlite3 = importlib.import_module("sqlite3")
+        time.sleep(1.5)
+        db = sqlite3.connect(args.db, isolation_level="" if args.implicit_tx else None)
     if args.bench:
         out = bench(db, args.bench)
     else:
-        out = workload(db, args.inserts, args.implicit_tx)
-    db.close()
+        out = workload(db, args.inserts, args.implicit_tx, args.warm)
     print(json.dumps(out), flush=True)
+    time.sleep(args.linger)
+    db.close()
 
 
 if __name__ == "__main__":
