@@ -6,6 +6,7 @@ PG_HOST/PG_PORT/PG_DB, MY_HOST/MY_PORT/MY_DB, REDIS_PORT, MC_PORT, SQLITE_PATH.
 Every route answers with the calls it made, so the test can check its own plan."""
 import os
 import select
+import sqlite3  # loaded at start-up, as apps usually do: libsqlite3 is mapped before pyvitals attaches
 import struct
 import threading
 
@@ -270,7 +271,6 @@ def mc_mix():
 # --- SQLite (sqlite3) ------------------------------------------------------------------
 
 def lite():
-    import sqlite3
     c = getattr(local, "lite", None)
     if c is None:
         c = sqlite3.connect(os.environ["SQLITE_PATH"], isolation_level=None)  # no implicit BEGIN
