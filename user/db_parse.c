@@ -413,7 +413,7 @@ static enum db_guess classify_send(const uint8_t *p, size_t n, uint16_t port, en
 	/* MySQL handshake response: seq 1, CLIENT_PROTOCOL_41 set */
 	if (n >= 36 && p[3] == 1 && (p[4] | p[5] << 8) & 0x200 && p[2] == 0)
 		return port == 3306 ? yes(DB_MYSQL, sys) : DB_GUESS_MAYBE;
-	if (n >= 5 && p[0] && strchr("PBEQS", p[0]) && pg_looks_like(p, n, n, 1))
+	if (n >= 8 && p[0] && strchr("PBEQS", p[0]) && pg_looks_like(p, n, n, 1))
 		return port == 5432 ? yes(DB_POSTGRESQL, sys) : DB_GUESS_MAYBE;
 	return classify_text(p, n, port, sys);
 }

@@ -90,12 +90,24 @@ static bool is_reply(const char *w, size_t n)
 	return false;
 }
 
+static bool prefix_known(const uint8_t *p, size_t n, int send)
+{
+	for (const struct mc_cmd *c = CMDS; send && c->name; c++)
+		if (strlen(c->name) >= n && !memcmp(c->name, p, n))
+			return true;
+	for (int i = 0; !send && REPLIES[i]; i++)
+		if (strlen(REPLIES[i]) >= n && !memcmp(REPLIES[i], p, n))
+			return true;
+	return !send && isdigit(p[0]);
+}
+
 bool mc_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 {
-	(void)len;
 	size_t w = word_len(p, cap);
-	if (!w || w == cap)
+	if (!w)
 		return false;
+	if (w == cap) /* the word goes on past this I/O: accept a prefix of a known one */
+		return cap == len && cap <= 16 && prefix_known(p, cap, send);
 	return send ? find_cmd((const char *)p, w) != NULL : is_reply((const char *)p, w);
 }
 

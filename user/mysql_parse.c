@@ -53,9 +53,8 @@ static bool is_greeting(const uint8_t *p, size_t cap)
 
 bool mysql_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 {
-	(void)len;
-	if (cap < 5)
-		return false;
+	if (cap < 5) /* a whole I/O shorter than a header: only the sequence can be judged */
+		return cap && cap == len && (cap < 4 || p[3] == (send ? 0 : 1));
 	uint32_t plen = le24(p);
 	uint8_t seq = p[3], b0 = p[4];
 	if (!plen)
@@ -63,10 +62,14 @@ bool mysql_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 	if (send) {
 		if (seq || !is_command(b0))
 			return false;
-		/* a query's text starts like text */
-		if (b0 == 0x03 && cap > 5 && plen > 1 && p[5] < 0x20 && p[5] != '\n' && p[5] != '\t' &&
-		    p[5] != ' ' && p[5] != 0)
+		/* COM_STMT_EXECUTE: flags are a cursor type, the iteration count is always 1 */
+		if (b0 == 0x17 && (plen < 10 || (cap >= 14 && (p[9] > 0x0f || le32(p + 10) != 1))))
 			return false;
+		/* a query's text looks like text (the attribute prefix 00 01 aside) */
+		size_t at = cap > 6 && p[5] == 0 && p[6] == 1 ? 7 : 5;
+		for (size_t i = at; b0 == 0x03 && i < cap && i < at + 16 && i < 4 + plen; i++)
+			if ((p[i] < 0x20 && !strchr("\t\r\n", p[i])) || p[i] == 0x7f)
+				return false;
 		return true;
 	}
 	if (is_greeting(p, cap))

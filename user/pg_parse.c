@@ -4,6 +4,7 @@
  * the batch up to Sync). Parse and Sync sit in the queue as markers so replies line up. */
 #define DB_PARSE_INTERNAL
 #include "db_parse.h"
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,10 +50,35 @@ static bool is_startup(const uint8_t *p, size_t cap)
 	       (code == 196608 || code == PG_SSL_CODE || code == PG_GSS_CODE || code == PG_CANCEL_CODE);
 }
 
+/* SQL text: no control bytes in its first 16 (random bytes rarely pass) */
+static bool texty(const uint8_t *p, size_t n)
+{
+	size_t w = 0;
+	while (w < n && w < 16 && isspace(p[w]))
+		w++;
+	/* a keyword of two letters or more, or a comment or parenthesis */
+	if (w < n && w < 16 && p[w] && !strchr("(/-", p[w])) {
+		size_t k = w;
+		while (k < n && isalpha(p[k]))
+			k++;
+		if (k - w < 2 && k < n)
+			return false;
+		if (k < n && k - w < 16 && !isspace(p[k]) && !strchr("(;", p[k]) && p[k])
+			return false;
+	}
+	for (size_t i = 0; i < n && i < 16 && p[i]; i++)
+		if ((p[i] < 0x20 && !strchr("\t\r\n", p[i])) || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
 bool pg_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 {
 	if (send && is_startup(p, cap))
 		return true;
+	/* a whole I/O shorter than a header (a write split by the app): judge its first byte */
+	if (cap < 8 && cap == len && cap)
+		return (send && !p[0]) || (p[0] && strchr(send ? "QPB" : BACK, p[0]));
 	size_t i = 0;
 	int nmsg = 0;
 	/* every message header inside the capture must be valid */
@@ -61,11 +87,28 @@ bool pg_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 		uint32_t l = be32(p + i + 1);
 		if (!t || !strchr(send ? FRONT : BACK, t) || l < 4 || l > PG_MAX_MSG)
 			return false;
+		/* a request starts with Query, Parse or Bind */
+		if (send && !nmsg && !strchr("QPB", t))
+			return false;
+		size_t body = cap - i - 5 < l - 4 ? cap - i - 5 : l - 4; /* captured body bytes */
+		if (send && t == 'Q' && !texty(p + i + 5, body))
+			return false;
+		if (send && t == 'P') { /* statement name, then the query */
+			const uint8_t *z = memchr(p + i + 5, 0, body);
+			if (z && !texty(z + 1, body - (size_t)(z + 1 - (p + i + 5))))
+				return false;
+		}
 		if ((send && (t == 'S' || t == 'H') && l != 4) || (!send && t == 'Z' && l != 5))
+			return false;
+		const uint8_t *end = p + i + l; /* last byte of the message, if captured */
+		if (i + l < cap && ((t == 'Q' && send && *end) || (t == 'Z' && !strchr("ITE", *end))))
 			return false;
 		i += 1 + (size_t)l;
 		nmsg++;
 	}
+	/* bytes left are the start of a header: at least its type must be right */
+	if (i < cap && (!p[i] || !strchr(send ? FRONT : BACK, p[i])))
+		return false;
 	(void)len;
 	return nmsg > 0;
 }
@@ -190,6 +233,13 @@ static bool pg_front(struct db_conn *c, struct pg_state *s, struct db_framer *f,
 	struct db_pending *e;
 	if (f->hsize == 4)
 		return pg_untyped(c, s, f);
+	/* SQL never holds control bytes: this stream is not what we think it is */
+	size_t nl = cstrlen(f->buf, f->kept);
+	if ((f->hdr[0] == 'Q' && !texty(f->buf, f->kept)) ||
+	    (f->hdr[0] == 'P' && nl < f->kept && !texty(f->buf + nl + 1, f->kept - nl - 1))) {
+		db_lose(c, 1, true, f->ts0);
+		return false;
+	}
 	switch (f->hdr[0]) {
 	case 'Q':
 		if ((e = pg_push(c, PK_QUERY, f, cb, ctx)))
@@ -343,7 +393,7 @@ void pg_feed(struct db_conn *c, int send, const uint8_t *p, size_t cap, size_t l
 	if (!db_sync(c, send, looks, &fresh))
 		return;
 	if (fresh)
-		db_framer_reset(f, send && is_startup(p, cap) ? 4 : 5);
+		db_framer_reset(f, send && cap && !p[0] ? 4 : 5); /* typed messages never start with 0 */
 	size_t off = 0;
 	if (ssl && !f->hlen && !f->in_body && cap) {
 		s->ssl_byte = false;

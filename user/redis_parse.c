@@ -79,19 +79,26 @@ bool redis_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 	if (!strchr(types, p[0]) || !p[0]) {
 		if (!send)
 			return false;
-		size_t i = 0; /* inline command: a word, then space or end of line */
+		size_t i = 0; /* inline command: a word, printable arguments, CRLF */
 		while (i < cap && isalpha(p[i]))
 			i++;
-		return i > 0 && i < 32 && (i == cap || p[i] == ' ' || p[i] == '\r' || p[i] == '\n');
+		if (i == cap && cap == len && cap < 32)
+			return true; /* a write cut inside the word */
+		if (i < 3 || i > 20)
+			return false;
+		for (; i < cap && p[i] != '\r'; i++)
+			if (p[i] < 0x20 || p[i] > 0x7e)
+				return false;
+		return i + 1 < cap ? p[i + 1] == '\n' : cap == len || i >= cap;
 	}
 	bool num = strchr("*:$_#%~>|=!", p[0]) != NULL;
 	for (size_t i = 1; i < cap && i < RESP_LINE; i++) {
 		if (p[i] == '\r')
-			return i + 1 >= cap || p[i + 1] == '\n';
-		if (num ? !(isdigit(p[i]) || (i == 1 && p[i] == '-')) : (p[i] < 0x20 && p[i] != '\t'))
+			return i + 1 >= cap ? cap == len : p[i + 1] == '\n';
+		if (num ? !(isdigit(p[i]) || (i == 1 && p[i] == '-')) : (p[i] < 0x20 || p[i] > 0x7e))
 			return false;
 	}
-	return true;
+	return cap == len && cap < RESP_LINE; /* a whole I/O cut inside its first line */
 }
 
 static bool has_key(const char *op)
@@ -142,6 +149,9 @@ static void push_request(struct db_conn *c, struct redis_state *rs, struct resp_
 {
 	if (!d->argc || !d->arg0[0])
 		return;
+	for (const char *q = d->arg0; *q; q++)
+		if (!isalnum((unsigned char)*q) && !strchr("_-.|", *q))
+			return; /* not a command name: garbage, or bytes we misframed */
 	struct db_pending *e = db_q_push(c, d->ts0, d->tid0, cb, ctx);
 	bool exec = !strcmp(d->arg0, "EXEC"), discard = !strcmp(d->arg0, "DISCARD");
 	if (e) {

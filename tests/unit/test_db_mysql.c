@@ -1,0 +1,117 @@
+/* MySQL/MariaDB fixtures: greeting and auth, COM_QUERY result sets with and without
+ * CLIENT_DEPRECATE_EOF, prepared statements, multi-result, errors, truncated captures. */
+#include "unit.h"
+#include "db_parse.h"
+/* shared with test_db_common.c */
+#define TMAX_CALLS 64
+struct tio { int send; const char *b; size_t n, len, cap; }; /* len/cap 0: n */
+struct tcalls { int n; struct db_call c[TMAX_CALLS]; };
+struct texp { const char *op, *text, *key; int error; const char *code; int hits, misses; };
+void tcollect(void *ctx, const struct db_call *call);
+void trun(enum db_system sys, const struct tio *io, int nio, struct tcalls *out,
+	  struct db_conn_stats *st);
+void tcheck_row(const char *desc, const struct tcalls *got, const struct texp *exp, int nexp);
+void tcheck_splits(enum db_system sys, const char *desc, const struct tio *io, int nio);
+#define TX(s) (s), sizeof(s) - 1
+
+/* wire packets (built with a script from the protocol docs, checked against captures) */
+#define GREET "c\x00\x00\x00\n5.5.5-10.11.6-MariaDB-0+deb12u1\x00\x07\x00\x00\x00""abcdefgh\x00\xfe\xf7-\x02\x00\xbf\x81\x15\x00\x00\x00\x00\x00\x00\x0f\x00\x00\x00ijklmnopqrst\x00mysql_native_password\x00"
+#define HRESP "A\x00\x00\x01\x0f\xa2\n\x00\x00\x00\x00\x01!\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00root\x00\x00test\x00mysql_native_password\x00"
+#define AUTHOK "\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00"
+#define SSLREQ_MY " \x00\x00\x01\x0f\xaa\n\x00\x00\x00\x00\x01!\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+#define Q_SEL "&\x00\x00\x00\x03SELECT name FROM t WHERE id IN (1, 2)"
+#define R_SEL "\x01\x00\x00\x01\x01$\x00\x00\x02\x03""def\x04test\x01t\x01t\x04name\x04name\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00\x02\x00\x06\x00\x00\x04\x05""alice\x04\x00\x00\x05\x03""bob\x05\x00\x00\x06\xfe\x00\x00\x02\x00"
+#define R_SEL_DEP "\x01\x00\x00\x01\x01$\x00\x00\x02\x03""def\x04test\x01t\x01t\x04name\x04name\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x06\x00\x00\x03\x05""alice\x07\x00\x00\x04\xfe\x00\x00\x02\x00\x00\x00"
+#define R_SEL_EMPTY_DEP "\x01\x00\x00\x01\x01$\x00\x00\x02\x03""def\x04test\x01t\x01t\x04name\x04name\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x07\x00\x00\x03\xfe\x00\x00\x02\x00\x00\x00"
+#define Q_INS "(\x00\x00\x00\x03INSERT INTO t VALUES (1,'a\\'b'),(2,\"c\")"
+#define R_OK "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00"
+#define Q_ERR "\x13\x00\x00\x00\x03SELECT * FROM nope"
+#define R_ERR "(\x00\x00\x01\xffz\x04#42S02Table 'test.nope' doesn't exist"
+#define PREP " \x00\x00\x00\x16SELECT name FROM t WHERE id = ?"
+#define R_PREP "\x0c\x00\x00\x01\x00\x05\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x17\x00\x00\x02\x03""def\x00\x00\x00\x01?\x00\x0c?\x00\x00\x00\x00\x00\x08\x80\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00\x02\x00$\x00\x00\x04\x03""def\x04test\x01t\x01t\x04name\x04name\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x05\x00\x00\x05\xfe\x00\x00\x02\x00"
+#define EXEC "\x16\x00\x00\x00\x17\x05\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x00\x01\x00\x00\x00\x00\x00\x00\x00"
+#define R_EXEC "\x01\x00\x00\x01\x01$\x00\x00\x02\x03""def\x04test\x01t\x01t\x04name\x04name\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00\x02\x00\x08\x00\x00\x04\x00\x00\x05""alice\x05\x00\x00\x05\xfe\x00\x00\x02\x00"
+#define CLOSE "\x05\x00\x00\x00\x19\x05\x00\x00\x00"
+#define PING "\x01\x00\x00\x00\x0e"
+#define QUIT "\x01\x00\x00\x00\x01"
+#define Q_MULTI "\x09\x00\x00\x00\x03""CALL p()"
+#define R_MULTI "\x01\x00\x00\x01\x01\x1e\x00\x00\x02\x03""def\x04test\x01t\x01t\x01x\x01x\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00\x02\x00\x02\x00\x00\x04\x01""1\x05\x00\x00\x05\xfe\x00\x00\n\x00\x07\x00\x00\x06\x00\x00\x00\x02\x00\x00\x00"
+#define Q_ATTR "\x0b\x00\x00\x00\x03\x00\x01SELECT 1"
+
+#define S(x) { 1, TX(x), 0, 0 }
+#define R(x) { 0, TX(x), 0, 0 }
+
+struct my_row {
+	const char *desc;
+	struct tio io[12];
+	struct texp exp[4];
+	int nexp;
+};
+
+static const struct my_row rows[] = {
+	{ "handshake then select", { R(GREET), S(HRESP), R(AUTHOK), S(Q_SEL), R(R_SEL) },
+	  { { "SELECT", "SELECT name FROM t WHERE id IN (?)", "", 0, "", 0, 0 } }, 1 },
+	{ "select deprecate eof", { S(Q_SEL), R(R_SEL_DEP) }, { { "SELECT", NULL, "", 0, "", 0, 0 } }, 1 },
+	{ "empty result deprecate eof", { S(Q_SEL), R(R_SEL_EMPTY_DEP), S(Q_ERR), R(R_ERR) },
+	  { { "SELECT", NULL, "", 0, "", 0, 0 }, { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 2 },
+	{ "insert with backslash-escaped quote", { S(Q_INS), R(R_OK) },
+	  { { "INSERT", "INSERT INTO t VALUES (?)", "", 0, "", 0, 0 } }, 1 },
+	{ "error errno", { S(Q_ERR), R(R_ERR) }, { { "SELECT", "SELECT * FROM nope", "", 1, "1146", 0, 0 } }, 1 },
+	{ "prepare execute close", { S(PREP), R(R_PREP), S(EXEC), R(R_EXEC), S(CLOSE), S(Q_ERR), R(R_ERR) },
+	  { { "SELECT", "SELECT name FROM t WHERE id = ?", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT * FROM nope", "", 1, "1146", 0, 0 } }, 2 },
+	{ "execute of unknown statement", { S(EXEC), R(R_EXEC) }, { { "EXECUTE", "", "", 0, "", 0, 0 } }, 1 },
+	{ "ping is not a call", { S(PING), R(R_OK), S(Q_ERR), R(R_ERR), S(QUIT) },
+	  { { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 1 },
+	{ "multi result set is one call", { S(Q_MULTI), R(R_MULTI), S(Q_ERR), R(R_ERR) },
+	  { { "CALL", "CALL p()", "", 0, "", 0, 0 }, { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 2 },
+	{ "query attributes prefix", { S(Q_ATTR), R(R_OK) }, { { "SELECT", "SELECT ?", "", 0, "", 0, 0 } }, 1 },
+	{ "ssl request stops parsing", { R(GREET), S(SSLREQ_MY), S("\x16\x03\x01\x00\x05hello"), R("\x16\x03\x03\x00\x01x") },
+	  { { 0 } }, 0 },
+	{ "reply before request", { R(R_SEL), S(Q_ERR), R(R_ERR) }, { { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 1 },
+};
+
+UNIT_TEST(test_db_mysql_rows)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct tcalls got;
+		trun(DB_MYSQL, rows[i].io, 12, &got, NULL);
+		tcheck_row(rows[i].desc, &got, rows[i].exp, rows[i].nexp);
+		tcheck_splits(DB_MYSQL, rows[i].desc, rows[i].io, 12);
+	}
+}
+
+UNIT_TEST(test_db_mysql_truncated_result_set)
+{
+	/* rows beyond the capture: the call ends at the last read before the next command */
+	struct tio io[] = {
+		{ 1, TX(Q_SEL), 0, 0 }, { 0, TX(R_SEL), 500000, 40 }, { 0, TX(R_SEL), 500000, 40 },
+		{ 1, TX(Q_ERR), 0, 0 }, { 0, TX(R_ERR), 0, 0 },
+	};
+	struct tcalls got;
+	struct db_conn_stats st;
+	trun(DB_MYSQL, io, 5, &got, &st);
+	struct texp exp[] = { { "SELECT", NULL, "", 0, "", 0, 0 }, { "SELECT", NULL, "", 1, "1146", 0, 0 } };
+	tcheck_row("truncated result", &got, exp, 2);
+	CHECK(got.n == 2 && got.c[0].end_ns == 1020);
+	CHECK(st.malformed == 0);
+}
+
+UNIT_TEST(test_db_mysql_16mb_packet)
+{
+	/* a 16 MB row split in two packets: the continuation is not taken for an EOF */
+	static uint8_t big[64];
+	memcpy(big, "\xff\xff\xff\x04", 4); /* payload 0xffffff, seq 4 */
+	struct tio io[] = {
+		{ 1, TX(Q_SEL), 0, 0 },
+		{ 0, TX("\x01\x00\x00\x01\x01"), 0, 0 },
+		{ 0, TX("\x1a\x00\x00\x02\x03""def\x04test\x01t\x01t\x04name\x04name\x0c\x21\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00"), 0, 0 },
+		{ 0, TX("\x05\x00\x00\x03\xfe\x00\x00\x02\x00"), 0, 0 },
+		{ 0, (const char *)big, 8, 4 + 0xffffff, 8 },
+		{ 0, TX("\x05\x00\x00\x05\xfe\x00\x00\x02\x00"), 0, 0 }, /* continuation, not EOF */
+		{ 0, TX("\x05\x00\x00\x06\xfe\x00\x00\x02\x00"), 0, 0 },
+	};
+	struct tcalls got;
+	trun(DB_MYSQL, io, 7, &got, NULL);
+	CHECK(got.n == 1 && got.c[0].end_ns == 1060);
+}
