@@ -47,15 +47,11 @@ struct {
 
 /* Sockets a tracked process did I/O on: TCP ones so their close can be reported, the
  * others so they are passed over after one lookup. */
-struct conn_info {
-	__u32 service;
-	__u32 skip;                         /* not TCP over IPv4/IPv6 */
-};
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);                 /* struct sock * */
-	__type(value, struct conn_info);
+	__type(value, struct pv_conn_info);
 } conns SEC(".maps");
 
 struct {
@@ -64,7 +60,7 @@ struct {
 } events SEC(".maps");
 
 /* One record is too large for the BPF stack. The slack lets the verifier accept a copy
- * size bounded by a mask (n <= 2047) although n never exceeds PV_CAPTURE_MAX. */
+ * size bounded by a mask (n < 2 * PV_CAPTURE_MAX) although n never exceeds PV_CAPTURE_MAX. */
 struct scratch_record {
 	struct pv_data_event ev;
 	__u8 slack[PV_CAPTURE_MAX];
@@ -144,7 +140,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	__u32 tgid = id >> 32, zero = 0, avail;
 	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
 	struct pv_data_event *e;
-	struct conn_info *known, info = {};
+	struct pv_conn_info *known, info = {};
 	__u64 key = (__u64)sk, buf;
 	__u32 n;
 
@@ -164,6 +160,10 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		info.service = proc->service;
 		info.skip = (e->family != AF_INET && e->family != AF_INET6) ||
 			    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP;
+		/* A socket that speaks first is a client (a database driver, mostly): its
+		 * batches are parsed message by message, so capture more from the start,
+		 * before userspace has had a chance to classify it. */
+		info.capture = dir == PV_DIR_SEND ? cfg.client_capture : 0;
 		if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY))
 			__sync_fetch_and_add(&counters.conn_map_full, 1);
 		if (info.skip)
@@ -185,14 +185,14 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	n = ret;
 	if (n > avail)
 		n = avail;
-	if (n > cfg.capture_len)
-		n = cfg.capture_len;
+	if (n > (known && known->capture ? known->capture : cfg.capture_len))
+		n = known && known->capture ? known->capture : cfg.capture_len;
 	if (n > PV_CAPTURE_MAX)
 		n = PV_CAPTURE_MAX;
 	if (n < (__u32)ret)
 		__sync_fetch_and_add(&counters.truncated, 1);
 	/* Make the verifier see a bound on the very register passed as the size. */
-	asm volatile("%0 &= 0x7ff" : "+r"(n));
+	asm volatile("%0 &= 0x1fff" : "+r"(n));
 	if (!buf || bpf_probe_read_user(e->data, n, (void *)buf)) {
 		if (buf)
 			__sync_fetch_and_add(&counters.unreadable, 1);
@@ -283,7 +283,7 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 key = (__u64)sk;
-	struct conn_info *conn;
+	struct pv_conn_info *conn;
 	struct pv_close_event *e;
 
 	/* Our side can send nothing more once it entered FIN_WAIT1 or LAST_ACK. */

@@ -8,7 +8,7 @@
 #include <linux/types.h>
 #endif
 
-#define PV_CAPTURE_MAX 1024   /* largest prefix of one socket I/O copied; power of two */
+#define PV_CAPTURE_MAX 4096   /* largest prefix of one socket I/O copied; power of two */
 #define PV_MAX_SERVICES 16
 #define PV_MAX_COMMS 4
 #define PV_COMM_LEN 16
@@ -70,6 +70,14 @@ struct pv_proc_event {
 };
 _Static_assert(sizeof(struct pv_proc_event) == 32, "pv_proc_event layout");
 
+/* Value of the socket map, keyed by struct sock *. Userspace raises capture for sockets it
+ * classified as database clients: pipelined batches (asyncpg) outgrow the default. */
+struct pv_conn_info {
+	__u32 service;
+	__u16 skip;      /* not TCP over IPv4/IPv6: passed over after one lookup */
+	__u16 capture;   /* bytes to copy per I/O on this socket; 0 = the configured default */
+};
+
 /* Value of the tracked-process map, keyed by tgid. */
 struct pv_proc_info {
 	__u32 service;
@@ -79,9 +87,11 @@ struct pv_proc_info {
 /* Load-time settings, filled through skel->rodata before load. */
 struct pv_config {
 	__u32 capture_len;              /* bytes to copy per I/O, <= PV_CAPTURE_MAX */
+	__u32 client_capture;           /* the same on sockets whose first I/O was a send */
 	__u32 wakeup_bytes;             /* wake userspace once this much is queued */
 	__u32 self_tgid;                /* never trace ourselves */
 	__u32 comm_count;
+	__u32 pad;
 	__u32 comm_service[PV_MAX_COMMS];
 	char comms[PV_MAX_COMMS][PV_COMM_LEN]; /* --comm names, tracked from exec on */
 };

@@ -23,6 +23,15 @@ uint64_t agent_now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* Database replies and pipelined batches are parsed message by message: capture more of them. */
+static void raise_db_capture(void *ctx, uint64_t sk, int service)
+{
+	struct agent *a = ctx;
+	struct pv_conn_info info = { .service = service, .capture = a->opt.db_capture };
+
+	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_ANY);
+}
+
 /* Interpreter probes are per process; a failure only makes that signal unavailable. */
 static void add_process_probes(struct agent *a, int pid, int service)
 {
@@ -121,6 +130,7 @@ static int configure(struct agent *a, char *err, size_t errlen)
 	int ncomm = 0;
 
 	cfg->capture_len = a->opt.capture;
+	cfg->client_capture = a->opt.db_capture;
 	cfg->wakeup_bytes = RINGBUF_BYTES / 4;
 	cfg->self_tgid = getpid();
 	for (int i = 0; i < a->nservices; i++) {
@@ -232,7 +242,7 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 		for (int j = 0; j < n; j++)
 			add_process_probes(a, pids[j], i);
 	}
-	a->conns = conns_new(a->services, a->nservices);
+	a->conns = conns_new(a->services, a->nservices, raise_db_capture, a);
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), handle_record, a, NULL);
 	if (!a->conns || !a->rb) {
 		snprintf(err, errlen, "setting up the event reader failed: %s", strerror(errno));

@@ -39,17 +39,22 @@ struct conn {
 struct conn_table {
 	struct service *services;
 	int nservices;
+	conns_db_socket_fn db_socket;
+	void *db_socket_ctx;
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn_counters counters;
 };
 
-struct conn_table *conns_new(struct service *services, int nservices)
+struct conn_table *conns_new(struct service *services, int nservices, conns_db_socket_fn db_socket,
+			     void *ctx)
 {
 	struct conn_table *t = calloc(1, sizeof(*t));
 
 	if (t) {
 		t->services = services;
 		t->nservices = nservices;
+		t->db_socket = db_socket;
+		t->db_socket_ctx = ctx;
 	}
 	return t;
 }
@@ -177,6 +182,8 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	    (c->db = db_conn_new(sys))) {
 		c->proto = PROTO_DB_CLIENT;
 		t->counters.db_client++;
+		if (t->db_socket)
+			t->db_socket(t->db_socket_ctx, c->sk, c->service);
 		return;
 	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS) {

@@ -15,7 +15,10 @@ struct conn_counters {
 	uint64_t resyncs, malformed, dropped_requests; /* from closed HTTP connections */
 };
 
-struct conn_table *conns_new(struct service *services, int nservices);
+/* db_socket is told of every socket classified as a database client (to capture more of it). */
+typedef void (*conns_db_socket_fn)(void *ctx, uint64_t sk, int service);
+struct conn_table *conns_new(struct service *services, int nservices, conns_db_socket_fn db_socket,
+			     void *ctx);
 void conns_free(struct conn_table *t);
 void conns_data(struct conn_table *t, const struct pv_data_event *e);
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns);

@@ -20,7 +20,7 @@ static void usage(FILE *f)
 		fprintf(f, "  pyvitals %s\n", commands[i].help);
 	fprintf(f, "\nTARGET: -p PID (repeatable; the process and all its descendants) or --comm NAME.\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --max-routes N\n"
-		   "                --max-queries N  --n1-threshold N\n");
+		   "                --db-capture BYTES  --max-queries N  --n1-threshold N\n");
 }
 
 int main(int argc, char **argv)

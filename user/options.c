@@ -73,7 +73,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "interval", required_argument, 0, 'i' }, { "duration", required_argument, 0, 'd' },
 		{ "json", no_argument, 0, 'j' },        { "hooks", required_argument, 0, 'H' },
 		{ "capture", required_argument, 0, 'C' }, { "max-routes", required_argument, 0, 'R' },
-		{ "max-queries", required_argument, 0, 'Q' }, { "n1-threshold", required_argument, 0, 'N' },
+		{ "max-queries", required_argument, 0, 'Q' }, { "db-capture", required_argument, 0, 'D' }, { "n1-threshold", required_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -81,6 +81,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->interval_s = 1.0;
 	o->capture = 512;
+	o->db_capture = PV_CAPTURE_MAX;
 	o->max_routes = 500;
 	o->max_queries = 1000;
 	o->n1_threshold = 10;
@@ -125,7 +126,11 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 			break;
 		case 'C':
 			if (parse_uint(optarg, &o->capture, 64, PV_CAPTURE_MAX))
-				return bad(cmd, "--capture", optarg, "bytes per I/O between 64 and 1024");
+				return bad(cmd, "--capture", optarg, "bytes per I/O between 64 and 4096");
+			break;
+		case 'D':
+			if (parse_uint(optarg, &o->db_capture, 64, PV_CAPTURE_MAX))
+				return bad(cmd, "--db-capture", optarg, "bytes per I/O between 64 and 4096");
 			break;
 		case 'R':
 			if (parse_uint(optarg, &o->max_routes, 1, 100000))

@@ -19,6 +19,7 @@ struct options {
 	bool json;               /* --json */
 	enum hooks_choice hooks; /* --hooks */
 	unsigned capture;        /* --capture BYTES per I/O */
+	unsigned db_capture;     /* --db-capture BYTES per I/O on database/cache connections */
 	unsigned max_routes;     /* --max-routes per service */
 	unsigned max_queries;    /* --max-queries: normalized statements per service */
 	unsigned n1_threshold;   /* --n1-threshold: same statement this often in one request */
