@@ -12,6 +12,7 @@
 #include "proc.h"
 #include "pyvitals.skel.h"
 #include "runtime.h"
+#include "sqlite_probe.h"
 
 #define RINGBUF_BYTES (16u << 20)
 
@@ -39,6 +40,26 @@ static void add_process_probes(struct agent *a, int pid, int service)
 
 	if (a->rt && runtime_add_pid(a->rt, pid, service, err, sizeof(err)) && getenv("PYVITALS_DEBUG"))
 		fprintf(stderr, "pyvitals: runtime probes for pid %d: %s\n", pid, err);
+	if (a->sqlite && sqlite_probe_add_pid(a->sqlite, pid, err, sizeof(err)) && getenv("PYVITALS_DEBUG"))
+		fprintf(stderr, "pyvitals: sqlite probes for pid %d: %s\n", pid, err);
+}
+
+static void on_sqlite_call(void *ctx, int service, const char *peer, const struct db_call *call)
+{
+	struct agent *a = ctx;
+
+	if (service >= 0 && service < a->nservices)
+		service_record_db(&a->services[service], peer, call);
+}
+
+void agent_refresh_probes(struct agent *a)
+{
+	for (int i = 0; i < a->nservices; i++) {
+		int pids[1024], n = agent_pids(a, i, pids, 1024);
+
+		for (int j = 0; j < n; j++)
+			add_process_probes(a, pids[j], i);
+	}
 }
 
 static int handle_record(void *ctx, void *data, size_t size)
@@ -236,12 +257,10 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 		}
 	if (runtime_open(&a->rt, bpf_map__fd(a->skel->maps.tracked), a->rt_err, sizeof(a->rt_err)))
 		a->rt = NULL;
-	for (int i = 0; i < a->nservices; i++) {
-		int pids[1024], n = agent_pids(a, i, pids, 1024);
-
-		for (int j = 0; j < n; j++)
-			add_process_probes(a, pids[j], i);
-	}
+	if (sqlite_probe_open(&a->sqlite, bpf_map__fd(a->skel->maps.tracked), a->sqlite_err,
+			      sizeof(a->sqlite_err)))
+		a->sqlite = NULL;
+	agent_refresh_probes(a);
 	a->conns = conns_new(a->services, a->nservices, raise_db_capture, a);
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), handle_record, a, NULL);
 	if (!a->conns || !a->rb) {
@@ -263,6 +282,8 @@ void agent_stop(struct agent *a)
 	a->rb = NULL;
 	runtime_close(a->rt);
 	a->rt = NULL;
+	sqlite_probe_close(a->sqlite);
+	a->sqlite = NULL;
 	pyvitals_bpf__destroy(a->skel);
 	a->skel = NULL;
 	conns_free(a->conns);
@@ -273,8 +294,14 @@ void agent_stop(struct agent *a)
 
 void agent_drain(struct agent *a)
 {
+	/* Sockets first: a request's SQLite calls were committed before its response was
+	 * written, so once both are drained every call of every finished request is in. */
 	if (a->rb)
 		ring_buffer__consume(a->rb);
+	if (a->sqlite)
+		sqlite_probe_drain(a->sqlite, on_sqlite_call, a);
+	for (int i = 0; i < a->nservices; i++)
+		service_settle(&a->services[i]);
 }
 
 static int cmp_int(const void *x, const void *y)
@@ -323,5 +350,6 @@ uint64_t agent_lost_events(struct agent *a)
 {
 	const struct pv_counters *c = agent_counters(a);
 
-	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records;
+	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records +
+	       (a->sqlite ? sqlite_probe_lost(a->sqlite) : 0);
 }

@@ -12,6 +12,7 @@
 struct pyvitals_bpf;
 struct ring_buffer;
 struct runtime;
+struct sqlite_probe;
 
 struct agent {
 	struct options opt;
@@ -24,6 +25,8 @@ struct agent {
 	struct conn_table *conns;
 	struct runtime *rt;           /* interpreter probes; NULL when they could not load */
 	char rt_err[256];             /* why not */
+	struct sqlite_probe *sqlite;  /* SQLite uprobes; NULL when they could not load */
+	char sqlite_err[256];
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
 	uint64_t last_snap_ns;        /* previous snapshot, for per-interval rates */
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
@@ -35,6 +38,8 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 void agent_stop(struct agent *a);
 /* Drain queued records into the aggregates. */
 void agent_drain(struct agent *a);
+/* Give every tracked process its per-process probes (idempotent; picks up late-loaded libraries). */
+void agent_refresh_probes(struct agent *a);
 /* Pids of one service, from the kernel's tracked map (sorted); returns how many. */
 int agent_pids(struct agent *a, int service, int *pids, int max);
 /* True when every -p target and its descendants have exited (never for --comm). */

@@ -27,6 +27,8 @@ void service_free(struct service *s)
 	free(s->routes);
 	free(s->overflow);
 	db_stats_free(&s->db);
+	free(s->settle);
+	s->settle = NULL;
 	attr_free(s->attr);
 	s->attr = NULL;
 	s->routes = NULL;
@@ -130,7 +132,6 @@ static void note_finding(struct service *s, const struct route_stats *r, struct 
 
 void service_record_http(struct service *s, const struct http_txn *t)
 {
-	struct request_calls calls;
 	char route[192];
 	int cls = status_class(t->status);
 	uint64_t ns = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
@@ -151,13 +152,35 @@ void service_record_http(struct service *s, const struct http_txn *t)
 	if (cls >= 0)
 		r->status[cls]++;
 	hist_add(&r->latency, ns);
-	if (s->attr && attr_take(s->attr, t, &calls)) {
+	if (s->nsettle == s->settle_cap) {
+		unsigned cap = s->settle_cap ? s->settle_cap * 2 : 64;
+		struct pending_txn *v = realloc(s->settle, sizeof(*v) * cap);
+
+		if (!v)
+			return;
+		s->settle = v;
+		s->settle_cap = cap;
+	}
+	s->settle[s->nsettle].route = r;
+	s->settle[s->nsettle++].txn = *t;
+}
+
+void service_settle(struct service *s)
+{
+	struct request_calls calls;
+
+	for (unsigned i = 0; i < s->nsettle; i++) {
+		struct route_stats *r = s->settle[i].route;
+
+		if (!s->attr || !attr_take(s->attr, &s->settle[i].txn, &calls))
+			continue;
 		r->db_calls += calls.calls;
 		if (calls.calls > r->db_calls_max)
 			r->db_calls_max = calls.calls;
-		for (unsigned i = 0; i < calls.ntop && calls.top[i].count >= s->n1_threshold; i++)
-			note_finding(s, r, calls.top[i].q, calls.top[i].count);
+		for (unsigned j = 0; j < calls.ntop && calls.top[j].count >= s->n1_threshold; j++)
+			note_finding(s, r, calls.top[j].q, calls.top[j].count);
 	}
+	s->nsettle = 0;
 }
 
 void service_record_db(struct service *s, const char *peer, const struct db_call *call)

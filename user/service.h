@@ -58,6 +58,10 @@ struct service {
 	unsigned n1_threshold;
 	struct finding findings[MAX_FINDINGS];
 	unsigned nfindings;
+	/* Requests whose db calls are tied to them once every event source was drained
+	 * (SQLite calls come through another ring buffer than the request's last write). */
+	struct pending_txn { struct route_stats *route; struct http_txn txn; } *settle;
+	unsigned nsettle, settle_cap;
 };
 
 int service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes,
@@ -65,6 +69,8 @@ int service_init(struct service *s, int id, int root_pid, const char *comm, unsi
 void service_free(struct service *s);
 void service_record_http(struct service *s, const struct http_txn *t);
 void service_record_db(struct service *s, const char *peer, const struct db_call *call);
+/* Attribute db calls to the requests completed since the last call; run after each drain. */
+void service_settle(struct service *s);
 /* Per-interval request rates, over the dt seconds since the previous call. */
 void service_roll_rates(struct service *s, double dt);
 int status_class(int status);     /* STATUS_* or -1 */
