@@ -38,7 +38,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 4 << 20); /* ~64k executions per 100 ms drain */
 } sq_events SEC(".maps");
 
 /* Executions in flight, per statement. LRU: a process that dies mid-statement leaves its
@@ -70,7 +70,8 @@ struct sq_thread {
 	__u32 depth;            /* sqlite3_step calls active on this thread */
 	__u32 prep_depth;       /* prepares active (schema loading prepares and steps inside) */
 	__u64 stmt[SQ_NEST];    /* per step level: the statement counted, 0 if not counted */
-	__u64 db[SQ_NEST];
+	__u64 db[SQ_NEST];      /* its connection (0 once the level returned) */
+	__u64 start[SQ_NEST];   /* entry time if this step starts an execution, else 0 */
 	__u64 p_start, p_sql, p_pp, p_db; /* outermost prepare; p_pp == 0: not the app's */
 	__s64 p_n;
 	__u64 o_name, o_ppdb;   /* open in progress */
@@ -115,16 +116,18 @@ static __always_inline void emit_exec(const struct sq_key *k, const struct sq_ru
 		__sync_fetch_and_add(&sq_counters.ringbuf_full, 1);
 }
 
-/* ---- step: the executions ---- */
+/* ---- step: the executions ----
+ * Most executions are one step (INSERT, UPDATE, a SELECT with no row): their start stays
+ * on the thread and they are reported at the step's return without touching sq_inflight.
+ * Only an execution that returned a row is parked there until its last step. */
 
 SEC("uprobe")
 int BPF_KPROBE(sq_step_enter, void *stmt)
 {
 	struct sq_thread *t = thread_state(1);
-	__u64 id = bpf_get_current_pid_tgid(), db = 0;
-	struct sq_key k = { .stmt = (__u64)stmt, .tgid = id >> 32 };
-	struct sq_run r = {}, *cur;
-	__u32 d, counted = 1;
+	struct sq_key k = { .stmt = (__u64)stmt, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__u64 db = 0;
+	__u32 d;
 
 	if (!t)
 		return 0;
@@ -136,32 +139,20 @@ int BPF_KPROBE(sq_step_enter, void *stmt)
 	/* sqlite3_stmt is a Vdbe whose first field is its connection (stable since 3.0). */
 	if (bpf_probe_read_user(&db, sizeof(db), stmt))
 		db = 0;
+	t->db[d] = db;
+	t->stmt[d] = 0;
+	t->start[d] = 0;
 	/* Steps run by SQLite itself are not the app's: schema loading inside a prepare, and
 	 * statements a step runs on its own connection (VACUUM, ALTER). */
 	if (t->prep_depth)
-		counted = 0;
+		return 0;
 	for (__u32 i = 0; i < SQ_NEST; i++)
 		if (i < d && t->db[i] == db)
-			counted = 0;
-	t->db[d] = db;
-	t->stmt[d] = 0;
-	if (!counted)
-		return 0;
-	cur = bpf_map_lookup_elem(&sq_inflight, &k);
-	if (!cur) {
-		/* The first step of an execution. */
-		if (service_of(k.tgid, &r.service))
 			return 0;
-		r.start = bpf_ktime_get_ns();
-		r.db = db;
-		r.tid = (__u32)id;
-		if (bpf_map_update_elem(&sq_inflight, &k, &r, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&sq_inflight, &k)) {
-			__sync_fetch_and_add(&sq_counters.inflight_full, 1);
-			return 0;
-		}
-	}
 	t->stmt[d] = k.stmt;
+	/* No entry in flight: this step starts an execution. */
+	if (!bpf_map_lookup_elem(&sq_inflight, &k))
+		t->start[d] = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -169,9 +160,10 @@ SEC("uretprobe")
 int BPF_KRETPROBE(sq_step_exit, long ret)
 {
 	struct sq_thread *t = thread_state(0);
-	__u64 now = bpf_ktime_get_ns();
-	struct sq_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
-	struct sq_run *r;
+	__u64 now = bpf_ktime_get_ns(), start, db;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sq_key k = { .tgid = id >> 32 };
+	struct sq_run r = {}, *cur;
 	__u32 d;
 	__s32 rc = (__s32)ret;
 
@@ -181,16 +173,35 @@ int BPF_KRETPROBE(sq_step_exit, long ret)
 	if (d >= SQ_NEST)
 		return 0;
 	k.stmt = t->stmt[d];
+	start = t->start[d];
+	db = t->db[d];
 	t->stmt[d] = 0;
 	t->db[d] = 0;
-	if (!k.stmt || !(r = bpf_map_lookup_elem(&sq_inflight, &k)))
+	if (!k.stmt)
 		return 0;
-	/* Extended result codes keep the primary code in the low byte. */
-	if ((rc & 0xff) == SQLITE_ROW) {
-		r->last_end = now;
+	if (start) {
+		/* The first step of an execution. */
+		if (service_of(k.tgid, &r.service))
+			return 0;
+		r.start = start;
+		r.last_end = now;
+		r.db = db;
+		r.tid = (__u32)id;
+		/* Extended result codes keep the primary code in the low byte. */
+		if ((rc & 0xff) != SQLITE_ROW) {
+			emit_exec(&k, &r, now, rc, 0);
+		} else if (bpf_map_update_elem(&sq_inflight, &k, &r, BPF_ANY)) {
+			__sync_fetch_and_add(&sq_counters.inflight_full, 1);
+		}
 		return 0;
 	}
-	emit_exec(&k, r, now, rc, 0);
+	if (!(cur = bpf_map_lookup_elem(&sq_inflight, &k)))
+		return 0;
+	if ((rc & 0xff) == SQLITE_ROW) {
+		cur->last_end = now;
+		return 0;
+	}
+	emit_exec(&k, cur, now, rc, 0);
 	bpf_map_delete_elem(&sq_inflight, &k);
 	return 0;
 }

@@ -1,7 +1,8 @@
 """SQLite workload for tools/sqlite-harness and the e2e tests: a known number of statement
 executions through Python's sqlite3 module, started once the tracer is attached.
 
-    sqlite_workload.py DBPATH [--inserts N] [--implicit-tx] [--warm] [--bench N]
+    sqlite_workload.py DBPATH [--inserts N] [--implicit-tx] [--warm] [--late-import] [--linger S]
+    sqlite_workload.py :memory: --bench N [--bench-kind insert|select]
 
 Waits for a line on stdin (the tracer is attached), runs the workload, then prints one JSON
 line with what the tracer must have seen: {"calls": K, "errors": E, "codes": {...}}.
@@ -76,12 +77,23 @@ def workload(db, inserts, implicit, warm):
     return {"calls": calls, "errors": errors, "codes": codes}
 
 
-def bench(db, n):
+def bench(db, n, kind):
+    """Time n executes of one cached statement: an INSERT (one step to DONE, then the next
+    execute's reset) or a one-row SELECT read with fetchall (ROW, DONE, reset)."""
     db.execute("CREATE TABLE IF NOT EXISTS b (id INTEGER PRIMARY KEY, v TEXT)")
-    t0 = time.perf_counter()
-    for i in range(n):
-        db.execute("INSERT INTO b (v) VALUES (?)", ("x",))
-    return {"us_per_execute": (time.perf_counter() - t0) / n * 1e6}
+    db.execute("INSERT INTO b (v) VALUES ('x')")
+    cur = db.cursor()
+    t0, c0 = time.perf_counter(), time.process_time()
+    if kind == "insert":
+        for _ in range(n):
+            cur.execute("INSERT INTO b (v) VALUES (?)", ("x",))
+    else:
+        for _ in range(n):
+            cur.execute("SELECT v FROM b WHERE id = ?", (1,)).fetchall()
+    # CPU time too: uprobe handling is charged to the traced thread (system time), and CPU
+    # time is less disturbed than wall time by other tenants of a small VM.
+    return {"us_per_execute": (time.perf_counter() - t0) / n * 1e6,
+            "cpu_us_per_execute": (time.process_time() - c0) / n * 1e6}
 
 
 def main():
@@ -94,6 +106,7 @@ def main():
                     help="seconds to stay alive (connection open) after the workload: a tracer "
                          "reads what was set up before attach from the live process")
     ap.add_argument("--bench", type=int, default=0)
+    ap.add_argument("--bench-kind", choices=("insert", "select"), default="insert")
     ap.add_argument("--late-import", action="store_true")
     args = ap.parse_args()
     global sqlite3
@@ -109,7 +122,7 @@ def main():
         time.sleep(1.5)
         db = sqlite3.connect(args.db, isolation_level="" if args.implicit_tx else None)
     if args.bench:
-        out = bench(db, args.bench)
+        out = bench(db, args.bench, args.bench_kind)
     else:
         out = workload(db, args.inserts, args.implicit_tx, args.warm)
     print(json.dumps(out), flush=True)
