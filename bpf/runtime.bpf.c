@@ -83,6 +83,10 @@ struct {
 
 struct pv_rt_counters rt_counters = {};
 
+/* Set when userspace created the tracked map itself (standalone use): then nobody else makes
+ * it follow fork and exit, so this object does. */
+const volatile __u32 rt_own_tracked = 0;
+
 static __always_inline __u32 log2_u64(__u64 v)
 {
 	__u32 r = 0, s;
@@ -171,6 +175,11 @@ int BPF_PROG(rt_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ptgid == ctgid)
 		return 0;
+	if (rt_own_tracked) {
+		struct pv_proc_info *info = bpf_map_lookup_elem(&tracked, &ptgid);
+		if (info && bpf_map_update_elem(&tracked, &ctgid, info, BPF_ANY))
+			__sync_fetch_and_add(&rt_counters.procs_map_full, 1);
+	}
 	p = bpf_map_lookup_elem(&rt_procs, &ptgid);
 	if (!p)
 		return 0;
@@ -202,8 +211,11 @@ int BPF_PROG(rt_exit, struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
 
-	if (task->pid == task->tgid)
-		bpf_map_delete_elem(&rt_procs, &tgid);
+	if (task->pid != task->tgid)
+		return 0;
+	bpf_map_delete_elem(&rt_procs, &tgid);
+	if (rt_own_tracked)
+		bpf_map_delete_elem(&tracked, &tgid);
 	return 0;
 }
 

@@ -115,6 +115,7 @@ int runtime_open(struct runtime **out, int tracked_map_fd, char *err, size_t err
 			 "(is it the socket object's 'tracked' hash map?)", tracked_map_fd, strerror(-r));
 		goto fail;
 	}
+	rt->skel->rodata->rt_own_tracked = rt->own_tracked;
 	if ((r = runtime_bpf__load(rt->skel))) {
 		snprintf(err, errlen, "loading the runtime BPF object failed: %s (needs kernel BTF and "
 			 "tp_btf; see the libbpf messages above, or run pyvitals doctor)", strerror(-r));

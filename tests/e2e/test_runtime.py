@@ -141,6 +141,13 @@ class Run:
         return objs
 
     def stop(self):
+        if self.work.poll() is None:
+            # EOF on stdin ends every workload (and its forked workers) cleanly.
+            try:
+                self.work.stdin.close()
+                self.work.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
         for p in (self.agent, self.work):
             if p.poll() is None:
                 p.kill()
@@ -242,3 +249,20 @@ def test_unsupported_version_lists_every_signal_as_unavailable(agent):
     assert rt["gil"] is None and rt["gc"] is None and rt["threads"] is None
     for signal in ("gil", "gc", "threads"):
         assert any(u.startswith(signal + ":") and "not supported" in u for u in rt["unavailable"]), rt
+
+
+@pytest.mark.parametrize("name,python", [INTERPRETERS[0], INTERPRETERS[5]], ids=["debian-3.11", "pyenv-3.12"])
+def test_forked_workers_count_from_their_first_collection(agent, name, python):
+    """Workers forked after attach: GC probes (pid -1, filtered by the tracked map in BPF) and
+    the GIL range (copied at fork in the kernel) see them at once; threads and processes are
+    found from the tracked map at the next snapshot."""
+    need(python, name)
+    workers, calls = 2, 10
+    run = Run(agent, python, "fork_workers.py", [workers, calls, 1], duration=4)
+    run.go()
+    rt = runtime_of(run.finish()[-1])
+    print(name, rt)
+    assert rt["processes"] == 1 + workers, rt
+    assert rt["gc"]["collections"] == [0, 0, workers * calls], rt["gc"]
+    assert rt["gil"]["wait_ms"] >= 500, rt["gil"]
+    assert rt["threads"] == 1 + workers, rt
