@@ -11,11 +11,18 @@ tracer that re-adds the pid every second must pick the library up.
 --warm runs WARM_SQL once before attach, so that its execution after attach comes from
 Python's statement cache (no prepare for the tracer to see).
 --bench N instead times N executes of a cached INSERT and prints {"us_per_execute": X}.
+
+As a driver (root): --harness build/sqlite-harness runs the workload in a child, attaches the
+harness to it, and checks the harness's "total calls=N errors=E" against the workload's own
+count (exit 1 on a mismatch). With --bench N --pairs P it runs P pairs of timed children,
+probes off and on in alternating order, and prints the medians of the paired differences.
 """
 import argparse
 import json
 import importlib
 import os
+import statistics
+import subprocess
 import sys
 import time
 
@@ -96,6 +103,52 @@ def bench(db, n, kind):
             "cpu_us_per_execute": (time.process_time() - c0) / n * 1e6}
 
 
+def run_child(argv, harness):
+    """One workload child, optionally traced by the harness: (child's JSON, harness totals)."""
+    child = subprocess.Popen([sys.executable, __file__] + argv, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    ready = child.stdout.readline()
+    assert ready.startswith("ready"), ready
+    tracer = None
+    if harness:
+        tracer = subprocess.Popen([harness, "-p", str(child.pid), "--quiet"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        line = tracer.stderr.readline()
+        assert line.startswith("attached"), line + tracer.stderr.read()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    out = json.loads(child.stdout.readline())
+    child.wait()
+    totals = None
+    if tracer:
+        # The harness exits by itself once its target is gone, after a last drain.
+        text, _ = tracer.communicate(timeout=30)
+        last = [l for l in text.splitlines() if l.startswith("total ")][-1]
+        totals = dict(kv.split("=") for kv in last.split()[1:])
+    return out, totals
+
+
+def drive(args, child_argv):
+    if not args.bench:
+        out, totals = run_child(child_argv, args.harness)
+        print("workload", json.dumps(out), "harness", totals)
+        ok = int(totals["calls"]) == out["calls"] and int(totals["errors"]) == out["errors"] \
+            and totals["lost"] == "0"
+        print("OK" if ok else "MISMATCH")
+        return 0 if ok else 1
+    rows = []
+    for i in range(args.pairs):
+        order = (None, args.harness) if i % 2 == 0 else (args.harness, None)
+        res = {h: run_child(child_argv, h)[0] for h in order}
+        rows.append((res[None], res[args.harness]))
+    for key in ("us_per_execute", "cpu_us_per_execute"):
+        off = statistics.median(r[0][key] for r in rows)
+        add = statistics.median(r[1][key] - r[0][key] for r in rows)
+        print("%s: off %.2f, added by the probes %.2f (median of %d paired differences)"
+              % (key, off, add, len(rows)))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
@@ -108,7 +161,19 @@ def main():
     ap.add_argument("--bench", type=int, default=0)
     ap.add_argument("--bench-kind", choices=("insert", "select"), default="insert")
     ap.add_argument("--late-import", action="store_true")
+    ap.add_argument("--harness", help="drive: run the workload in a child traced by this harness")
+    ap.add_argument("--pairs", type=int, default=9)
     args = ap.parse_args()
+    if args.harness:
+        child_argv, skip = [], False
+        for a in sys.argv[1:]:
+            if skip:
+                skip = False
+            elif a in ("--harness", "--pairs"):
+                skip = True
+            elif not a.startswith(("--harness=", "--pairs=")):
+                child_argv.append(a)
+        sys.exit(drive(args, child_argv))
     global sqlite3
     if not args.late_import:
         sqlite3 = importlib.import_module("sqlite3")
