@@ -87,6 +87,10 @@ struct pv_rt_counters rt_counters = {};
  * it follow fork and exit, so this object does. */
 const volatile __u32 rt_own_tracked = 0;
 
+/* Threads now blocked on a GIL: while zero, a context switch skips the task-storage lookup.
+ * A thread killed mid-wait leaves it above zero, which only costs that lookup again. */
+__s64 rt_waiting = 0;
+
 static __always_inline __u32 log2_u64(__u64 v)
 {
 	__u32 r = 0, s;
@@ -120,13 +124,13 @@ int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	__u64 uaddr;
 	__u32 tgid;
 
-	/* Switch-in side: a thread that blocked on the GIL runs again. Tasks without storage
-	 * return at once (NULL task->bpf_storage). */
-	w = bpf_task_storage_get(&gil_wait, next, 0, 0);
+	/* Switch-in side: a thread that blocked on the GIL runs again. */
+	w = rt_waiting > 0 ? bpf_task_storage_get(&gil_wait, next, 0, 0) : NULL;
 	if (w && w->start) {
 		__u64 d = bpf_ktime_get_ns() - w->start;
 		struct pv_rt_stats *s = stats_of(w->service);
 		w->start = 0;
+		__sync_fetch_and_add(&rt_waiting, -1);
 		if (s) {
 			if (w->is_switch) {
 				__sync_fetch_and_add(&s->gil_switch_ns, d);
@@ -138,15 +142,16 @@ int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		}
 	}
 
-	/* Switch-out side: only a thread that really blocks (not preempted) matters. */
+	/* Switch-out side: only a thread that really blocks (not preempted) in futex matters.
+	 * The register check is cheaper than the map lookup, so it comes first. */
 	if (preempt || prev_state == 0)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (!regs || SYSCALL_NR(regs) != SYS_FUTEX)
 		return 0;
 	tgid = prev->tgid;
 	p = bpf_map_lookup_elem(&rt_procs, &tgid);
 	if (!p || !p->gil_hi)
-		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
-	if (!regs || SYSCALL_NR(regs) != SYS_FUTEX)
 		return 0;
 	uaddr = SYSCALL_ARG1(regs);
 	if (uaddr < p->gil_lo || uaddr >= p->gil_hi)
@@ -159,6 +164,8 @@ int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		__sync_fetch_and_add(&rt_counters.storage_fail, 1);
 		return 0;
 	}
+	if (!w->start)
+		__sync_fetch_and_add(&rt_waiting, 1);
 	w->start = bpf_ktime_get_ns();
 	w->service = info->service;
 	w->is_switch = uaddr >= p->gil_mid;
