@@ -7,6 +7,7 @@
 #include "options.h"
 #include "proc.h"
 #include "runtime.h"
+#include "sqlite_probe.h"
 
 static void line(const char *what, bool ok, const char *detail)
 {
@@ -22,13 +23,14 @@ static void describe_pid(int pid)
 		printf("  no such process\n");
 		return;
 	}
-	runtime_describe_pid(stdout, pid);
 	if (proc_exe(pid, exe, sizeof(exe)))
 		snprintf(exe, sizeof(exe), "(unreadable)");
 	proc_comm(pid, comm, sizeof(comm));
 	proc_service_name(pid, name, sizeof(name));
 	printf("  executable                 %s\n  comm                       %s\n  service name               %s\n",
 	       exe, comm, name);
+	runtime_describe_pid(stdout, pid);
+	sqlite_probe_describe_pid(stdout, pid);
 }
 
 int cmd_doctor(int argc, char **argv)
