@@ -54,7 +54,7 @@ $(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) bpf/pyvitals.h $(SKELS) | $(BUI
 pyvitals: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/unit/%.o: tests/unit/%.c tests/unit/unit.h $(wildcard user/*.h) | $(BUILD)/unit
+$(BUILD)/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard user/*.h) | $(BUILD)/unit
 	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)

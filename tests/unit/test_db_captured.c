@@ -2,20 +2,8 @@
  * psycopg2 and asyncpg on PostgreSQL 15, PyMySQL on MariaDB 10.11, redis-py, pymemcache),
  * whole, split at every byte, and with the capture cut to 16 bytes; then feeds seeded
  * random garbage to every parser; then checks classification on the first I/Os. */
-#include "unit.h"
-#include "db_parse.h"
 #include <stdlib.h>
-/* shared with test_db_common.c */
-#define TMAX_CALLS 64
-struct tio { int send; const char *b; size_t n, len, cap; }; /* len/cap 0: n */
-struct tcalls { int n; struct db_call c[TMAX_CALLS]; };
-struct texp { const char *op, *text, *key; int error; const char *code; int hits, misses; };
-void tcollect(void *ctx, const struct db_call *call);
-void trun(enum db_system sys, const struct tio *io, int nio, struct tcalls *out,
-	  struct db_conn_stats *st);
-void tcheck_row(const char *desc, const struct tcalls *got, const struct texp *exp, int nexp);
-void tcheck_splits(enum db_system sys, const char *desc, const struct tio *io, int nio);
-#define TX(s) (s), sizeof(s) - 1
+#include "test_db_common.h"
 
 /* BEGIN GENERATED */
 static const unsigned char cap_memcache[] = {

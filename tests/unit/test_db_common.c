@@ -1,19 +1,7 @@
 /* Helpers for the db parser tests: feed a script of I/Os to a connection, collect the
  * calls, compare them with a table row's expectations, and replay a script split at every
  * byte to check that framing never depends on how the bytes were cut. */
-#include "unit.h"
-#include "db_parse.h"
-/* shared with test_db_common.c */
-#define TMAX_CALLS 64
-struct tio { int send; const char *b; size_t n, len, cap; }; /* len/cap 0: n */
-struct tcalls { int n; struct db_call c[TMAX_CALLS]; };
-struct texp { const char *op, *text, *key; int error; const char *code; int hits, misses; };
-void tcollect(void *ctx, const struct db_call *call);
-void trun(enum db_system sys, const struct tio *io, int nio, struct tcalls *out,
-	  struct db_conn_stats *st);
-void tcheck_row(const char *desc, const struct tcalls *got, const struct texp *exp, int nexp);
-void tcheck_splits(enum db_system sys, const char *desc, const struct tio *io, int nio);
-#define TX(s) (s), sizeof(s) - 1
+#include "test_db_common.h"
 #include <stdbool.h>
 #include <stdlib.h>
 

@@ -1,18 +1,6 @@
 /* MySQL/MariaDB fixtures: greeting and auth, COM_QUERY result sets with and without
  * CLIENT_DEPRECATE_EOF, prepared statements, multi-result, errors, truncated captures. */
-#include "unit.h"
-#include "db_parse.h"
-/* shared with test_db_common.c */
-#define TMAX_CALLS 64
-struct tio { int send; const char *b; size_t n, len, cap; }; /* len/cap 0: n */
-struct tcalls { int n; struct db_call c[TMAX_CALLS]; };
-struct texp { const char *op, *text, *key; int error; const char *code; int hits, misses; };
-void tcollect(void *ctx, const struct db_call *call);
-void trun(enum db_system sys, const struct tio *io, int nio, struct tcalls *out,
-	  struct db_conn_stats *st);
-void tcheck_row(const char *desc, const struct tcalls *got, const struct texp *exp, int nexp);
-void tcheck_splits(enum db_system sys, const char *desc, const struct tio *io, int nio);
-#define TX(s) (s), sizeof(s) - 1
+#include "test_db_common.h"
 
 /* wire packets (built with a script from the protocol docs, checked against captures) */
 #define GREET "c\x00\x00\x00\n5.5.5-10.11.6-MariaDB-0+deb12u1\x00\x07\x00\x00\x00""abcdefgh\x00\xfe\xf7-\x02\x00\xbf\x81\x15\x00\x00\x00\x00\x00\x00\x0f\x00\x00\x00ijklmnopqrst\x00mysql_native_password\x00"

@@ -1,18 +1,6 @@
 /* Redis RESP2/RESP3 fixtures: request/reply byte sequences as redis-py sends them, checked
  * for the calls they must produce, then replayed split at every byte. */
-#include "unit.h"
-#include "db_parse.h"
-/* shared with test_db_common.c */
-#define TMAX_CALLS 64
-struct tio { int send; const char *b; size_t n, len, cap; }; /* len/cap 0: n */
-struct tcalls { int n; struct db_call c[TMAX_CALLS]; };
-struct texp { const char *op, *text, *key; int error; const char *code; int hits, misses; };
-void tcollect(void *ctx, const struct db_call *call);
-void trun(enum db_system sys, const struct tio *io, int nio, struct tcalls *out,
-	  struct db_conn_stats *st);
-void tcheck_row(const char *desc, const struct tcalls *got, const struct texp *exp, int nexp);
-void tcheck_splits(enum db_system sys, const char *desc, const struct tio *io, int nio);
-#define TX(s) (s), sizeof(s) - 1
+#include "test_db_common.h"
 
 #define S(x) { 1, TX(x), 0, 0 }
 #define R(x) { 0, TX(x), 0, 0 }
