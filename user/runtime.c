@@ -32,6 +32,7 @@ struct rt_file {
 struct rt_proc {
 	int pid, service;
 	unsigned long long start;  /* starttime from /proc/PID/stat: detects pid reuse */
+	struct timespec tried;     /* last discovery; an incomplete one is retried every 5 s */
 	struct pyinfo *pi;         /* NULL when discovery failed */
 	const struct rt_file *file;
 	char why[RT_WHY];          /* discovery failure */
@@ -246,6 +247,23 @@ static int publish(struct runtime *rt, const struct rt_proc *p)
 	return bpf_map__update_elem(rt->skel->maps.rt_procs, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
 }
 
+/* Callers may add every pid at every snapshot: look again only after exec, or every 5 s while
+ * the interpreter was not found or its GIL not yet readable (attached during start-up). */
+static bool needs_discovery(struct runtime *rt, const struct rt_proc *p)
+{
+	struct pv_rt_proc v;
+	struct timespec now;
+	__u32 key = (__u32)p->pid;
+
+	if (bpf_map__lookup_elem(rt->skel->maps.rt_procs, &key, sizeof(key), &v, sizeof(v), 0) ||
+	    (v.flags & PV_RT_F_EXECED))
+		return true;
+	if (p->pi && (p->pi->gil || !p->pi->elf.layout))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - p->tried.tv_sec >= 5;
+}
+
 int runtime_add_pid(struct runtime *rt, int pid, int service, char *err, size_t errlen)
 {
 	struct rt_proc *p = find_proc(rt, pid);
@@ -272,8 +290,15 @@ int runtime_add_pid(struct runtime *rt, int pid, int service, char *err, size_t 
 		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 	}
+	if (p->start && p->start == proc_starttime(pid) && p->service == service && !needs_discovery(rt, p)) {
+		if (p->pi)
+			return 0;
+		snprintf(err, errlen, "%s", p->why);
+		return -ENOENT;
+	}
 	p->service = service;
 	p->start = proc_starttime(pid);
+	clock_gettime(CLOCK_MONOTONIC, &p->tried);
 	if (rt->own_tracked &&
 	    (r = bpf_map__update_elem(rt->skel->maps.tracked, &key, sizeof(key), &info, sizeof(info), BPF_ANY))) {
 		snprintf(err, errlen, "runtime: adding pid %d to the private tracked map failed: %s", pid, strerror(-r));
@@ -322,7 +347,6 @@ static void sync_procs(struct runtime *rt)
 	struct timespec now;
 	__u32 key, next, *prev = NULL;
 	struct pv_proc_info info;
-	struct pv_rt_proc v;
 	char err[RT_WHY];
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -331,11 +355,9 @@ static void sync_procs(struct runtime *rt)
 	rt->last_sync = now;
 	for (int i = rt->nprocs - 1; i >= 0; i--) {
 		struct rt_proc *p = &rt->procs[i];
-		key = (__u32)p->pid;
 		if ((kill(p->pid, 0) && errno == ESRCH) || proc_starttime(p->pid) != p->start)
 			runtime_forget_pid(rt, p->pid);
-		else if (!bpf_map__lookup_elem(rt->skel->maps.rt_procs, &key, sizeof(key), &v, sizeof(v), 0) &&
-			 (v.flags & PV_RT_F_EXECED))
+		else
 			runtime_add_pid(rt, p->pid, p->service, err, sizeof(err));
 	}
 	while (!bpf_map_get_next_key(bpf_map__fd(rt->skel->maps.tracked), prev, &next)) {
