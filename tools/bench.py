@@ -58,10 +58,12 @@ def throughput(g):
 
 def bpf_prog_stats():
     progs = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout)
-    return {p["name"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in progs if "name" in p}
+    return {p["id"]: (p.get("name", "?"), p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in progs}
 
 
 def per_event_cost(g):
+    """Every program pyvitals loads (socket, process, interpreter, SQLite), under the same load."""
+    before = set(bpf_prog_stats())
     subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
     try:
         p = attach(g.pid)
@@ -70,8 +72,7 @@ def per_event_cost(g):
         snap = detach(p)
     finally:
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=True)
-    names = ("tp_sock_send", "tp_sock_recv", "tp_sock_state", "tp_fork", "tp_exit", "tp_exec")
-    rows = [(n, *stats[n]) for n in names if n in stats]
+    rows = sorted((v for k, v in stats.items() if k not in before), key=lambda r: -r[2])
     return rows, snap
 
 
