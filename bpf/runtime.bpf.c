@@ -275,12 +275,18 @@ static __always_inline int gc_end(void)
 	d = now - run->start;
 	gen = run->gen >= 0 ? run->gen : PV_RT_GEN_UNKNOWN;
 	if (run->gen < 0 && !read_collections(tgid, after)) {
-		/* The collected generation's counter is the one that moved. */
+		/* The collected generation's counter is the one that moved; none moved: the call
+		 * decided not to collect (3.13 GENERATION_AUTO), so there is nothing to count. */
+		gen = 4;
 		for (int i = 2; i >= 0; i--)
 			if (after[i] != run->collections[i]) {
 				gen = i;
 				break;
 			}
+		if (gen == 4) {
+			bpf_map_delete_elem(&gc_runs, &tid);
+			return 0;
+		}
 	}
 	if (gen > PV_RT_GEN_UNKNOWN)
 		gen = PV_RT_GEN_UNKNOWN;
@@ -307,7 +313,7 @@ static __always_inline int gc_end(void)
 SEC("usdt")
 int BPF_USDT(rt_gc_start_usdt, int gen)
 {
-	return gc_begin(gen >= 0 && gen <= 2 ? gen : PV_RT_GEN_UNKNOWN);
+	return gc_begin(gen >= 0 && gen <= 2 ? gen : -1);
 }
 
 SEC("usdt")
@@ -318,11 +324,12 @@ int BPF_USDT(rt_gc_done_usdt, long collected)
 #endif
 
 /* gc_collect_main(tstate, int generation, ...) (3.10+) and collect(tstate, int generation, ...)
- * (3.9): the generation is the second argument. */
+ * (3.9): the generation is the second argument, except 3.13's automatic collections, which
+ * pass -1 (GENERATION_AUTO) and choose inside: then the counters tell. */
 SEC("uprobe")
 int BPF_KPROBE(rt_gc_enter_arg, void *tstate, int gen)
 {
-	return gc_begin(gen >= 0 && gen <= 2 ? gen : PV_RT_GEN_UNKNOWN);
+	return gc_begin(gen >= 0 && gen <= 2 ? gen : -1);
 }
 
 /* Compiler clones (3.8 collect.constprop.N) may take their arguments anywhere: snapshot the

@@ -17,13 +17,13 @@
 /* Offsets from offsetof() against each version's installed internal headers (pyenv 3.8.18 ...
  * 3.13.0), checked by futex addresses under strace and by 3.13's _Py_DebugOffsets. */
 static const struct py_layout layouts[] = {
-	/* minor gil_rt main gilptr head next threads tnext tinterp gcstats stride */
-	{ 8, 1152, 40, -1, 32, 0, 8, 8, 16, 472, 24 },
-	{ 9, 352, 40, -1, 32, 0, 8, 8, 16, -1, 0 },
-	{ 10, 352, 40, -1, 32, 0, 8, 8, 16, -1, 0 },
-	{ 11, 360, 48, -1, 40, 0, 16, 8, 16, -1, 0 },
-	{ 12, -1, 48, 384, 40, 0, 72, 8, 16, -1, 0 },
-	{ 13, -1, 640, 16, 632, 7264, 7344, 8, 16, -1, 0 },
+	/* minor gil_rt main gilptr head next threads tnext tinterp gc_rt gc_interp */
+	{ 8, 1152, 40, -1, 32, 0, 8, 8, 16, 472, -1 },
+	{ 9, 352, 40, -1, 32, 0, 8, 8, 16, -1, 744 },
+	{ 10, 352, 40, -1, 32, 0, 8, 8, 16, -1, 744 },
+	{ 11, 360, 48, -1, 40, 0, 16, 8, 16, -1, 776 },
+	{ 12, -1, 48, 384, 40, 0, 72, 8, 16, -1, 240 },
+	{ 13, -1, 640, 16, 632, 7264, 7344, 8, 16, -1, 7528 },
 };
 
 const struct py_layout *py_layout_for(int major, int minor)
@@ -314,7 +314,7 @@ static void choose_gc(struct elf_file *ef, struct pyelf *pe)
 	}
 	if (!clones) {
 		pe->gc_kind = PY_GC_UPROBE_ARG;
-	} else if (pe->layout && pe->layout->gc_stats >= 0) {
+	} else if (pe->layout && pe->layout->gc_stats_runtime >= 0) {
 		pe->gc_kind = PY_GC_UPROBE_STATS;
 	} else {
 		/* A clone's argument registers can't be trusted and we know no counters to read. */
@@ -541,6 +541,24 @@ static void locate_gil(struct pyinfo *pi)
 	}
 }
 
+/* The main interpreter's per-generation collection counters, where the GC probe reads the
+ * generation when it is not passed (3.8 clones, 3.13 automatic collections). */
+static void locate_gc_stats(struct pyinfo *pi)
+{
+	const struct py_layout *l = pi->elf.layout;
+	uint64_t interp = 0, v[3];
+
+	if (!l)
+		return;
+	if (l->gc_stats_runtime >= 0)
+		pi->gc_stats = pi->runtime + (uint64_t)l->gc_stats_runtime;
+	else if (l->gc_stats_interp >= 0 && !read_ptr(pi->pid, pi->runtime + (uint64_t)l->interp_main, &interp) && interp)
+		pi->gc_stats = interp + (uint64_t)l->gc_stats_interp;
+	for (int i = 0; pi->gc_stats && i < 3; i++)
+		if (read_ptr(pi->pid, pi->gc_stats + (uint64_t)i * PY_GC_STATS_STRIDE, &v[i]))
+			pi->gc_stats = 0;
+}
+
 int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen)
 {
 	char path[64], line[4200];
@@ -591,6 +609,7 @@ int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen)
 		return r;
 	pi->runtime = pi->elf.runtime_vaddr + pi->bias;
 	locate_gil(pi);
+	locate_gc_stats(pi);
 	if (!pi->elf.layout)
 		snprintf(pi->why_no_threads, sizeof(pi->why_no_threads),
 			 "CPython %s is not supported (thread list layout known for 3.8-3.13)", pi->elf.version);

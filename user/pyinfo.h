@@ -16,7 +16,8 @@
 enum py_gc_kind {
 	PY_GC_NONE = 0,
 	PY_GC_USDT,       /* python:gc__start(int gen) / gc__done(long) */
-	PY_GC_UPROBE_ARG, /* uprobe+uretprobe on gc_collect_main/collect, generation in arg 2 */
+	PY_GC_UPROBE_ARG, /* uprobe+uretprobe on gc_collect_main/collect, generation in arg 2
+	                   * (3.13's automatic collections pass -1: then from the counters) */
 	PY_GC_UPROBE_STATS, /* clones: generation from generation_stats counters */
 };
 
@@ -31,9 +32,12 @@ struct py_layout {
 	int threads_head;     /* PyInterpreterState.tstate_head / threads.head */
 	int tstate_next;      /* PyThreadState.next */
 	int tstate_interp;    /* PyThreadState.interp (checks the walk) */
-	int gc_stats;         /* _PyRuntime.gc.generation_stats[0].collections (3.8 only) */
-	int gc_stats_stride;
+	int gc_stats_runtime; /* _PyRuntime.gc.generation_stats (3.8) */
+	int gc_stats_interp;  /* PyInterpreterState.gc.generation_stats (3.9+) */
 };
+
+/* generation_stats[i].collections is the first field of a 24-byte struct. */
+#define PY_GC_STATS_STRIDE 24
 
 /* The GIL struct (pycore_gil.h, identical 3.8-3.13): condvar and mutex that take_gil waits on,
  * then the FORCE_SWITCHING pair that drop_gil waits on. pthread_cond_t = 48, mutex = 40. */
@@ -88,6 +92,7 @@ struct pyinfo {
 	struct pyelf elf;
 	uint64_t runtime;      /* &_PyRuntime in the process */
 	uint64_t gil;          /* &GIL struct in the process, 0 if unknown */
+	uint64_t gc_stats;     /* &main interpreter's generation_stats[0].collections, 0 if unknown */
 	char why_no_gil[160];
 	char why_no_threads[160];
 };

@@ -240,9 +240,9 @@ static int publish(struct runtime *rt, const struct rt_proc *p)
 		v.gil_mid = p->pi->gil + PY_GIL_SWITCH;
 		v.gil_hi = p->pi->gil + PY_GIL_SIZE;
 	}
-	if (p->pi && p->pi->elf.gc_kind == PY_GC_UPROBE_STATS && p->pi->elf.layout->gc_stats >= 0) {
-		v.gc_stats = p->pi->runtime + (__u64)p->pi->elf.layout->gc_stats;
-		v.gc_stride = (__u32)p->pi->elf.layout->gc_stats_stride;
+	if (p->pi && p->pi->gc_stats) {
+		v.gc_stats = p->pi->gc_stats;
+		v.gc_stride = PY_GC_STATS_STRIDE;
 	}
 	return bpf_map__update_elem(rt->skel->maps.rt_procs, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
 }

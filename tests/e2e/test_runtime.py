@@ -40,7 +40,7 @@ MATRIX = {name: {} for name, _ in INTERPRETERS}
 @pytest.fixture(scope="session", autouse=True)
 def print_matrix(request):
     yield
-    cols = ["python", "gc", "gc_source", "gc_p50_ms", "gil_wait_ms", "blocked_ms", "off_cpu_ms", "gil_threads",
+    cols = ["python", "gc", "gc_source", "gc_p50_ms", "gc_auto", "gc_truth", "gil_wait_ms", "blocked_ms", "off_cpu_ms", "gil_threads",
             "io_wait_ratio"]
     lines = ["runtime matrix (%s):" % AGENT, "%-12s " % "interpreter" + " ".join("%-12s" % c for c in cols)]
     for name, path in INTERPRETERS:
@@ -181,6 +181,20 @@ def test_gc_counts_exactly_the_collections(agent, name, python):
     assert rt["gc"]["source"] == ("usdt" if name == "debian-3.11" else "uprobe")
     assert rt["threads"] == 1
     assert rt["unavailable"] == [], rt["unavailable"]
+
+
+@pytest.mark.parametrize("name,python", INTERPRETERS, ids=[n for n, _ in INTERPRETERS])
+def test_automatic_gc_generations_match_the_interpreter(agent, name, python):
+    """Automatic collections of every generation, attributed as the interpreter counts them
+    itself (gc.get_stats): checks the generation argument, and 3.8's counter-based method."""
+    need(python, name)
+    run = Run(agent, python, "gc_auto.py", [300000], duration=4)
+    truth = [int(x) for x in run.go()[-1].split()[1:4]]
+    gc = runtime_of(run.finish()[-1])["gc"]
+    MATRIX[name]["gc_auto"] = "/".join(map(str, gc["collections"]))
+    MATRIX[name]["gc_truth"] = "/".join(map(str, truth))
+    assert gc["collections"] == truth, (gc, truth)
+    assert gc.get("unknown_generation", 0) == 0
 
 
 @pytest.mark.parametrize("name,python", INTERPRETERS, ids=[n for n, _ in INTERPRETERS])

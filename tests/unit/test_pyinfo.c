@@ -168,7 +168,7 @@ UNIT_TEST(pyinfo_layout_matches_debug_offsets_3_13)
 		return;
 	}
 	for (size_t i = 0; i < g.gl_pathc; i++) {
-		uint64_t rt = 0, off[32];
+		uint64_t rt = 0, off[80];
 		char cookie[8];
 		CHECK(pyelf_symbol(g.gl_pathv[i], "_PyRuntime", &rt, NULL) == 0);
 		CHECK(pyelf_read_vaddr(g.gl_pathv[i], rt, off, sizeof(off)) == 0);
@@ -181,6 +181,8 @@ UNIT_TEST(pyinfo_layout_matches_debug_offsets_3_13)
 		CHECK(off[112 / 8] == (uint64_t)l->interp_gil_ptr);
 		CHECK(off[168 / 8] == (uint64_t)l->tstate_next);
 		CHECK(off[176 / 8] == (uint64_t)l->tstate_interp);
+		/* gc@568: size, collecting; generation_stats sits 72 bytes before collecting. */
+		CHECK(off[80 / 8] + off[576 / 8] == (uint64_t)l->gc_stats_interp + 72);
 	}
 	globfree(&g);
 }
@@ -188,11 +190,13 @@ UNIT_TEST(pyinfo_layout_matches_debug_offsets_3_13)
 /* A child interpreter with 3 sleeping threads: discovery, GIL sanity and an exact thread count. */
 static void check_live(const char *python, int minor)
 {
-	static const char code[] = "import threading,time,sys\n"
+	static const char code[] = "import gc,threading,time,sys\n"
+				   "gc.collect(1); gc.collect(); gc.disable()\n"
 				   "[threading.Thread(target=time.sleep,args=(30,),daemon=True).start() for _ in range(3)]\n"
-				   "print('ok',flush=True)\ntime.sleep(30)\n";
+				   "print('ok',*[s['collections'] for s in gc.get_stats()],flush=True)\ntime.sleep(30)\n";
 	int fds[2], status;
-	char buf[8] = "", err[512];
+	unsigned long long truth[3] = { 0 }, got;
+	char buf[128] = "", err[512];
 	struct pyinfo *pi = malloc(sizeof(*pi));
 	pid_t pid;
 
@@ -205,7 +209,8 @@ static void check_live(const char *python, int minor)
 		_exit(127);
 	}
 	close(fds[1]);
-	CHECKF(read(fds[0], buf, sizeof(buf) - 1) > 0, "%s did not start", python);
+	CHECKF(read(fds[0], buf, sizeof(buf) - 1) > 0 &&
+	       sscanf(buf, "ok %llu %llu %llu", &truth[0], &truth[1], &truth[2]) == 3, "%s did not start", python);
 	CHECKF(pyinfo_discover(pid, pi, err, sizeof(err)) == 0, "%s: %.300s", python, err);
 	if (!err[0] || pi->elf.minor == minor) {
 		CHECKF(pi->elf.minor == minor, "%s: minor %d", python, pi->elf.minor);
@@ -215,6 +220,11 @@ static void check_live(const char *python, int minor)
 		       "%s: GIL 0x%lx outside _PyRuntime 0x%lx", python, (unsigned long)pi->gil,
 		       (unsigned long)pi->runtime);
 		CHECKF(pyinfo_thread_count(pi) == 4, "%s: %d threads, expected 4", python, pyinfo_thread_count(pi));
+		/* The GC counters we read are the ones gc.get_stats() reports. */
+		CHECKF(pi->gc_stats != 0, "%s: no gc counters", python);
+		for (int g = 0; pi->gc_stats && g < 3; g++)
+			CHECKF(!pyinfo_read(pid, pi->gc_stats + (uint64_t)g * PY_GC_STATS_STRIDE, &got, sizeof(got)) &&
+			       got == truth[g], "%s: generation %d: read %llu, gc.get_stats() %llu", python, g, got, truth[g]);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
