@@ -27,7 +27,7 @@ DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool 
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache
 
-.PHONY: all deps test unit e2e demo bench clean
+.PHONY: all deps test unit e2e demo bench clean harnesses
 .SECONDARY:
 all: pyvitals
 
@@ -58,6 +58,12 @@ $(BUILD)/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard user/*.h
 	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Standalone drivers of the runtime and SQLite modules, for investigating one process.
+HARNESSES := $(BUILD)/runtime-harness $(BUILD)/sqlite-harness
+harnesses: $(HARNESSES)
+$(BUILD)/%-harness: tools/%-harness.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 unit: $(BUILD)/unit_tests

@@ -1,5 +1,6 @@
-/* Standalone driver of the runtime module (not built by make): what `pyvitals watch --json`
+/* Standalone driver of the runtime module (`make harnesses`): what `pyvitals watch --json`
  * will print for the runtime key, without the socket object. Private tracked map.
+ *   make harnesses
  *   build/runtime-harness -p PID [-p PID...] [--json] [--duration S] [--interval S]
  *   build/runtime-harness --describe PID
  * One JSON line per interval: {"services":[{"pids":[..],"runtime":{...}}],"final":false}. */

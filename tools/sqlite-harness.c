@@ -1,12 +1,10 @@
-/* Standalone driver of the sqlite module (not built by make): attach to processes with a
+/* Standalone driver of the sqlite module (`make harnesses`): attach to processes with a
  * private tracked map and print every SQLite call they make, one line each:
  *   call tid=T op=OP error=0|1 code=C dur_us=D peer=PATH text=SQL
  * then a last line "total calls=N errors=E lost=L" on SIGINT/SIGTERM, at --duration, or once
  * every target exited. Like the agent, it drains every 100 ms and calls add_pid again every
  * second, so a late `import sqlite3` is picked up.
- *   cc -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Ibuild -Ibpf -Iuser \
- *      tools/sqlite-harness.c user/sqlite_probe.c user/sql_normalize.c -lbpf -lelf -lz \
- *      -o build/sqlite-harness      (after `make build/sqlite.skel.h`)
+ *   make harnesses
  *   build/sqlite-harness -p PID [-p PID...] [--duration S] [--quiet] | --describe PID */
 #include <signal.h>
 #include <stdio.h>

@@ -32,6 +32,19 @@ static ssize_t read_file(const char *path, char *buf, size_t len)
 	return n;
 }
 
+unsigned long long proc_start_time(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+		return 0;
+	/* fields after ")": state(3) ... starttime(22) */
+	sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &v);
+	return v;
+}
+
 int proc_ppid(int pid)
 {
 	char path[64], buf[512], *p;

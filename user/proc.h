@@ -5,6 +5,8 @@
 #include <stddef.h>
 
 bool proc_alive(int pid);
+/* Start time in clock ticks since boot: with the pid, it tells a process from a reused pid. 0 if gone. */
+unsigned long long proc_start_time(int pid);
 int proc_ppid(int pid);                                   /* -1 if gone */
 int proc_comm(int pid, char *buf, size_t len);            /* 0 or -errno */
 int proc_exe(int pid, char *buf, size_t len);             /* 0 or -errno */

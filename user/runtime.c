@@ -15,6 +15,8 @@
 #include "pyinfo.h"
 #include "pyvitals.h"
 #include "runtime.skel.h"
+#include "json.h"
+#include "proc.h"
 
 #define RT_MAX_FILES 32
 #define RT_MAX_LINKS 8
@@ -50,47 +52,6 @@ struct runtime {
 	int ncpu;
 	struct timespec last_sync;
 };
-
-/* JSON scalars (own copies: this module and its harness link without the rest of the agent). */
-static void rt_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
-static void rt_json_num(FILE *f, double v)
-{
-	if (!isfinite(v))
-		v = 0;
-	if (v == (double)(long long)v && fabs(v) < 1e15)
-		fprintf(f, "%lld", (long long)v);
-	else
-		fprintf(f, "%.3f", v);
-}
-
-static unsigned long long proc_starttime(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		/* fields after ")": state(3) ... starttime(22) */
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &v);
-	fclose(f);
-	return v;
-}
 
 int runtime_open(struct runtime **out, int tracked_map_fd, char *err, size_t errlen)
 {
@@ -290,14 +251,14 @@ int runtime_add_pid(struct runtime *rt, int pid, int service, char *err, size_t 
 		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 	}
-	if (p->start && p->start == proc_starttime(pid) && p->service == service && !needs_discovery(rt, p)) {
+	if (p->start && p->start == proc_start_time(pid) && p->service == service && !needs_discovery(rt, p)) {
 		if (p->pi)
 			return 0;
 		snprintf(err, errlen, "%s", p->why);
 		return -ENOENT;
 	}
 	p->service = service;
-	p->start = proc_starttime(pid);
+	p->start = proc_start_time(pid);
 	clock_gettime(CLOCK_MONOTONIC, &p->tried);
 	if (rt->own_tracked &&
 	    (r = bpf_map__update_elem(rt->skel->maps.tracked, &key, sizeof(key), &info, sizeof(info), BPF_ANY))) {
@@ -355,7 +316,7 @@ static void sync_procs(struct runtime *rt)
 	rt->last_sync = now;
 	for (int i = rt->nprocs - 1; i >= 0; i--) {
 		struct rt_proc *p = &rt->procs[i];
-		if ((kill(p->pid, 0) && errno == ESRCH) || proc_starttime(p->pid) != p->start)
+		if ((kill(p->pid, 0) && errno == ESRCH) || proc_start_time(p->pid) != p->start)
 			runtime_forget_pid(rt, p->pid);
 		else
 			runtime_add_pid(rt, p->pid, p->service, err, sizeof(err));
@@ -502,17 +463,17 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 
 	gather(rt, service, &v);
 	fputs("{\"python\":", out);
-	v.first ? rt_json_str(out, v.first->pi->elf.version) : (void)fputs("null", out);
+	v.first ? json_str(out, v.first->pi->elf.version) : (void)fputs("null", out);
 	fputs(",\"executable\":", out);
-	v.first ? rt_json_str(out, v.first->pi->exe) : (void)fputs("null", out);
+	v.first ? json_str(out, v.first->pi->exe) : (void)fputs("null", out);
 	fprintf(out, ",\"processes\":%d,\"gil\":", v.nprocs);
 	if (v.gil) {
 		fputs("{\"wait_ms\":", out);
-		rt_json_num(out, (double)s->gil_wait_ns / 1e6);
+		json_num(out, (double)s->gil_wait_ns / 1e6);
 		fputs(",\"wait_ratio\":", out);
-		rt_json_num(out, window_s > 0 ? (double)s->gil_wait_ns / 1e9 / window_s : 0);
+		json_num(out, window_s > 0 ? (double)s->gil_wait_ns / 1e9 / window_s : 0);
 		fprintf(out, ",\"waits\":%llu,\"handoff_ms\":", (unsigned long long)s->gil_waits);
-		rt_json_num(out, (double)s->gil_switch_ns / 1e6);
+		json_num(out, (double)s->gil_switch_ns / 1e6);
 		fprintf(out, ",\"handoffs\":%llu,\"source\":\"futex\"}", (unsigned long long)s->gil_switches);
 	} else {
 		fputs("null", out);
@@ -522,15 +483,15 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 		fprintf(out, "{\"collections\":[%llu,%llu,%llu],\"unknown_generation\":%llu,\"pause_ms\":{\"p50\":",
 			(unsigned long long)s->gc_collections[0], (unsigned long long)s->gc_collections[1],
 			(unsigned long long)s->gc_collections[2], (unsigned long long)s->gc_collections[3]);
-		rt_json_num(out, pause_quantile_ms(s, 0.5));
+		json_num(out, pause_quantile_ms(s, 0.5));
 		fputs(",\"p99\":", out);
-		rt_json_num(out, pause_quantile_ms(s, 0.99));
+		json_num(out, pause_quantile_ms(s, 0.99));
 		fputs(",\"max\":", out);
-		rt_json_num(out, (double)s->gc_pause_max_ns / 1e6);
+		json_num(out, (double)s->gc_pause_max_ns / 1e6);
 		fputs("},\"total_pause_ms\":", out);
-		rt_json_num(out, (double)s->gc_pause_ns / 1e6);
+		json_num(out, (double)s->gc_pause_ns / 1e6);
 		fputs(",\"source\":", out);
-		rt_json_str(out, v.gc_source);
+		json_str(out, v.gc_source);
 		fputc('}', out);
 	} else {
 		fputs("null", out);
@@ -542,7 +503,7 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 	for (int i = 0; i < v.nunavail; i++) {
 		if (i)
 			fputc(',', out);
-		rt_json_str(out, v.unavailable[i]);
+		json_str(out, v.unavailable[i]);
 	}
 	fputs("]}", out);
 }

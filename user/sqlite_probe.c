@@ -20,6 +20,7 @@
 #include "pyvitals.h"
 #include "sql_normalize.h"
 #include "sqlite.skel.h"
+#include "proc.h"
 
 #define SQ_MAX_LINKS 10
 #define SQ_MAX_FILES 16
@@ -658,22 +659,6 @@ fail:
 	return r;
 }
 
-static unsigned long long proc_starttime(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		/* fields after ")": state(3) ... starttime(22) */
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &v);
-	fclose(f);
-	return v;
-}
-
 static void detach(struct sq_proc *p)
 {
 	for (int i = 0; i < p->nlinks; i++)
@@ -790,7 +775,7 @@ static int points_of(struct sqlite_bpf *s, const struct sqlite_offsets *o, struc
 
 int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t errlen)
 {
-	unsigned long long start = proc_starttime(pid);
+	unsigned long long start = proc_start_time(pid);
 	struct sq_point pt[SQ_MAX_LINKS];
 	struct sqlite_lib lib;
 	const struct sq_file *f;
@@ -854,7 +839,7 @@ static void prune(struct sqlite_probe *sp)
 {
 	for (int i = 0; i < sp->nprocs;) {
 		struct sq_proc *p = &sp->procs[i];
-		if (proc_starttime(p->pid) == p->start) {
+		if (proc_start_time(p->pid) == p->start) {
 			i++;
 			continue;
 		}
