@@ -209,8 +209,17 @@ static void check_live(const char *python, int minor)
 		_exit(127);
 	}
 	close(fds[1]);
-	CHECKF(read(fds[0], buf, sizeof(buf) - 1) > 0 &&
-	       sscanf(buf, "ok %llu %llu %llu", &truth[0], &truth[1], &truth[2]) == 3, "%s did not start", python);
+	/* One whole line: a single read() may return only part of it. */
+	for (size_t n = 0; n < sizeof(buf) - 1 && !strchr(buf, '\n');) {
+		ssize_t r = read(fds[0], buf + n, sizeof(buf) - 1 - n);
+
+		if (r <= 0)
+			break;
+		n += r;
+		buf[n] = 0;
+	}
+	CHECKF(sscanf(buf, "ok %llu %llu %llu", &truth[0], &truth[1], &truth[2]) == 3, "%s did not start: '%s'",
+	       python, buf);
 	CHECKF(pyinfo_discover(pid, pi, err, sizeof(err)) == 0, "%s: %.300s", python, err);
 	if (!err[0] || pi->elf.minor == minor) {
 		CHECKF(pi->elf.minor == minor, "%s: minor %d", python, pi->elf.minor);
