@@ -64,6 +64,7 @@ struct {
 struct scratch_record {
 	struct pv_data_event ev;
 	__u8 slack[PV_CAPTURE_MAX];
+	__u64 unwoken;                      /* bytes this CPU queued since it last woke the reader */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -85,11 +86,16 @@ struct {
 	__type(value, struct kprobe_args);
 } kprobe_stash SEC(".maps");
 
-/* Wake the reader only when enough is queued; otherwise it drains on its timer. */
-static __always_inline __u64 wakeup_flag(void)
+/* Wake the reader only when this CPU queued enough; otherwise it drains on its timer.
+ * A per-CPU tally, because asking the ring for its fill level (bpf_ringbuf_query) on every
+ * record cost nearly as much as the rest of the program (perf, under load). */
+static __always_inline __u64 wakeup_flag(struct scratch_record *s, __u32 bytes)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	s->unwoken += bytes;
+	if (s->unwoken < cfg.wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	s->unwoken = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* Where the syscall that led here keeps its first buffer; 0 when not a known one. */
@@ -199,7 +205,8 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		n = 0;
 	}
 	e->cap_len = n;
-	if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n, wakeup_flag()))
+	if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n,
+			       wakeup_flag((struct scratch_record *)e, PV_DATA_HDR_LEN + n)))
 		__sync_fetch_and_add(&counters.ringbuf_full, 1);
 	return 0;
 }
@@ -298,7 +305,7 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int
 		e->service = conn->service;
 		e->ts_ns = bpf_ktime_get_ns();
 		e->sk = key;
-		bpf_ringbuf_submit(e, wakeup_flag());
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	} else {
 		__sync_fetch_and_add(&counters.ringbuf_full, 1);
 	}

@@ -88,7 +88,7 @@ struct pv_proc_info {
 struct pv_config {
 	__u32 capture_len;              /* bytes to copy per I/O, <= PV_CAPTURE_MAX */
 	__u32 client_capture;           /* the same on sockets whose first I/O was a send */
-	__u32 wakeup_bytes;             /* wake userspace once this much is queued */
+	__u32 wakeup_bytes;             /* wake userspace once one CPU queued this much */
 	__u32 self_tgid;                /* never trace ourselves */
 	__u32 comm_count;
 	__u32 pad;

@@ -152,7 +152,7 @@ static int configure(struct agent *a, char *err, size_t errlen)
 
 	cfg->capture_len = a->opt.capture;
 	cfg->client_capture = a->opt.db_capture;
-	cfg->wakeup_bytes = RINGBUF_BYTES / 4;
+	cfg->wakeup_bytes = RINGBUF_BYTES / 4 / (libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 1);
 	cfg->self_tgid = getpid();
 	for (int i = 0; i < a->nservices; i++) {
 		if (!a->services[i].comm[0])
