@@ -23,7 +23,30 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 def wrk(port, seconds=SECONDS):
     out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}/users/7"],
                          capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), \
+        int(re.search(r"(\d+) requests in", out).group(1))
+
+
+def cpu_seconds(pids):
+    """utime + stime of these processes (BPF programs run in the traced task's context, so
+    their time is in the service's own figure)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured_run(g, agent=None):
+    """(req/s, CPU microseconds per request of the service plus the agent)."""
+    pids = [g.pid] + g.worker_pids() + ([agent.pid] if agent else [])
+    before = cpu_seconds(pids)
+    rate, count = wrk(g.port)
+    return rate, (cpu_seconds(pids) - before) * 1e6 / count
 
 
 def attach(pid, extra=()):
@@ -42,6 +65,7 @@ def detach(p):
 
 
 def throughput(g):
+    """Paired runs; each element is (req/s, CPU us per request)."""
     with_, without = [], []
     for i in range(PAIRS):
         # alternate which goes first so drift does not favour one side
@@ -49,10 +73,10 @@ def throughput(g):
         for mode in order:
             if mode == "on":
                 p = attach(g.pid)
-                with_.append(wrk(g.port))
+                with_.append(measured_run(g, p))
                 detach(p)
             else:
-                without.append(wrk(g.port))
+                without.append(measured_run(g))
     return with_, without
 
 
@@ -84,7 +108,9 @@ def main():
         rows, snap = per_event_cost(g)
     finally:
         g.stop()
-    med_on, med_off = statistics.median(with_), statistics.median(without)
+    med_on, med_off = statistics.median(r for r, _ in with_), statistics.median(r for r, _ in without)
+    pair_ratio = statistics.median(a[0] / b[0] for a, b in zip(with_, without))
+    cpu_on, cpu_off = statistics.median(c for _, c in with_), statistics.median(c for _, c in without)
     reqs = snap["services"][0]["http_server"]["requests"]
     lines = [
         "# Benchmarks",
@@ -95,12 +121,17 @@ def main():
         "",
         "## Throughput with and without pyvitals (paired, alternating runs)",
         "",
-        "| run | without (req/s) | with pyvitals (req/s) |",
-        "|---|---|---|",
+        "| run | without (req/s) | with pyvitals (req/s) | CPU us/request without | with (service + agent) |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {i + 1} | {a:.0f} | {b:.0f} |" for i, (a, b) in enumerate(zip(without, with_))]
+    lines += [f"| {i + 1} | {a[0]:.0f} | {b[0]:.0f} | {a[1]:.0f} | {b[1]:.0f} |"
+              for i, (a, b) in enumerate(zip(without, with_))]
     lines += ["", f"Median without: {med_off:.0f} req/s; median with: {med_on:.0f} req/s; "
-              f"**ratio {med_on / med_off:.3f}**.", "",
+              f"**ratio of medians {med_on / med_off:.3f}**, median of per-pair ratios {pair_ratio:.3f}.",
+              f"CPU per request (service processes, including the BPF programs that run in them, plus the "
+              f"agent): median {cpu_off:.0f} us without, {cpu_on:.0f} us with: **+{100 * (cpu_on / cpu_off - 1):.1f}%**. "
+              "Throughput on this shared 2-core VM swings by more than the agent's cost; the CPU per request "
+              "is the steadier figure.", "",
               "## BPF run time per event (kernel.bpf_stats_enabled)", "",
               f"One wrk run with pyvitals attached ({reqs} requests counted).", "",
               "| program | events | total ns | ns per event |", "|---|---|---|---|"]
