@@ -147,3 +147,21 @@ def test_pipelined_requests_on_a_stdlib_server(watch_factory):
         srv.wait()
     print("hooks:", snap["hooks"])
     assert_matches_truth(snap["services"][0], truth)
+
+
+def test_gunicorn_service_reports_runtime_next_to_http(gunicorn_factory, watch_factory):
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4)
+    w = watch_factory("-p", g.pid)
+    truth = Truth()
+    drive_mix(g.port, truth, rounds=10)
+    snap = w.stop()
+    svc = snap["services"][0]
+    rt = svc["runtime"]
+    print("hooks:", snap["hooks"], "runtime:", rt)
+    assert svc["http_server"]["requests"] == truth.total()
+    assert rt["python"].startswith("3.11") and rt["executable"].startswith("/usr/bin/python3")
+    assert rt["unavailable"] == [] or all(not u.startswith(("gil", "gc")) for u in rt["unavailable"]), rt
+    assert rt["gil"]["source"] == "futex" and rt["gil"]["waits"] >= 0 and rt["gil"]["wait_ms"] >= 0
+    assert rt["gc"]["source"] == "usdt" and len(rt["gc"]["collections"]) == 3
+    # master (1 thread) + 2 workers (main thread + 4 pool threads at most, at least the main one)
+    assert 3 <= rt["threads"] <= 1 + 2 * 6, rt["threads"]
