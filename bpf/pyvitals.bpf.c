@@ -38,12 +38,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile struct pv_config cfg = {};
 struct pv_counters counters = {};
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);                 /* tgid */
-	__type(value, struct pv_proc_info);
-} tracked SEC(".maps");
+#include "tracked.bpf.h"
 
 /* Sockets a tracked process did I/O on: TCP ones so their close can be reported, the
  * others so they are passed over after one lookup. */

@@ -30,13 +30,7 @@ char LICENSE[] SEC("license") = "GPL";
 #error "runtime.bpf.c: add the futex syscall number and registers of this architecture"
 #endif
 
-/* Shared with the socket object through bpf_map__reuse_fd: tgid -> service. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct pv_proc_info);
-} tracked SEC(".maps");
+#include "tracked.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

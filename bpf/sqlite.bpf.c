@@ -28,13 +28,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define SQLITE_DONE 101
 #define SQ_NEST 4   /* step-inside-step depth followed per thread (user functions, VACUUM) */
 
-/* Shared with the socket object through bpf_map__reuse_fd: tgid -> service. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct pv_proc_info);
-} tracked SEC(".maps");
+#include "tracked.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -1,5 +1,5 @@
-/* SQLite calls: find each target's libsqlite3, pick probe points the kernel can emulate,
- * attach bpf/sqlite.bpf.c per process, and join the execution records with the statement
+/* SQLite calls: attach bpf/sqlite.bpf.c per process at the probe points sqlite_elf.c picks
+ * in its libsqlite3, and join the execution records with the statement
  * text (from prepares) and the database file (from opens) in two small caches. */
 #include "sqlite_probe.h"
 #include <bpf/bpf.h>
