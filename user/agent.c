@@ -268,7 +268,6 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 		goto fail;
 	}
 	name_services(a);
-	a->had_pids = true;
 	a->start_ns = a->last_snap_ns = agent_now_ns();
 	return 0;
 fail:

@@ -30,7 +30,6 @@ struct agent {
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
 	uint64_t last_snap_ns;        /* previous snapshot, for per-interval rates */
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
-	bool had_pids;                /* some -p target was seen alive */
 };
 
 /* Load, fill the tracked map, attach. 0, or -1 with a message in err and nothing left attached. */

@@ -83,11 +83,11 @@ static void format_peer(struct conn *c, const struct pv_data_event *e)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";
 
-	if (e->family == 2)
+	if (e->family == AF_INET)
 		inet_ntop(AF_INET, e->raddr, addr, sizeof(addr));
 	else
 		inet_ntop(AF_INET6, e->raddr, addr, sizeof(addr));
-	snprintf(c->peer, sizeof(c->peer), e->family == 2 ? "%s:%u" : "[%s]:%u", addr, e->rport);
+	snprintf(c->peer, sizeof(c->peer), e->family == AF_INET ? "%s:%u" : "[%s]:%u", addr, e->rport);
 	c->rport = e->rport;
 }
 
@@ -142,7 +142,8 @@ static struct conn *lookup(struct conn_table *t, uint64_t sk, int create, int se
 	return c;
 }
 
-/* Decide what an unknown connection carries; returns the bytes to feed, or NULL. */
+/* Decide what an unknown connection carries (sets c->proto), holding a short read that may
+ * be the start of a request until the next one arrives. */
 static void classify(struct conn_table *t, struct conn *c, const struct pv_data_event *e)
 {
 	uint8_t buf[PENDING_MAX + 64];

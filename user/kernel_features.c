@@ -151,6 +151,6 @@ int features_pick_hooks(const struct features *f, enum hooks_choice want, enum h
 			return 0;
 		}
 	snprintf(err, errlen, "no socket hook works on this kernel: it needs the sock_send_length tracepoints "
-		 "(Linux 6.4+), fentry or kprobes; run 'pyvitals doctor' for details");
+		 "(recent kernels), fentry or kprobes; run 'pyvitals doctor' for details");
 	return -1;
 }

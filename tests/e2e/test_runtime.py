@@ -75,7 +75,8 @@ def need(path, name):
     if path is None:
         if name == "debian-3.11":
             pytest.fail("/usr/bin/python3.11 (Debian 12's python3.11) is required for this matrix")
-        pytest.skip(f"{name} is not installed (named MISSING in the runtime matrix)")
+        pytest.fail(f"{name} is not installed (named MISSING in the runtime matrix): install it with "
+                    f"pyenv, which this machine kind provides for 3.8 to 3.13")
 
 
 class Run:
@@ -220,7 +221,7 @@ def test_stripped_libpython_reports_gc_unavailable(agent):
     exported), GC has no probe point and says why."""
     found = sorted(glob.glob("/root/.pyenv/versions/3.12.*/bin/python3.12"))
     if not found:
-        pytest.skip("pyenv 3.12 is not installed")
+        pytest.fail("pyenv 3.12 is not installed: this test strips its libpython; install it with pyenv")
     lib = glob.glob(os.path.join(os.path.dirname(os.path.dirname(found[0])), "lib", "libpython3.12.so.1.0"))[0]
     with tempfile.TemporaryDirectory() as d:
         stripped = os.path.join(d, "libpython3.12.so.1.0")
@@ -238,7 +239,7 @@ def test_stripped_libpython_reports_gc_unavailable(agent):
 def test_unsupported_version_lists_every_signal_as_unavailable(agent):
     found = sorted(glob.glob("/root/.pyenv/versions/3.7.*/bin/python3.7"))
     if not found:
-        pytest.skip("pyenv 3.7 is not installed")
+        pytest.fail("pyenv 3.7 is not installed: this test needs an unsupported CPython; install it with pyenv")
     run = Run(agent, found[0], "gc_collect.py", [3], duration=2)
     run.go()
     rt = runtime_of(run.finish()[-1])
