@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include "pyvitals.h"
 #include "sql_normalize.h"
@@ -26,6 +27,7 @@
 #define SQ_SETS_STMT 1024   /* x SQ_WAYS statements remembered (Python caches 128 per connection) */
 #define SQ_SETS_DB 128
 #define SQ_WAYS 4
+#define SQ_LOOK_EVERY 10    /* seconds between looks for a late `import sqlite3` */
 #define SQ_PRUNE_EVERY 50   /* drains between checks for exited processes (~5 s at 100 ms) */
 
 /* A libsqlite3 file: its probe points, found once however many processes map it. */
@@ -41,7 +43,8 @@ struct sq_file {
 struct sq_proc {
 	int pid;
 	unsigned long long start;  /* starttime from /proc/PID/stat: detects pid reuse */
-	int nlinks;                /* 0: no libsqlite3 mapped yet, look again next time */
+	int nlinks;                /* 0: no libsqlite3 mapped yet, look again after next_look */
+	time_t next_look;          /* CLOCK_MONOTONIC seconds */
 	int file;                  /* index in files[] once attached */
 	struct bpf_link *links[SQ_MAX_LINKS];
 };
@@ -547,6 +550,14 @@ static int points_of(struct sqlite_bpf *s, const struct sqlite_offsets *o, struc
 	return n;
 }
 
+static time_t monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t errlen)
 {
 	unsigned long long start = proc_start_time(pid);
@@ -568,8 +579,15 @@ int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t err
 	/* A library is mapped once per process: once attached, nothing to look at again. */
 	if (p->start == start && p->nlinks)
 		return 0;
-	if (p->start != start)
+	if (p->start != start) {
 		detach(p); /* the pid was reused */
+		p->next_look = 0;
+	}
+	/* Reading /proc/PID/maps takes the target's mmap lock and walks every mapping: a
+	 * process without libsqlite3 is looked at again only every SQ_LOOK_EVERY seconds. */
+	if (monotonic_seconds() < p->next_look)
+		return 0;
+	p->next_look = monotonic_seconds() + SQ_LOOK_EVERY;
 	p->start = start;
 	if (sp->own_tracked) {
 		struct pv_proc_info info = { 0, 0 };

@@ -6,7 +6,8 @@
  *
  * Order of calls: sqlite_probe_open (with the socket object's tracked map fd, or -1 for a
  * private map filled by add_pid) -> sqlite_probe_add_pid for every pid of a service, and again
- * on each snapshot (cheap once attached: it picks up a late `import sqlite3`) ->
+ * on each snapshot (cheap: once attached it returns at once, and a process without libsqlite3
+ * is looked at again every 10 s, which picks up a late `import sqlite3`) ->
  * sqlite_probe_drain on a timer (records never wake userspace) -> sqlite_probe_close. */
 #ifndef SQLITE_PROBE_H
 #define SQLITE_PROBE_H
