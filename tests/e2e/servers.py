@@ -336,21 +336,21 @@ def _session_server(cls):
         server.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres():
     yield from _session_server(Postgres)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mariadb():
     yield from _session_server(MariaDB)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def redis_server():
     yield from _session_server(Redis)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def memcached():
     yield from _session_server(Memcached)

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from conftest import APPS, PY, routes_by_key
-from servers import memcached, mariadb, postgres, redis_server  # noqa: F401 (session fixtures)
+from servers import memcached, mariadb, postgres, redis_server  # noqa: F401 (module fixtures: stopped when test_db.py ends)
 
 # pyvitals writes the statements as the app's driver sent them, literals as ?.
 USER_BY_ID = "SELECT id, name FROM users WHERE id = ?"
