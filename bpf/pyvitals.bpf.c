@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "pyvitals.h"
+#include "syscalls.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -22,16 +23,6 @@
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
-
-/* x86_64 syscall numbers whose second argument leads to the user buffer. */
-#define NR_read 0
-#define NR_write 1
-#define NR_readv 19
-#define NR_writev 20
-#define NR_sendto 44
-#define NR_recvfrom 45
-#define NR_sendmsg 46
-#define NR_recvmsg 47
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -97,8 +88,10 @@ static __always_inline __u64 wakeup_flag(struct scratch_record *s, __u32 bytes)
 static __always_inline __u64 user_buffer(__u32 *avail)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 nr = regs->orig_ax;  /* a BTF pointer: plain loads, no probe-read helper calls */
-	__u64 arg = regs->si;
+	/* A BTF pointer: plain loads, no probe-read helper calls. The buffer is the second
+	 * argument of every syscall below. */
+	__u64 nr = SYSCALL_NR(regs);
+	__u64 arg = PT_REGS_PARM2_SYSCALL(regs);
 	struct iovec iov = {};
 	struct user_msghdr msg = {};
 
@@ -226,9 +219,18 @@ int BPF_PROG(fexit_tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size
 	return on_sock_io(sk, ret, 0, PV_DIR_SEND);
 }
 
+/* tcp_recvmsg(sk, msg, len, flags, addr_len) from 5.19; recent kernels dropped addr_len. The
+ * return value comes after the parameters, so userspace loads the variant whose prototype
+ * matches this kernel's BTF (cfg.recvmsg_params). */
 SEC("fexit/tcp_recvmsg")
 int BPF_PROG(fexit_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags,
 	     int *addr_len, int ret)
+{
+	return on_sock_io(sk, ret, flags, PV_DIR_RECV);
+}
+
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(fexit_tcp_recvmsg4, struct sock *sk, struct msghdr *msg, size_t len, int flags, int ret)
 {
 	return on_sock_io(sk, ret, flags, PV_DIR_RECV);
 }
@@ -268,10 +270,11 @@ int BPF_KRETPROBE(krp_tcp_sendmsg, int ret)
 	return unstash_args(ret, PV_DIR_SEND);
 }
 
+/* Before 5.19 a 'nonblock' parameter came before flags. */
 SEC("kprobe/tcp_recvmsg")
-int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags)
+int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk)
 {
-	return stash_args(sk, flags);
+	return stash_args(sk, cfg.recvmsg_params == 6 ? PT_REGS_PARM5(ctx) : PT_REGS_PARM4(ctx));
 }
 
 SEC("kretprobe/tcp_recvmsg")
@@ -347,14 +350,16 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Only the task: the group_dead argument exists on recent kernels alone (6.1 and 6.12 lack
+ * it). The last thread out has already dropped signal->live to zero when this fires. */
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(tp_exit, struct task_struct *p, bool group_dead)
+int BPF_PROG(tp_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	struct pv_proc_info *proc;
 	__u32 service;
 
-	if (!group_dead)
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
 	proc = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!proc)

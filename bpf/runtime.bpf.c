@@ -18,17 +18,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#if defined(__TARGET_ARCH_x86)
-#define SYS_FUTEX 202
-#define SYSCALL_NR(r) ((r)->orig_ax)
-#define SYSCALL_ARG1(r) ((r)->di)
-#elif defined(__TARGET_ARCH_arm64)
-#define SYS_FUTEX 98
-#define SYSCALL_NR(r) ((r)->syscallno)
-#define SYSCALL_ARG1(r) ((r)->orig_x0)
-#else
-#error "runtime.bpf.c: add the futex syscall number and registers of this architecture"
-#endif
+#include "syscalls.bpf.h"
 
 #include "tracked.bpf.h"
 
@@ -141,13 +131,13 @@ int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	if (preempt || prev_state == 0)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
-	if (!regs || SYSCALL_NR(regs) != SYS_FUTEX)
+	if (!regs || SYSCALL_NR(regs) != NR_futex)
 		return 0;
 	tgid = prev->tgid;
 	p = bpf_map_lookup_elem(&rt_procs, &tgid);
 	if (!p || !p->gil_hi)
 		return 0;
-	uaddr = SYSCALL_ARG1(regs);
+	uaddr = PT_REGS_PARM1_SYSCALL(regs);
 	if (uaddr < p->gil_lo || uaddr >= p->gil_hi)
 		return 0;
 	info = bpf_map_lookup_elem(&tracked, &tgid);
