@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "agent.h"
+#include "bpf_log.h"
 #include "proc.h"
 #include "pyvitals.skel.h"
 #include "runtime.h"
@@ -95,14 +96,15 @@ static int handle_record(void *ctx, void *data, size_t size)
 static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
 {
 	struct bpf_program *tp[] = { s->progs.tp_sock_send, s->progs.tp_sock_recv };
-	struct bpf_program *fe[] = { s->progs.fexit_tcp_sendmsg, s->progs.fexit_tcp_recvmsg };
 	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg,
 				     s->progs.kp_tcp_recvmsg, s->progs.krp_tcp_recvmsg };
+	bool recv4 = s->rodata->cfg.recvmsg_params == 4;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 2; i++)
 		bpf_program__set_autoload(tp[i], h == HOOKS_TRACEPOINT);
-		bpf_program__set_autoload(fe[i], h == HOOKS_FENTRY);
-	}
+	bpf_program__set_autoload(s->progs.fexit_tcp_sendmsg, h == HOOKS_FENTRY);
+	bpf_program__set_autoload(s->progs.fexit_tcp_recvmsg, h == HOOKS_FENTRY && !recv4);
+	bpf_program__set_autoload(s->progs.fexit_tcp_recvmsg4, h == HOOKS_FENTRY && recv4);
 	for (int i = 0; i < 4; i++)
 		bpf_program__set_autoload(kp[i], h == HOOKS_KPROBE);
 }
@@ -154,6 +156,7 @@ static int configure(struct agent *a, char *err, size_t errlen)
 	cfg->client_capture = a->opt.db_capture;
 	cfg->wakeup_bytes = RINGBUF_BYTES / 4 / (libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 1);
 	cfg->self_tgid = getpid();
+	cfg->recvmsg_params = a->feat.tcp_recvmsg_params;
 	for (int i = 0; i < a->nservices; i++) {
 		if (!a->services[i].comm[0])
 			continue;
@@ -184,10 +187,79 @@ static void name_services(struct agent *a)
 	}
 }
 
-int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen)
+/* Open, configure, load and attach the socket object with hook set h. Attaching before any
+ * pid is tracked is harmless: the programs ignore untracked processes. */
+static int open_sockets(struct agent *a, enum hooks_choice h, char *err, size_t errlen)
 {
+	const char *why, *step = "loading";
 	int ret;
 
+	bpf_log_reset();
+	a->hooks = h;
+	a->skel = pyvitals_bpf__open();
+	if (!a->skel) {
+		snprintf(err, errlen, "opening the BPF object failed: %s", strerror(errno));
+		return -1;
+	}
+	if (configure(a, err, errlen))
+		goto fail;
+	ret = pyvitals_bpf__load(a->skel);
+	if (!ret) {
+		step = "attaching";
+		ret = pyvitals_bpf__attach(a->skel);
+	}
+	if (ret) {
+		why = bpf_log_failure();
+		snprintf(err, errlen, "hooks=%s: %s the socket programs failed: %s%s%s", hooks_name(h), step,
+			 strerror(-ret), *why ? "; " : "", why);
+		goto fail;
+	}
+	return 0;
+fail:
+	pyvitals_bpf__destroy(a->skel);
+	a->skel = NULL;
+	return -1;
+}
+
+/* The first candidate hook set that really loads and attaches here (cheapest first). */
+static int start_sockets(struct agent *a, char *err, size_t errlen)
+{
+	enum hooks_choice cand[HOOKS_SETS];
+	int n = features_hook_candidates(&a->feat, a->opt.hooks, cand, err, errlen);
+	size_t used = 0;
+	char one[512];
+
+	for (int i = 0; i < n; i++) {
+		if (!open_sockets(a, cand[i], one, sizeof(one)))
+			return 0;
+		used += snprintf(err + used, used < errlen ? errlen - used : 0, "%s%s", i ? "; " : "", one);
+	}
+	if (n > 0 && used < errlen)
+		snprintf(err + used, errlen - used, "; run 'pyvitals doctor' for what this kernel allows");
+	return -1;
+}
+
+int agent_check_hooks(const struct options *o, const struct features *f, enum hooks_choice h, char *err,
+		      size_t errlen)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	int ret;
+
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	a->opt = *o;
+	a->opt.ntargets = 0;
+	a->feat = *f;
+	ret = open_sockets(a, h, err, errlen);
+	pyvitals_bpf__destroy(a->skel);
+	free(a);
+	return ret;
+}
+
+int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen)
+{
 	memset(a, 0, sizeof(*a));
 	a->opt = *o;
 	if (!o->ntargets) {
@@ -208,44 +280,25 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 		}
 	}
 	a->nservices = o->ntargets;
+	bpf_log_install();
 	features_probe(&a->feat);
 	if (!a->feat.root) {
 		snprintf(err, errlen, "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run with sudo");
-		return -1;
+		goto fail;
 	}
 	if (!a->feat.tracefs) {
 		snprintf(err, errlen, "tracefs is not mounted and could not be mounted (%s): mount it with "
 			 "'mount -t tracefs nodev /sys/kernel/tracing'", a->feat.tracefs_err);
-		return -1;
-	}
-	if (features_pick_hooks(&a->feat, o->hooks, &a->hooks, err, errlen))
-		return -1;
-
-	a->skel = pyvitals_bpf__open();
-	if (!a->skel) {
-		snprintf(err, errlen, "opening the BPF object failed: %s", strerror(errno));
-		return -1;
-	}
-	if (configure(a, err, errlen))
-		goto fail;
-	ret = pyvitals_bpf__load(a->skel);
-	if (ret) {
-		snprintf(err, errlen, "loading the BPF programs (hooks=%s) failed: %s; run 'pyvitals doctor'",
-			 hooks_name(a->hooks), strerror(-ret));
 		goto fail;
 	}
+	if (start_sockets(a, err, errlen))
+		goto fail;
 	for (int i = 0; i < a->nservices; i++)
 		if (a->services[i].root_pid && track(a, a->services[i].root_pid, i)) {
 			snprintf(err, errlen, "adding pid %d to the tracked map failed: %s", a->services[i].root_pid,
 				 strerror(errno));
 			goto fail;
 		}
-	ret = pyvitals_bpf__attach(a->skel);
-	if (ret) {
-		snprintf(err, errlen, "attaching the BPF programs (hooks=%s) failed: %s; run 'pyvitals doctor'",
-			 hooks_name(a->hooks), strerror(-ret));
-		goto fail;
-	}
 	/* Forks from now on are followed in the kernel; two passes catch those made during the scan. */
 	proc_each(scan_one, a);
 	proc_each(scan_one, a);

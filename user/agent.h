@@ -35,6 +35,10 @@ struct agent {
 /* Load, fill the tracked map, attach. 0, or -1 with a message in err and nothing left attached. */
 int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen);
 void agent_stop(struct agent *a);
+/* What watch would do for hook set h, without a target: load and attach the socket
+ * programs, then unload them. 0, or -1 naming the program and the kernel's reason. */
+int agent_check_hooks(const struct options *o, const struct features *f, enum hooks_choice h, char *err,
+		      size_t errlen);
 /* Drain queued records into the aggregates. */
 void agent_drain(struct agent *a);
 /* Give every tracked process its per-process probes (idempotent; picks up late-loaded libraries). */

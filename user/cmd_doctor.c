@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include "agent.h"
+#include "bpf_log.h"
 #include "commands.h"
 #include "kernel_features.h"
 #include "options.h"
@@ -33,20 +35,66 @@ static void describe_pid(int pid)
 	sqlite_probe_describe_pid(stdout, pid);
 }
 
+/* Load and attach each hook set the kernel offers, as watch would, and unload it. Returns the
+ * set watch would use (the cheapest that works, or the one --hooks names), HOOKS_AUTO if none. */
+static enum hooks_choice check_socket_hooks(const struct options *o, const struct features *f, char *err,
+					    size_t errlen)
+{
+	static const enum hooks_choice order[HOOKS_SETS] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
+	enum hooks_choice pick = HOOKS_AUTO;
+	char why[480], name[32];
+
+	snprintf(err, errlen, "no socket hook set loads here");
+	printf("\nBPF programs (each set loaded and attached, then unloaded)\n");
+	for (int i = 0; i < HOOKS_SETS; i++) {
+		const char *missing = features_hooks_missing(f, order[i]);
+		bool ok = !missing && !agent_check_hooks(o, f, order[i], why, sizeof(why));
+
+		snprintf(name, sizeof(name), "sockets, %s set", hooks_name(order[i]));
+		line(name, ok, ok ? "loads and attaches" : missing ? missing : why);
+		if (ok && pick == HOOKS_AUTO && (o->hooks == HOOKS_AUTO || o->hooks == order[i]))
+			pick = order[i];
+		if (!ok && o->hooks == order[i])
+			snprintf(err, errlen, "--hooks=%s: %s", hooks_name(order[i]), missing ? missing : why);
+	}
+	return pick;
+}
+
+/* The interpreter and SQLite objects are optional: a failure only disables their signals. */
+static void check_optional_programs(void)
+{
+	struct runtime *rt;
+	struct sqlite_probe *sp;
+	char err[512];
+
+	if (runtime_open(&rt, -1, err, sizeof(err))) {
+		line("GIL/GC programs", false, err);
+	} else {
+		line("GIL/GC programs", !*runtime_gil_problem(rt),
+		     *runtime_gil_problem(rt) ? runtime_gil_problem(rt) : "load; GIL hook attaches");
+		runtime_close(rt);
+	}
+	if (sqlite_probe_open(&sp, -1, err, sizeof(err))) {
+		line("SQLite programs", false, err);
+	} else {
+		line("SQLite programs", true, "load");
+		sqlite_probe_close(sp);
+	}
+}
+
 int cmd_doctor(int argc, char **argv)
 {
 	struct options o;
 	struct features f;
 	struct utsname u;
-	enum hooks_choice pick;
-	char err[256], hooks[320];
-	bool can_run;
+	enum hooks_choice pick = HOOKS_AUTO;
+	char err[768], hooks[800];
 
 	if (options_parse(&o, "doctor", argc, argv))
 		return 2;
+	bpf_log_install();
 	features_probe(&f);
 	uname(&u);
-	can_run = f.root && f.tracefs && !features_pick_hooks(&f, HOOKS_AUTO, &pick, err, sizeof(err));
 	printf("kernel %s %s\n", u.release, u.machine);
 	line("privileges (root/CAP_BPF)", f.root, f.root ? "" : "run as root");
 	line("BTF", f.btf, "/sys/kernel/btf/vmlinux");
@@ -55,17 +103,33 @@ int cmd_doctor(int argc, char **argv)
 	line("sched tracepoints", f.sched_tracepoints, "follow fork/exec/exit");
 	line("fentry/fexit", f.fentry, f.fentry ? "" : f.fentry_err);
 	line("kprobes", f.kprobes, f.kprobes ? "" : "kprobe PMU missing (CONFIG_KPROBES off?)");
+	snprintf(err, sizeof(err), "%d parameters%s%s", f.tcp_recvmsg_params, *f.tcp_recvmsg_err ? ": " : "",
+		 f.tcp_recvmsg_err);
+	line("tcp_recvmsg prototype", f.tcp_recvmsg_params >= 4 && f.tcp_recvmsg_params <= 5, err);
 	line("uprobes", f.uprobes, "");
 	line("USDT semaphores", f.usdt_semaphores, "uprobe ref_ctr_offset");
 	printf("  %-26s      %s\n", "lockdown", f.lockdown);
-	if (can_run)
-		snprintf(hooks, sizeof(hooks), "%s (cheapest available: tracepoint > fentry > kprobe)", hooks_name(pick));
+	if (!f.root)
+		snprintf(err, sizeof(err), "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run with sudo");
+	else if (!f.tracefs)
+		snprintf(err, sizeof(err), "%s", f.tracefs_err);
+	else if (!f.btf || !f.sched_tracepoints)
+		features_hook_candidates(&f, HOOKS_AUTO, (enum hooks_choice[HOOKS_SETS]){ 0 }, err, sizeof(err));
+	else {
+		pick = check_socket_hooks(&o, &f, err, sizeof(err));
+		check_optional_programs();
+	}
+	if (pick != HOOKS_AUTO)
+		snprintf(hooks, sizeof(hooks), "%s (cheapest that loads: tracepoint > fentry > kprobe)", hooks_name(pick));
 	else
-		snprintf(hooks, sizeof(hooks), "none: %s", f.root ? (f.tracefs ? err : f.tracefs_err) : "needs root");
-	printf("  %-26s      %s\n", "socket hooks (auto)", hooks);
+		snprintf(hooks, sizeof(hooks), "none: %s", err);
+	printf("  %-26s      %s\n", o.hooks == HOOKS_AUTO ? "socket hooks (auto)" : "socket hooks (--hooks)", hooks);
 	for (int i = 0; i < o.ntargets; i++)
 		if (o.targets[i].pid)
 			describe_pid(o.targets[i].pid);
-	printf("\npyvitals %s run here\n", can_run ? "can" : "cannot");
-	return can_run ? 0 : 1;
+	if (pick == HOOKS_AUTO)
+		printf("\npyvitals cannot run here: %s\n", err);
+	else
+		printf("\npyvitals can run here\n");
+	return pick != HOOKS_AUTO ? 0 : 1;
 }

@@ -4,17 +4,9 @@
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
-#include <bpf/libbpf.h>
 #include "agent.h"
 #include "commands.h"
 #include "report.h"
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	/* libbpf's own lines only with PYVITALS_DEBUG=1: our messages say what failed. */
-	(void)level;
-	return getenv("PYVITALS_DEBUG") ? vfprintf(stderr, fmt, args) : 0;
-}
 
 struct view {
 	bool json, screen;
@@ -49,7 +41,6 @@ static int run(const char *cmd, int argc, char **argv, bool top)
 	char err[512];
 	int ret;
 
-	libbpf_set_print(libbpf_quiet);
 	if (options_parse(&o, cmd, argc, argv))
 		return 2;
 	v.json = o.json && !top;

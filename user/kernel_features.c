@@ -76,12 +76,34 @@ static void probe_fentry(struct features *f, const struct btf *vmlinux)
 	close(prog_fd);
 }
 
+/* The fexit programs take tcp_recvmsg's return value after its parameters and the kprobe
+ * reads flags by position, so both need the prototype: 6 parameters before 5.19 (with
+ * 'nonblock'), 5 since, 4 on recent kernels (no 'addr_len'). */
+static void probe_tcp_recvmsg(struct features *f, const struct btf *vmlinux)
+{
+	int id = vmlinux ? btf__find_by_name_kind(vmlinux, "tcp_recvmsg", BTF_KIND_FUNC) : -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type) : NULL;
+
+	f->tcp_recvmsg_params = t && btf_is_func_proto(t) ? btf_vlen(t) : 0;
+	if (!f->tcp_recvmsg_params)
+		snprintf(f->tcp_recvmsg_err, sizeof(f->tcp_recvmsg_err), "no BTF for tcp_recvmsg");
+	else if (f->tcp_recvmsg_params < 4 || f->tcp_recvmsg_params > 6)
+		snprintf(f->tcp_recvmsg_err, sizeof(f->tcp_recvmsg_err),
+			 "tcp_recvmsg has %d parameters; pyvitals knows 4, 5 and 6", f->tcp_recvmsg_params);
+	else if (f->tcp_recvmsg_params == 6)
+		snprintf(f->tcp_recvmsg_err, sizeof(f->tcp_recvmsg_err),
+			 "tcp_recvmsg has the 6-parameter prototype of kernels before 5.19 (kprobes only)");
+}
+
 static void probe_lockdown(struct features *f)
 {
 	FILE *fp = fopen("/sys/kernel/security/lockdown", "r");
 	char line[128], *l, *r;
 
 	snprintf(f->lockdown, sizeof(f->lockdown), "unknown");
+	/* Like tracefs, securityfs is often not mounted; mounting it has no side effect. */
+	if (!fp && mount("securityfs", "/sys/kernel/security", "securityfs", 0, NULL) == 0)
+		fp = fopen("/sys/kernel/security/lockdown", "r");
 	if (!fp)
 		return;
 	/* "none [integrity] confidentiality": the bracketed word is in force */
@@ -110,6 +132,7 @@ void features_probe(struct features *f)
 		f->sched_tracepoints =
 			btf__find_by_name_kind(vmlinux, "btf_trace_sched_process_fork", BTF_KIND_TYPEDEF) > 0;
 	}
+	probe_tcp_recvmsg(f, vmlinux);
 	f->kprobes = path_exists("/sys/bus/event_source/devices/kprobe/type");
 	f->uprobes = path_exists("/sys/bus/event_source/devices/uprobe/type");
 	f->usdt_semaphores = path_exists("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset");
@@ -121,13 +144,32 @@ void features_probe(struct features *f)
 	btf__free(vmlinux);
 }
 
-int features_pick_hooks(const struct features *f, enum hooks_choice want, enum hooks_choice *got,
-			char *err, size_t errlen)
+const char *features_hooks_missing(const struct features *f, enum hooks_choice h)
 {
-	bool ok[] = { false, f->sock_tracepoints, f->kprobes, f->fentry };
+	switch (h) {
+	case HOOKS_TRACEPOINT:
+		return f->sock_tracepoints ? NULL : "no sock_send_length/sock_recv_length tracepoints (added in 6.3)";
+	case HOOKS_FENTRY:
+		if (!f->fentry)
+			return f->fentry_err;
+		return f->tcp_recvmsg_params == 4 || f->tcp_recvmsg_params == 5 ? NULL : f->tcp_recvmsg_err;
+	case HOOKS_KPROBE:
+		if (!f->kprobes)
+			return "no kprobe PMU (CONFIG_KPROBES off?)";
+		return f->tcp_recvmsg_params >= 4 && f->tcp_recvmsg_params <= 6 ? NULL : f->tcp_recvmsg_err;
+	default:
+		return "unknown hook set";
+	}
+}
+
+int features_hook_candidates(const struct features *f, enum hooks_choice want, enum hooks_choice out[HOOKS_SETS],
+			     char *err, size_t errlen)
+{
 	/* Cheapest first, from per-hit costs: raw tracepoint ~5 ns and fires for socket I/O
 	 * only; fexit ~15 ns; kretprobe ~45 ns (shared/reference/performance.md). */
-	static const enum hooks_choice order[] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
+	static const enum hooks_choice order[HOOKS_SETS] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
+	const char *why;
+	int n = 0;
 
 	if (!f->btf || !f->sched_tracepoints) {
 		snprintf(err, errlen, "this kernel has no BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF=y is "
@@ -135,22 +177,19 @@ int features_pick_hooks(const struct features *f, enum hooks_choice want, enum h
 		return -1;
 	}
 	if (want != HOOKS_AUTO) {
-		if (ok[want]) {
-			*got = want;
-			return 0;
+		if (!(why = features_hooks_missing(f, want))) {
+			out[0] = want;
+			return 1;
 		}
 		snprintf(err, errlen, "--hooks=%s is not available on this kernel (%s); run 'pyvitals doctor' "
-			 "to see which hooks are, or use --hooks=auto", hooks_name(want),
-			 want == HOOKS_FENTRY ? f->fentry_err :
-			 want == HOOKS_KPROBE ? "no kprobe PMU" : "no sock_send_length/sock_recv_length tracepoints");
+			 "to see which hooks are, or use --hooks=auto", hooks_name(want), why);
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		if (ok[order[i]]) {
-			*got = order[i];
-			return 0;
-		}
-	snprintf(err, errlen, "no socket hook works on this kernel: it needs the sock_send_length tracepoints "
-		 "(recent kernels), fentry or kprobes; run 'pyvitals doctor' for details");
-	return -1;
+	for (int i = 0; i < HOOKS_SETS; i++)
+		if (!features_hooks_missing(f, order[i]))
+			out[n++] = order[i];
+	if (!n)
+		snprintf(err, errlen, "no socket hook works on this kernel: it needs the sock_send_length tracepoints "
+			 "(6.3+), fentry or kprobes; run 'pyvitals doctor' for details");
+	return n ? n : -1;
 }

@@ -15,6 +15,8 @@ struct features {
 	bool kprobes;         /* kprobe PMU present */
 	bool fentry;          /* an fexit program loaded and attached */
 	char fentry_err[64];
+	int tcp_recvmsg_params; /* its parameter count in BTF (0: unknown): picks the fexit/kprobe variant */
+	char tcp_recvmsg_err[96];
 	bool uprobes;
 	bool usdt_semaphores; /* uprobe ref_ctr_offset support */
 	char lockdown[32];
@@ -22,7 +24,12 @@ struct features {
 
 /* Probe everything; mount tracefs when it is missing. */
 void features_probe(struct features *f);
-/* Resolve --hooks (auto picks the cheapest complete set); -1 with a message when impossible. */
-int features_pick_hooks(const struct features *f, enum hooks_choice want, enum hooks_choice *got,
-			char *err, size_t errlen);
+#define HOOKS_SETS 3
+/* The hook sets --hooks allows here, cheapest first (auto: every available one; otherwise the
+ * one asked for). Returns how many, or -1 with a message when none. Whether a set really
+ * loads is known only by loading it (agent_check_hooks). */
+int features_hook_candidates(const struct features *f, enum hooks_choice want, enum hooks_choice out[HOOKS_SETS],
+			     char *err, size_t errlen);
+/* Why hook set h is not offered by this kernel, or NULL when it is. */
+const char *features_hooks_missing(const struct features *f, enum hooks_choice h);
 #endif

@@ -105,6 +105,11 @@ fail:
 	return r;
 }
 
+const char *runtime_gil_problem(const struct runtime *rt)
+{
+	return rt->why_no_gil;
+}
+
 static struct rt_proc *find_proc(struct runtime *rt, int pid)
 {
 	for (int i = 0; i < rt->nprocs; i++)

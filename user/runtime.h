@@ -24,5 +24,7 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 void runtime_summary(struct runtime *rt, int service, char *buf, size_t len, double window_s);
 /* For doctor -p PID: executable, CPython version, which signals are available and via what, and why not. */
 void runtime_describe_pid(FILE *out, int pid);
+/* Why the scheduler hook (GIL wait) did not attach, or "" when it did. */
+const char *runtime_gil_problem(const struct runtime *rt);
 void runtime_close(struct runtime *rt);
 #endif
