@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import PYVITALS, ROOT
+from conftest import HOOKS_ARGS, PYVITALS, ROOT
 
 WORKLOADS = os.path.join(ROOT, "tests", "e2e", "runtime_workloads")
 HARNESS = os.path.join(ROOT, "build", "runtime-harness")
@@ -68,7 +68,7 @@ def agent():
         assert r.returncode == 0, f"building the runtime harness failed:\n{r.stdout}{r.stderr}"
         return [HARNESS]
     assert os.access(PYVITALS, os.X_OK), "build ./pyvitals first (make)"
-    return [PYVITALS, "watch"]
+    return [PYVITALS, "watch", *HOOKS_ARGS]
 
 
 def need(path, name):
