@@ -54,19 +54,23 @@ void *redis_new(void)
 	return calloc(1, sizeof(struct redis_state));
 }
 
+/* A RESP integer: any int64, INT64_MIN included; out of range is malformed, never UB. */
 static bool parse_int(const char *s, size_t n, int64_t *v)
 {
 	bool neg = n && s[0] == '-';
 	size_t i = neg;
-	int64_t x = 0;
+	uint64_t x = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+
 	if (i == n || n > 20)
 		return false;
 	for (; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
+		unsigned d = (unsigned char)s[i] - '0';
+
+		if (d > 9 || x > (limit - d) / 10)
 			return false;
-		x = x * 10 + (s[i] - '0');
+		x = x * 10 + d;
 	}
-	*v = neg ? -x : x;
+	*v = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
 	return true;
 }
 

@@ -56,6 +56,10 @@ static const struct redis_row rows[] = {
 	{ "resp3 attribute before reply", { S("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
 					    R("|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n") },
 	  { { "GET", NULL, "k", 0, NULL, 1, 0 } }, 1 },
+	/* Integer replies at the edges of int64 (UBSan found signed overflow here), and past them. */
+	{ "int64 min and max replies", { S("*2\r\n$4\r\nINCR\r\n$1\r\na\r\n*2\r\n$4\r\nDECR\r\n$1\r\nb\r\n"),
+					 R(":9223372036854775807\r\n:-9223372036854775808\r\n") },
+	  { { "INCR", NULL, "a", 0, NULL, 0, 0 }, { "DECR", NULL, "b", 0, NULL, 0, 0 } }, 2 },
 	{ "reply before request is unmatched", { R("+OK\r\n"), S("*1\r\n$4\r\nPING\r\n"), R("+PONG\r\n") },
 	  { { "PING", NULL, "", 0, NULL, 0, 0 } }, 1 },
 };
