@@ -27,7 +27,7 @@ DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool 
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache
 
-.PHONY: all deps test unit e2e demo bench clean harnesses
+.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest
 .SECONDARY:
 all: pyvitals
 
@@ -65,6 +65,10 @@ HARNESSES := $(BUILD)/runtime-harness $(BUILD)/sqlite-harness
 harnesses: $(HARNESSES)
 $(BUILD)/%-harness: tools/%-harness.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Build check: the BPF objects compile for arm64 too, against a Debian arm64 kernel's BTF.
+bpf-arm64:
+	tools/bpf-arm64-check
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
