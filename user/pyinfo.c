@@ -234,6 +234,24 @@ int pyelf_read_vaddr(const char *path, uint64_t vaddr, void *buf, size_t len)
 }
 
 /* stapsdt notes: desc = pc, base, semaphore (3 x u64), then "provider\0name\0args\0". */
+int py_usdt_note(const char *desc, size_t descsz, uint64_t *sema, const char **prov, const char **name)
+{
+	const char *end = desc + descsz;
+	size_t n;
+
+	/* pc, base and semaphore addresses, then two NUL-terminated strings, all inside desc. */
+	if (descsz < 26)
+		return -1;
+	memcpy(sema, desc + 16, sizeof(*sema));
+	*prov = desc + 24;
+	n = strnlen(*prov, end - *prov);
+	if (*prov + n >= end)
+		return -1;
+	*name = *prov + n + 1;
+	n = strnlen(*name, end - *name);
+	return *name + n < end ? 0 : -1;
+}
+
 static void scan_usdt(struct elf_file *ef, struct pyelf *pe)
 {
 	Elf_Data *data = ef->notes ? elf_getdata(ef->notes, NULL) : NULL;
@@ -242,14 +260,11 @@ static void scan_usdt(struct elf_file *ef, struct pyelf *pe)
 	bool start = false, done = false;
 
 	while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		const char *desc = (const char *)data->d_buf + desc_off, *prov, *name;
+		const char *prov, *name;
 		uint64_t sema;
-		if (nh.n_type != 3 || nh.n_descsz < 26)
-			continue;
-		memcpy(&sema, desc + 16, sizeof(sema));
-		prov = desc + 24;
-		name = prov + strnlen(prov, nh.n_descsz - 24) + 1;
-		if (name >= desc + nh.n_descsz || strcmp(prov, "python"))
+
+		if (nh.n_type != 3 || py_usdt_note((const char *)data->d_buf + desc_off, nh.n_descsz, &sema, &prov,
+						   &name) || strcmp(prov, "python"))
 			continue;
 		if (!strcmp(name, "gc__start"))
 			start = true;

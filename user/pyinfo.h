@@ -73,6 +73,9 @@ int pyelf_inspect(const char *path, struct pyelf *out, char *err, size_t errlen)
 const struct py_layout *py_layout_for(int major, int minor);
 /* Parse "libpython3.11.so.1.0", "python3.9", "libpython3.7m.so": 0 on success. */
 int py_version_from_name(const char *name, int *major, int *minor);
+/* One stapsdt note's descriptor: its semaphore address and provider/probe names, which are
+ * checked to end inside the descriptor (crafted notes are normal input). 0 or -1. */
+int py_usdt_note(const char *desc, size_t descsz, uint64_t *sema, const char **prov, const char **name);
 /* True when the kernel emulates the instruction (no single-step: ~0.3-1 µs per hit, not ~15). */
 bool py_insn_emulated(const unsigned char *b, const char **what);
 /* Address and value of a symbol in the file (first of .symtab, .dynsym). 0 or -ENOENT. */

@@ -49,6 +49,34 @@ UNIT_TEST(pyinfo_insn_emulated)
 	}
 }
 
+/* Descriptors are copied to heap buffers of their exact size, so ASan sees any read past them
+ * (the unterminated probe name was read past its note by strcmp). */
+UNIT_TEST(pyinfo_usdt_note_stays_inside_its_descriptor)
+{
+	static const struct { const char *bytes; size_t n; int ok; const char *name; } rows[] = {
+		{ "pc______base____sema____python\0gc__start\0", 41, 0, "gc__start" },
+		{ "pc______base____sema____python\0gc__start", 40, -1, NULL },   /* name runs off the end */
+		{ "pc______base____sema____python", 30, -1, NULL },               /* provider runs off */
+		{ "pc______base____sema____python\0", 31, -1, NULL },            /* no name at all */
+		{ "pc______base____sema____p\0", 26, -1, NULL },
+		{ "pc______base____sema____", 24, -1, NULL },                     /* too short */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *desc = malloc(rows[i].n);
+		const char *prov, *name;
+		uint64_t sema;
+		int r;
+
+		memcpy(desc, rows[i].bytes, rows[i].n);
+		r = py_usdt_note(desc, rows[i].n, &sema, &prov, &name);
+		CHECKF(r == rows[i].ok, "row %zu: %d", i, r);
+		if (!r)
+			CHECKF(!strcmp(prov, "python") && !strcmp(name, rows[i].name) && !memcmp(&sema, "sema____", 8),
+			       "row %zu", i);
+		free(desc);
+	}
+}
+
 UNIT_TEST(pyinfo_layouts_cover_3_8_to_3_13)
 {
 	for (int minor = 8; minor <= 13; minor++) {
