@@ -17,10 +17,11 @@ static bool ident_char(unsigned char c)
 	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
 }
 
-/* Skips a comment starting at in[i]; returns the index after it, or i if none. */
-static size_t skip_comment(const char *in, size_t n, size_t i)
+/* Skips a comment starting at in[i]; returns the index after it, or i if none. MySQL also
+ * takes # to the end of the line. */
+static size_t skip_comment(const char *in, size_t n, size_t i, int flags)
 {
-	if (i + 1 < n && in[i] == '-' && in[i + 1] == '-') {
+	if ((i + 1 < n && in[i] == '-' && in[i + 1] == '-') || (i < n && in[i] == '#' && (flags & SQLN_MYSQL))) {
 		while (i < n && in[i] != '\n')
 			i++;
 		return i;
@@ -44,8 +45,9 @@ static size_t skip_comment(const char *in, size_t n, size_t i)
 	return i;
 }
 
-/* Skips a quoted run opened by in[i]; backslash escapes (MySQL, PG E'' and psycopg2) and
- * doubled quotes both stay inside. Returns the index after the closing quote. */
+/* Skips a quoted run opened by in[i]; doubled quotes stay inside, and so do backslash escapes
+ * where the dialect has them (MySQL, PostgreSQL E''): elsewhere a backslash is an ordinary
+ * character ('C:\dir\' ends at its last quote). Returns the index after the closing quote. */
 static size_t skip_quoted(const char *in, size_t n, size_t i, bool backslash)
 {
 	char q = in[i++];
@@ -134,7 +136,7 @@ static size_t tokenize(const char *in, size_t n, char *o, int flags)
 			i++;
 			continue;
 		}
-		size_t j = skip_comment(in, n, i);
+		size_t j = skip_comment(in, n, i, flags);
 		if (j != i) {
 			space = true;
 			i = j;
@@ -148,9 +150,15 @@ static size_t tokenize(const char *in, size_t n, char *o, int flags)
 		word_at = (size_t)-1;
 		bool str = c == '\'' || (c == '"' && (flags & SQLN_MYSQL));
 		if (str) {
-			if (adjacent && prev_word != (size_t)-1)
-				len -= literal_prefix(o, len, prev_word);
-			i = skip_quoted(in, n, i, true);
+			bool escapes = flags & SQLN_MYSQL;
+
+			if (adjacent && prev_word != (size_t)-1) {
+				size_t p = literal_prefix(o, len, prev_word);
+
+				escapes |= p == 1 && (o[len - 1] == 'E' || o[len - 1] == 'e');
+				len -= p;
+			}
+			i = skip_quoted(in, n, i, escapes);
 			o[len++] = '?';
 		} else if (c == '"' || c == '`') {
 			j = skip_quoted(in, n, i, false);
@@ -219,9 +227,12 @@ static size_t plain_group(const char *s, size_t len, size_t j)
 	return len;
 }
 
-/* Replaces s[from, to) with "(?)"; returns the new length. */
+/* Replaces s[from, to) with "(?)"; returns the new length. Never lengthens the text (its
+ * buffer is sized for the input): a group shorter than "(?)" ("(", "()", "(?") stays. */
 static size_t fold(char *s, size_t len, size_t from, size_t to)
 {
+	if (to - from < 3)
+		return len;
 	memmove(s + from + 3, s + to, len - to + 1);
 	memcpy(s + from, "(?)", 3);
 	return len - (to - from) + 3;
@@ -307,7 +318,7 @@ void sql_operation(const char *sql, size_t n, char *out, size_t outlen)
 	if (!outlen)
 		return;
 	while (i < n) {
-		size_t j = skip_comment(sql, n, i);
+		size_t j = skip_comment(sql, n, i, SQLN_MYSQL);
 		if (j != i) {
 			i = j;
 			continue;

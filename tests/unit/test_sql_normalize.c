@@ -1,5 +1,6 @@
 /* SQL normalization and operation fixtures: {input, normalized} rows. */
 #include "unit.h"
+#include <stdlib.h>
 #include "sql_normalize.h"
 
 static const struct {
@@ -8,7 +9,19 @@ static const struct {
 } rows[] = {
 	{ "SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?", 0 },
 	{ "select  *\n\tfrom t   where x=1.5e3", "select * from t where x=?", 0 },
-	{ "SELECT 'it''s', 'a\\'b' FROM t", "SELECT ?, ? FROM t", 0 },
+	{ "SELECT 'it''s', 'a\\'b' FROM t", "SELECT ?, ? FROM t", SQLN_MYSQL },
+	{ "SELECT 'it''s', E'a\\'b' FROM t", "SELECT ?, ? FROM t", 0 },
+	/* A backslash is ordinary in standard strings (PostgreSQL, SQLite): the literal after a
+	 * path ending in one must not leak. */
+	{ "UPDATE t1 SET v = 'C:\\Users\\bob\\' WHERE k = 'secret-value'", "UPDATE t1 SET v = ? WHERE k = ?", 0 },
+	{ "UPDATE t1 SET v = 'C:\\Users\\bob\\\\' WHERE k = 'secret-value'", "UPDATE t1 SET v = ? WHERE k = ?",
+	  SQLN_MYSQL },
+	/* MySQL # comments go, and do not split the statement. */
+	{ "SELECT a # the 'a' column\nFROM t WHERE b = 1", "SELECT a FROM t WHERE b = ?", SQLN_MYSQL },
+	/* Groups shorter than (?) are left alone (folding them overflowed the buffer). */
+	{ "SELECT * FROM t WHERE x IN ()", "SELECT * FROM t WHERE x IN ()", 0 },
+	{ "SELECT * FROM t WHERE x IN (", "SELECT * FROM t WHERE x IN (", 0 },
+	{ "SELECT * FROM t WHERE x IN (1", "SELECT * FROM t WHERE x IN (?", 0 },
 	{ "SELECT E'\\n' || x'1F' || N'ü' || U&'d\\0061t'", "SELECT ? || ? || ? || ?", 0 },
 	{ "SELECT $$body with 'quote'$$, $fn$x$fn$", "SELECT ?, ?", 0 },
 	{ "SELECT * FROM t WHERE a = $1 AND b = $12", "SELECT * FROM t WHERE a = ? AND b = ?", 0 },
@@ -46,6 +59,31 @@ UNIT_TEST(test_sql_normalize_rows)
 		CHECKF(!strcmp(out, rows[i].want) && n == strlen(out), "row %zu: '%.150s' -> '%.150s' want '%.150s'",
 		       i, rows[i].in, out, rows[i].want);
 	}
+}
+
+/* The fuzz finds of issue #8: valid SQL whose cut or empty IN groups made the fold lengthen
+ * the text past its buffer. Heap buffers of the exact size, so ASan sees any overrun. */
+UNIT_TEST(test_sql_normalize_never_lengthens)
+{
+	char *in = malloc(1100), *out;
+	size_t n = 0, got;
+
+	n += sprintf(in, "SELECT ");
+	while (n < 1000)
+		n += sprintf(in + n, "a, ");
+	n += sprintf(in + n, "a FROM t WHERE x IN (1, 2, 3)");
+	n = strstr(in, "IN (") + 4 - in;  /* the capture ends right after "IN (" */
+	out = malloc(n + 1);
+	got = sql_normalize(in, n, out, n + 1);
+	CHECK(got <= n && got == strlen(out) && !strcmp(out + got - 4, "IN ("));
+	free(out);
+	for (n = 0; n < 50 * 11; n += sprintf(in + n, "x IN () OR "))
+		;
+	out = malloc(n + 1);
+	got = sql_normalize(in, n, out, n + 1);
+	CHECK(got <= n && got == strlen(out));
+	free(out);
+	free(in);
 }
 
 UNIT_TEST(test_sql_normalize_truncates)
