@@ -1,5 +1,5 @@
 # pyvitals build. Generated files (vmlinux.h, BPF objects, skeletons, objects) go to build/.
-BUILD    := build
+BUILD    ?= build
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 CC       ?= gcc
@@ -7,6 +7,12 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 PYTHON   ?= /usr/bin/python3
 
 CFLAGS   ?= -O2 -g
+# make unit SANITIZE=address,undefined: the unit tests under sanitizers, built apart.
+SANITIZE ?=
+ifneq ($(SANITIZE),)
+BUILD    := build/sanitize
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 CFLAGS   += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser
 LDLIBS   := -lbpf -lelf -lz -lm
 BPFFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf \
@@ -80,6 +86,7 @@ e2e: pyvitals
 test: deps
 	$(MAKE) pyvitals $(BUILD)/unit_tests
 	$(MAKE) unit
+	$(MAKE) unit SANITIZE=address,undefined
 	$(MAKE) e2e
 
 DURATION ?=
