@@ -270,11 +270,17 @@ int BPF_KRETPROBE(krp_tcp_sendmsg, int ret)
 	return unstash_args(ret, PV_DIR_SEND);
 }
 
-/* Before 5.19 a 'nonblock' parameter came before flags. */
 SEC("kprobe/tcp_recvmsg")
-int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk)
+int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags)
 {
-	return stash_args(sk, cfg.recvmsg_params == 6 ? PT_REGS_PARM5(ctx) : PT_REGS_PARM4(ctx));
+	return stash_args(sk, flags);
+}
+
+/* Before 5.19 a 'nonblock' parameter came before flags; userspace loads this variant there. */
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(kp_tcp_recvmsg6, struct sock *sk, struct msghdr *msg, size_t len, int nonblock, int flags)
+{
+	return stash_args(sk, flags);
 }
 
 SEC("kretprobe/tcp_recvmsg")

@@ -91,7 +91,7 @@ struct pv_config {
 	__u32 wakeup_bytes;             /* wake userspace once one CPU queued this much */
 	__u32 self_tgid;                /* never trace ourselves */
 	__u32 comm_count;
-	__u32 recvmsg_params;           /* tcp_recvmsg's parameter count here: 4, 5 or 6 (fexit/kprobe) */
+	__u32 recvmsg_params;           /* tcp_recvmsg's parameter count (BTF): picks the fexit/kprobe variants */
 	__u32 comm_service[PV_MAX_COMMS];
 	char comms[PV_MAX_COMMS][PV_COMM_LEN]; /* --comm names, tracked from exec on */
 };

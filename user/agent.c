@@ -96,17 +96,18 @@ static int handle_record(void *ctx, void *data, size_t size)
 static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
 {
 	struct bpf_program *tp[] = { s->progs.tp_sock_send, s->progs.tp_sock_recv };
-	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg,
-				     s->progs.kp_tcp_recvmsg, s->progs.krp_tcp_recvmsg };
-	bool recv4 = s->rodata->cfg.recvmsg_params == 4;
+	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg, s->progs.krp_tcp_recvmsg };
+	bool recv4 = s->rodata->cfg.recvmsg_params == 4, recv6 = s->rodata->cfg.recvmsg_params == 6;
 
 	for (int i = 0; i < 2; i++)
 		bpf_program__set_autoload(tp[i], h == HOOKS_TRACEPOINT);
 	bpf_program__set_autoload(s->progs.fexit_tcp_sendmsg, h == HOOKS_FENTRY);
 	bpf_program__set_autoload(s->progs.fexit_tcp_recvmsg, h == HOOKS_FENTRY && !recv4);
 	bpf_program__set_autoload(s->progs.fexit_tcp_recvmsg4, h == HOOKS_FENTRY && recv4);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 3; i++)
 		bpf_program__set_autoload(kp[i], h == HOOKS_KPROBE);
+	bpf_program__set_autoload(s->progs.kp_tcp_recvmsg, h == HOOKS_KPROBE && !recv6);
+	bpf_program__set_autoload(s->progs.kp_tcp_recvmsg6, h == HOOKS_KPROBE && recv6);
 }
 
 static int track(struct agent *a, int pid, int service)
