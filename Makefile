@@ -31,7 +31,8 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool \
         python3 python3-pytest python3-flask python3-requests gunicorn wrk apache2-utils hey procps \
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
-        redis-server python3-redis memcached python3-pymemcache
+        redis-server python3-redis memcached python3-pymemcache \
+        qemu-system-x86 busybox-static cpio kmod xz-utils
 
 .PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest
 .SECONDARY:
@@ -41,6 +42,8 @@ deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; else echo "all build and test packages present"; fi
+	@# Debian 12's own kernels for make vmtest, downloaded and unpacked under build/ (never installed).
+	tools/vmtest/fetch-kernels
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
 	mkdir -p $@
@@ -78,6 +81,11 @@ bpf-arm64:
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
+
+# The kernel x hook-mode matrix: Debian 12's 6.1 and 6.12 under QEMU, this host, and a locked-down 6.1.
+vmtest: deps pyvitals
+	tools/ensure-tracefs
+	tools/vmtest/matrix
 
 e2e: pyvitals
 	tools/ensure-tracefs

@@ -120,7 +120,8 @@ int cmd_doctor(int argc, char **argv)
 		check_optional_programs();
 	}
 	if (pick != HOOKS_AUTO)
-		snprintf(hooks, sizeof(hooks), "%s (cheapest that loads: tracepoint > fentry > kprobe)", hooks_name(pick));
+		snprintf(hooks, sizeof(hooks), "%s (%s)", hooks_name(pick),
+			 o.hooks == HOOKS_AUTO ? "cheapest that loads: tracepoint > fentry > kprobe" : "as --hooks asks");
 	else
 		snprintf(hooks, sizeof(hooks), "none: %s", err);
 	printf("  %-26s      %s\n", o.hooks == HOOKS_AUTO ? "socket hooks (auto)" : "socket hooks (--hooks)", hooks);
