@@ -16,14 +16,15 @@ static void line(const char *what, bool ok, const char *detail)
 	printf("  %-26s %-4s %s\n", what, ok ? "yes" : "no", detail);
 }
 
-static void describe_pid(int pid)
+/* False when there is no such process: then doctor fails, as watch would. */
+static bool describe_pid(int pid)
 {
 	char exe[512], comm[PV_COMM_LEN], name[160];
 
 	printf("\nprocess %d\n", pid);
 	if (!proc_alive(pid)) {
 		printf("  no such process\n");
-		return;
+		return false;
 	}
 	if (proc_exe(pid, exe, sizeof(exe)))
 		snprintf(exe, sizeof(exe), "(unreadable)");
@@ -33,6 +34,7 @@ static void describe_pid(int pid)
 	       exe, comm, name);
 	runtime_describe_pid(stdout, pid);
 	sqlite_probe_describe_pid(stdout, pid);
+	return true;
 }
 
 /* Load and attach each hook set the kernel offers, as watch would, and unload it. Returns the
@@ -89,6 +91,7 @@ int cmd_doctor(int argc, char **argv)
 	struct utsname u;
 	enum hooks_choice pick = HOOKS_AUTO;
 	char err[768], hooks[800];
+	int missing_pid = 0;
 
 	if (options_parse(&o, "doctor", argc, argv))
 		return 2;
@@ -126,11 +129,14 @@ int cmd_doctor(int argc, char **argv)
 		snprintf(hooks, sizeof(hooks), "none: %s", err);
 	printf("  %-26s      %s\n", o.hooks == HOOKS_AUTO ? "socket hooks (auto)" : "socket hooks (--hooks)", hooks);
 	for (int i = 0; i < o.ntargets; i++)
-		if (o.targets[i].pid)
-			describe_pid(o.targets[i].pid);
+		if (o.targets[i].pid && !describe_pid(o.targets[i].pid) && missing_pid == 0)
+			missing_pid = o.targets[i].pid;
 	if (pick == HOOKS_AUTO)
 		printf("\npyvitals cannot run here: %s\n", err);
 	else
 		printf("\npyvitals can run here\n");
-	return pick != HOOKS_AUTO ? 0 : 1;
+	if (missing_pid)
+		fprintf(stderr, "pyvitals doctor: no process with pid %d: check the pid (e.g. 'pgrep -f gunicorn')\n",
+			missing_pid);
+	return pick != HOOKS_AUTO && !missing_pid ? 0 : 1;
 }

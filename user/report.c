@@ -168,13 +168,14 @@ void report_json(struct agent *a, FILE *out, bool final)
 	fflush(out);
 }
 
+/* ERR% counts server errors (5xx) only; client errors (4xx) have their own column. */
 static void text_row(FILE *f, const char *method, const char *route, uint64_t req, const uint64_t *st,
 		     const struct hist *h, double rate)
 {
-	double err = req ? 100.0 * errors_of(st) / req : 0;
+	double err = req ? 100.0 * errors_of(st) / req : 0, client = req ? 100.0 * st[STATUS_4XX] / req : 0;
 
-	fprintf(f, "  %-7.7s %-38.38s %9llu %8.1f %6.1f%% %8.2f %8.2f %8.2f %8.2f\n", method, route,
-		(unsigned long long)req, rate, err, hist_percentile_ms(h, 0.5),
+	fprintf(f, "  %-7.7s %-38.38s %9llu %8.1f %6.1f%% %6.1f%% %8.2f %8.2f %8.2f %8.2f\n", method, route,
+		(unsigned long long)req, rate, err, client, hist_percentile_ms(h, 0.5),
 		hist_percentile_ms(h, 0.95), hist_percentile_ms(h, 0.99), hist_max_ms(h));
 }
 
@@ -196,8 +197,8 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 		struct route_stats **v = sorted_routes(s, &nr);
 
 		fprintf(out, "\n%s  (%d process%s)\n", s->name, n, n == 1 ? "" : "es");
-		fprintf(out, "  %-7s %-38s %9s %8s %7s %8s %8s %8s %8s\n", "METHOD", "ROUTE", "REQUESTS", "REQ/S",
-			"ERR", "P50ms", "P95ms", "P99ms", "MAXms");
+		fprintf(out, "  %-7s %-38s %9s %8s %7s %7s %8s %8s %8s %8s\n", "METHOD", "ROUTE", "REQUESTS", "REQ/S",
+			"5XX", "4XX", "P50ms", "P95ms", "P99ms", "MAXms");
 		text_row(out, "ALL", "", s->http.requests, s->http.status, &s->http.latency, s->http.rate);
 		for (unsigned j = 0; j < nr && (!screen || j < 20); j++)
 			text_row(out, v[j]->method, v[j]->route, v[j]->requests, v[j]->status, &v[j]->latency,

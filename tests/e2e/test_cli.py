@@ -59,9 +59,10 @@ def test_doctor_describes_a_pid():
 
 
 def test_unknown_pid_fails_clearly():
-    r = run("watch", "-p", 4194303, "--json")
-    assert r.returncode != 0
-    assert "no process with pid 4194303" in r.stderr
+    for cmd in (["watch", "-p", 4194303, "--json"], ["doctor", "-p", 4194303]):
+        r = run(*cmd)
+        assert r.returncode != 0, (cmd, r.stdout)
+        assert "no process with pid 4194303" in r.stderr, (cmd, r.stderr)
 
 
 def test_bad_flag_values():
