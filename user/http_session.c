@@ -7,10 +7,14 @@
  * with a request; the response side switches to "ends at the last write before the next
  * request is read, at the next status line, or at close". */
 #include "http_parse.h"
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define QLEN 16 /* pipelined requests awaiting a response */
+/* Pipelined requests awaiting a response: the queue starts small and doubles as clients
+ * pipeline deeper, up to QMAX; past that a request is counted as dropped. */
+#define QMIN 16
+#define QMAX 4096
 
 enum dstate {
 	D_UNSYNCED,     /* ignore bytes until an I/O starts with a message */
@@ -44,8 +48,8 @@ struct dir {
 
 struct http_server_conn {
 	struct dir req, resp;
-	struct pend q[QLEN];
-	unsigned qhead, qlen;
+	struct pend *q;         /* ring of qcap entries */
+	unsigned qhead, qlen, qcap;
 	struct pend cur;        /* the request the response being written answers */
 	int cur_status;
 	uint64_t last_write_ts;
@@ -70,7 +74,27 @@ void http_server_conn_free(struct http_server_conn *c)
 		return;
 	free(c->req.buf);
 	free(c->resp.buf);
+	free(c->q);
 	free(c);
+}
+
+/* Room for one more pending request: double the ring (unrolled into order) when full. */
+static bool queue_room(struct http_server_conn *c)
+{
+	unsigned cap = c->qcap ? 2 * c->qcap : QMIN;
+	struct pend *q;
+
+	if (c->qlen < c->qcap)
+		return true;
+	if (cap > QMAX || !(q = malloc(cap * sizeof(*q))))
+		return false;
+	for (unsigned i = 0; i < c->qlen; i++)
+		q[i] = c->q[(c->qhead + i) % c->qcap];
+	free(c->q);
+	c->q = q;
+	c->qcap = cap;
+	c->qhead = 0;
+	return true;
 }
 
 void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_stats *out)
@@ -109,11 +133,11 @@ static void enqueue(struct http_server_conn *c, const struct http_head *h, int v
 	 * servers do not write ahead), so the response side is in sync from here. */
 	if (c->resp.st == D_UNSYNCED && !c->qlen)
 		c->resp.st = D_IDLE;
-	if (c->qlen == QLEN) {
+	if (!queue_room(c)) {
 		c->stats.dropped_requests += valid;
 		return;
 	}
-	struct pend *p = &c->q[(c->qhead + c->qlen++) % QLEN];
+	struct pend *p = &c->q[(c->qhead + c->qlen++) % c->qcap];
 	memset(p, 0, sizeof(*p));
 	p->valid = valid;
 	if (valid) {
@@ -132,7 +156,7 @@ static void pop(struct http_server_conn *c, int status)
 	if (!c->qlen)
 		return;
 	c->cur = c->q[c->qhead];
-	c->qhead = (c->qhead + 1) % QLEN;
+	c->qhead = (c->qhead + 1) % c->qcap;
 	c->qlen--;
 }
 
@@ -449,12 +473,16 @@ void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn
 	else if (c->resp.st == D_BODY_LEN || c->resp.st == D_BODY_CHUNKED)
 		c->stats.dropped_requests += c->cur.valid; /* cut short: no honest end time */
 	for (unsigned i = 0; i < c->qlen; i++)
-		c->stats.dropped_requests += c->q[(c->qhead + i) % QLEN].valid;
+		c->stats.dropped_requests += c->q[(c->qhead + i) % c->qcap].valid;
 	/* Start over as a fresh connection, keeping the counters and buffers. */
 	struct http_conn_stats st = c->stats;
 	uint8_t *rb = c->req.buf, *wb = c->resp.buf;
+	struct pend *q = c->q;
+	unsigned qcap = c->qcap;
 	memset(c, 0, sizeof(*c));
 	c->stats = st;
 	c->req.buf = rb;
 	c->resp.buf = wb;
+	c->q = q;
+	c->qcap = qcap;
 }

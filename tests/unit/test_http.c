@@ -465,3 +465,40 @@ UNIT_TEST(http_random_robustness)
 	CHECKF(!ck.bad, "%d bogus transactions", ck.bad);
 	CHECKF(total > 100, "only %u transactions: the generator is not exercising the parser", total);
 }
+
+static void count_txn(void *ctx, const struct http_txn *t)
+{
+	(*(int *)ctx) += t->status == 200;
+}
+
+/* Deep pipelining (issue #8: 80 of 100 at 20 per connection): every request of a batch far
+ * deeper than the queue's first size is answered and counted, batch after batch. */
+UNIT_TEST(http_deep_pipelining_counts_every_request)
+{
+	static const int depths[] = { 1, 16, 17, 20, 40, 200 };
+	static const char req[] = "GET /p HTTP/1.1\r\nHost: h\r\n\r\n", resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+	for (size_t d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
+		struct http_server_conn *c = http_server_conn_new();
+		struct http_conn_stats st;
+		int n = depths[d], got = 0;
+		uint8_t *reqs = malloc(n * (sizeof(req) - 1)), *resps = malloc(n * (sizeof(resp) - 1));
+
+		for (int i = 0; i < n; i++) {
+			memcpy(reqs + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+			memcpy(resps + i * (sizeof(resp) - 1), resp, sizeof(resp) - 1);
+		}
+		for (int batch = 0; batch < 3; batch++) {
+			http_server_conn_feed(c, 1, reqs, n * (sizeof(req) - 1), n * (sizeof(req) - 1), 10 * batch + 1, 7,
+					      count_txn, &got);
+			http_server_conn_feed(c, 0, resps, n * (sizeof(resp) - 1), n * (sizeof(resp) - 1), 10 * batch + 2,
+					      7, count_txn, &got);
+		}
+		http_server_conn_stats(c, &st);
+		CHECKF(got == 3 * n && st.dropped_requests == 0, "depth %d: %d answered of %d, %llu dropped", n, got,
+		       3 * n, (unsigned long long)st.dropped_requests);
+		http_server_conn_free(c);
+		free(reqs);
+		free(resps);
+	}
+}
