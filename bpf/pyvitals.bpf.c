@@ -290,19 +290,13 @@ int BPF_KRETPROBE(krp_tcp_recvmsg, int ret)
 }
 
 /* ---- connection end, all modes ---- */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+static __always_inline void emit_close(__u64 key)
 {
-	__u64 key = (__u64)sk;
-	struct pv_conn_info *conn;
+	struct pv_conn_info *conn = bpf_map_lookup_elem(&conns, &key);
 	struct pv_close_event *e;
 
-	/* Our side can send nothing more once it entered FIN_WAIT1 or LAST_ACK. */
-	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
-		return 0;
-	conn = bpf_map_lookup_elem(&conns, &key);
 	if (!conn)
-		return 0;
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (e) {
 		e->type = PV_EV_CLOSE;
@@ -314,6 +308,26 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int
 		__sync_fetch_and_add(&counters.ringbuf_full, 1);
 	}
 	bpf_map_delete_elem(&conns, &key);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	/* Our side can send nothing more once it entered FIN_WAIT1 or LAST_ACK: that comes from
+	 * the process's own close(), after its last write. A reset (-> CLOSE) comes from softirq,
+	 * possibly in the middle of a write that is reported after it (loopback delivers the peer's
+	 * RST inside the sender's send), so with tcp_destroy_sock that end waits for the socket's
+	 * destruction, which follows the process's close(). */
+	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK ||
+	    (newstate == TCP_CLOSE && !cfg.close_at_destroy))
+		emit_close((__u64)sk);
+	return 0;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tp_sock_destroy, struct sock *sk)
+{
+	emit_close((__u64)sk);
 	return 0;
 }
 

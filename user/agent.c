@@ -25,13 +25,16 @@ uint64_t agent_now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* Database replies and pipelined batches are parsed message by message: capture more of them. */
+/* Database replies and pipelined batches are parsed message by message: capture more of them.
+ * Only a socket the kernel still knows: one closed since (its entry deleted) must not come
+ * back, or a new socket at the same address would be taken as known and never send its
+ * addresses (its calls were filed under "unknown (state expired)"). */
 static void raise_db_capture(void *ctx, uint64_t sk, int service)
 {
 	struct agent *a = ctx;
 	struct pv_conn_info info = { .service = service, .capture = a->opt.db_capture };
 
-	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_ANY);
+	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_EXIST);
 }
 
 /* Interpreter probes are per process; a failure only makes that signal unavailable. */
@@ -158,6 +161,8 @@ static int configure(struct agent *a, char *err, size_t errlen)
 	cfg->wakeup_bytes = RINGBUF_BYTES / 4 / (libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 1);
 	cfg->self_tgid = getpid();
 	cfg->recvmsg_params = a->feat.tcp_recvmsg_params;
+	cfg->close_at_destroy = a->feat.destroy_tracepoint;
+	bpf_program__set_autoload(a->skel->progs.tp_sock_destroy, a->feat.destroy_tracepoint);
 	for (int i = 0; i < a->nservices; i++) {
 		if (!a->services[i].comm[0])
 			continue;
@@ -285,11 +290,6 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 	features_probe(&a->feat);
 	if (!a->feat.root) {
 		snprintf(err, errlen, "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run with sudo");
-		goto fail;
-	}
-	if (!a->feat.tracefs) {
-		snprintf(err, errlen, "tracefs is not mounted and could not be mounted (%s): mount it with "
-			 "'mount -t tracefs nodev /sys/kernel/tracing'", a->feat.tracefs_err);
 		goto fail;
 	}
 	if (start_sockets(a, err, errlen))

@@ -31,6 +31,8 @@ static bool has_caps(void)
 	return (data[1].effective & (1u << (39 - 32))) && (data[1].effective & (1u << (38 - 32)));
 }
 
+/* Mounted for the tools people use beside pyvitals; the programs pyvitals loads do not need
+ * it (BTF tracepoints, and kprobes/uprobes through their perf PMUs). */
 static void probe_tracefs(struct features *f)
 {
 	if (path_exists("/sys/kernel/tracing/events")) {
@@ -41,8 +43,12 @@ static void probe_tracefs(struct features *f)
 		f->tracefs = true;
 		return;
 	}
-	snprintf(f->tracefs_err, sizeof(f->tracefs_err), "mount -t tracefs on /sys/kernel/tracing: %s",
-		 strerror(errno));
+	snprintf(f->tracefs_err, sizeof(f->tracefs_err), "%s",
+		 errno == EBUSY ? "mounted, but its events cannot be read (lockdown=confidentiality?)"
+				: "mount -t tracefs on /sys/kernel/tracing failed");
+	if (errno != EBUSY)
+		snprintf(f->tracefs_err + strlen(f->tracefs_err), sizeof(f->tracefs_err) - strlen(f->tracefs_err),
+			 ": %s", strerror(errno));
 }
 
 /* Load and attach a do-nothing fexit program on tcp_sendmsg: the kernel's own answer. */
@@ -131,6 +137,8 @@ void features_probe(struct features *f)
 			btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
 		f->sched_tracepoints =
 			btf__find_by_name_kind(vmlinux, "btf_trace_sched_process_fork", BTF_KIND_TYPEDEF) > 0;
+		f->destroy_tracepoint =
+			btf__find_by_name_kind(vmlinux, "btf_trace_tcp_destroy_sock", BTF_KIND_TYPEDEF) > 0;
 	}
 	probe_tcp_recvmsg(f, vmlinux);
 	f->kprobes = path_exists("/sys/bus/event_source/devices/kprobe/type");

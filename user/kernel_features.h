@@ -12,6 +12,7 @@ struct features {
 	char tracefs_err[128];
 	bool sock_tracepoints;/* sock:sock_{send,recv}_length exist */
 	bool sched_tracepoints;
+	bool destroy_tracepoint; /* tcp:tcp_destroy_sock: where a reset connection really ends */
 	bool kprobes;         /* kprobe PMU present */
 	bool fentry;          /* an fexit program loaded and attached */
 	char fentry_err[64];
