@@ -101,7 +101,8 @@ int cmd_doctor(int argc, char **argv)
 	printf("kernel %s %s\n", u.release, u.machine);
 	line("privileges (root/CAP_BPF)", f.root, f.root ? "" : "run as root");
 	line("BTF", f.btf, "/sys/kernel/btf/vmlinux");
-	line("tracefs", f.tracefs, f.tracefs ? "/sys/kernel/tracing" : f.tracefs_err);
+	snprintf(err, sizeof(err), "%s (not needed by pyvitals' programs)", f.tracefs ? "/sys/kernel/tracing" : f.tracefs_err);
+	line("tracefs", f.tracefs, err);
 	line("sock_*_length tracepoints", f.sock_tracepoints, "socket I/O only, no syscall tax");
 	line("sched tracepoints", f.sched_tracepoints, "follow fork/exec/exit");
 	line("fentry/fexit", f.fentry, f.fentry ? "" : f.fentry_err);
@@ -114,8 +115,6 @@ int cmd_doctor(int argc, char **argv)
 	printf("  %-26s      %s\n", "lockdown", f.lockdown);
 	if (!f.root)
 		snprintf(err, sizeof(err), "loading BPF programs needs root (or CAP_BPF and CAP_PERFMON): run with sudo");
-	else if (!f.tracefs)
-		snprintf(err, sizeof(err), "%s", f.tracefs_err);
 	else if (!f.btf || !f.sched_tracepoints)
 		features_hook_candidates(&f, HOOKS_AUTO, (enum hooks_choice[HOOKS_SETS]){ 0 }, err, sizeof(err));
 	else {
