@@ -58,6 +58,9 @@ static enum hooks_choice check_socket_hooks(const struct options *o, const struc
 			pick = order[i];
 		if (!ok && o->hooks == order[i])
 			snprintf(err, errlen, "--hooks=%s: %s", hooks_name(order[i]), missing ? missing : why);
+		/* Auto: name the first set the kernel offers but refused to load, with its reason. */
+		if (!ok && !missing && o->hooks == HOOKS_AUTO && !strchr(err, ';'))
+			snprintf(err, errlen, "no socket hook set loads here; %s", why);
 	}
 	return pick;
 }
