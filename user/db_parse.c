@@ -3,6 +3,7 @@
  * length-prefixed protocols, the prepared-statement cache, and classification. */
 #define DB_PARSE_INTERNAL
 #include "db_parse.h"
+#include "ring.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,19 +122,7 @@ struct db_pending *db_q_at(struct db_conn *c, uint32_t i)
 
 static bool q_grow(struct db_queue *q)
 {
-	uint32_t ncap = q->cap ? q->cap * 2 : 4;
-	if (ncap > DB_MAX_PENDING)
-		return false;
-	struct db_pending *ne = malloc(ncap * sizeof(*ne));
-	if (!ne)
-		return false;
-	for (uint32_t i = 0; i < q->n; i++)
-		ne[i] = q->e[(q->head + i) % q->cap];
-	free(q->e);
-	q->e = ne;
-	q->cap = ncap;
-	q->head = 0;
-	return true;
+	return ring_grow((void **)&q->e, &q->cap, &q->head, q->n, sizeof(*q->e), 4, DB_MAX_PENDING);
 }
 
 struct db_pending *db_q_push(struct db_conn *c, uint64_t ts, uint32_t tid, db_call_cb cb,

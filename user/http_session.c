@@ -7,6 +7,7 @@
  * with a request; the response side switches to "ends at the last write before the next
  * request is read, at the next status line, or at close". */
 #include "http_parse.h"
+#include "ring.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ struct dir {
 struct http_server_conn {
 	struct dir req, resp;
 	struct pend *q;         /* ring of qcap entries */
-	unsigned qhead, qlen, qcap;
+	uint32_t qhead, qlen, qcap;
 	struct pend cur;        /* the request the response being written answers */
 	int cur_status;
 	uint64_t last_write_ts;
@@ -78,23 +79,10 @@ void http_server_conn_free(struct http_server_conn *c)
 	free(c);
 }
 
-/* Room for one more pending request: double the ring (unrolled into order) when full. */
+/* Room for one more pending request. */
 static bool queue_room(struct http_server_conn *c)
 {
-	unsigned cap = c->qcap ? 2 * c->qcap : QMIN;
-	struct pend *q;
-
-	if (c->qlen < c->qcap)
-		return true;
-	if (cap > QMAX || !(q = malloc(cap * sizeof(*q))))
-		return false;
-	for (unsigned i = 0; i < c->qlen; i++)
-		q[i] = c->q[(c->qhead + i) % c->qcap];
-	free(c->q);
-	c->q = q;
-	c->qcap = cap;
-	c->qhead = 0;
-	return true;
+	return c->qlen < c->qcap || ring_grow((void **)&c->q, &c->qcap, &c->qhead, c->qlen, sizeof(*c->q), QMIN, QMAX);
 }
 
 void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_stats *out)
@@ -478,7 +466,7 @@ void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn
 	struct http_conn_stats st = c->stats;
 	uint8_t *rb = c->req.buf, *wb = c->resp.buf;
 	struct pend *q = c->q;
-	unsigned qcap = c->qcap;
+	uint32_t qcap = c->qcap;
 	memset(c, 0, sizeof(*c));
 	c->stats = st;
 	c->req.buf = rb;
