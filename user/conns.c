@@ -28,6 +28,11 @@ struct conn {
 	uint8_t pending[PENDING_MAX];  /* a request's first bytes split off by a short read */
 	uint64_t pending_ns;
 	uint32_t pending_tid;
+	/* The last send that might be a database request (a memcached "get" to a port other than
+	 * 11211): replayed when the reply decides, so the call that classified it is counted. */
+	uint8_t *held;
+	uint32_t nheld, held_len, held_tid;
+	uint64_t held_ns;
 	struct http_server_conn *http;
 	struct db_conn *db;
 	struct service *svc;
@@ -112,6 +117,7 @@ static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
 		t->counters.db_malformed += st.malformed;
 		db_conn_free(c->db);
 	}
+	free(c->held);
 	free(c);
 }
 
@@ -148,6 +154,7 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 {
 	uint8_t buf[PENDING_MAX + 64];
 	size_t n = 0, take = e->cap_len < 64 ? e->cap_len : 64;
+	enum db_guess guess;
 	enum db_system sys;
 	enum http_guess g;
 
@@ -179,13 +186,25 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		t->counters.ignored++;
 		return;
 	}
-	if (db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys) == DB_GUESS_YES &&
-	    (c->db = db_conn_new(sys))) {
+	guess = db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys);
+	if (guess == DB_GUESS_YES && (c->db = db_conn_new(sys))) {
 		c->proto = PROTO_DB_CLIENT;
 		t->counters.db_client++;
 		if (t->db_socket)
 			t->db_socket(t->db_socket_ctx, c->sk, c->service);
+		if (c->held && e->dir == PV_DIR_RECV)
+			db_conn_feed(c->db, 1, c->held, c->nheld, c->held_len, c->held_ns, c->held_tid, on_db_call, c);
+		free(c->held);
+		c->held = NULL;
 		return;
+	}
+	if (guess == DB_GUESS_MAYBE && e->dir == PV_DIR_SEND && e->cap_len &&
+	    (c->held || (c->held = malloc(PV_CAPTURE_MAX)))) {
+		memcpy(c->held, e->data, e->cap_len);
+		c->nheld = e->cap_len;
+		c->held_len = e->len;
+		c->held_ns = e->ts_ns;
+		c->held_tid = e->tid;
 	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS) {
 		c->proto = PROTO_IGNORED;

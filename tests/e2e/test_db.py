@@ -444,3 +444,45 @@ def test_short_connections_keep_their_peer(redis_server, watch_factory):
     print("truth", truth, "pyvitals", peers)
     assert peers == {("redis", f"127.0.0.1:{redis_server.port}"): sum(truth.values())}, peers
     assert truth.get("SET") == truth.get("GET") == n, truth
+
+
+FRESH_GETS = """
+import sys
+from pymemcache.client.base import Client
+port, n = int(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(n):
+    c = Client(("127.0.0.1", port))
+    c.get("fresh:%d" % i)  # the connection's first command: a miss
+    c.close()
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_memcached_first_get_on_a_fresh_connection(memcached, watch_factory):
+    """Issue #8, item 4: a 'get' that opens a connection to a port other than 11211 only
+    classifies the connection when its reply comes back; it must still be counted."""
+    n = 10
+    work = subprocess.Popen([PY, "-c", FRESH_GETS, str(memcached.port), str(n)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert work.stdout.readline().strip() == "ready"
+        w = watch_factory("-p", work.pid)
+        s0 = memcached.stats()
+        work.stdin.write("go\n")
+        work.stdin.flush()
+        assert work.stdout.readline().strip() == "done"
+        s1 = memcached.stats()
+        snap = w.stop()
+    finally:
+        work.kill()
+        work.wait()
+    print_hooks(snap, "memcached fresh gets")
+    truth = {k: s1[k] - s0.get(k, 0) for k in ("cmd_get", "get_misses")}
+    entry = peer_entry(service(snap), "memcached", f"127.0.0.1:{memcached.port}")
+    print("truth", truth, "pyvitals", entry["operations"], entry.get("cache"))
+    assert truth == {"cmd_get": n, "get_misses": n}, truth
+    assert entry["operations"] == {"GET": n} and entry["calls"] == n, entry
+    assert entry["cache"] == {"hits": 0, "misses": n}, entry
