@@ -45,6 +45,7 @@ static enum hooks_choice check_socket_hooks(const struct options *o, const struc
 	static const enum hooks_choice order[HOOKS_SETS] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
 	enum hooks_choice pick = HOOKS_AUTO;
 	char why[480], name[32];
+	bool named = false;  /* err already names a set that would not load */
 
 	snprintf(err, errlen, "no socket hook set loads here");
 	printf("\nBPF programs (each set loaded and attached, then unloaded)\n");
@@ -59,8 +60,10 @@ static enum hooks_choice check_socket_hooks(const struct options *o, const struc
 		if (!ok && o->hooks == order[i])
 			snprintf(err, errlen, "--hooks=%s: %s", hooks_name(order[i]), missing ? missing : why);
 		/* Auto: name the first set the kernel offers but refused to load, with its reason. */
-		if (!ok && !missing && o->hooks == HOOKS_AUTO && !strchr(err, ';'))
+		if (!ok && !missing && o->hooks == HOOKS_AUTO && !named) {
 			snprintf(err, errlen, "no socket hook set loads here; %s", why);
+			named = true;
+		}
 	}
 	return pick;
 }
