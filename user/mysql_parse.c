@@ -82,7 +82,9 @@ bool mysql_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 		return plen >= 3;
 	if (b0 == 0xfe)
 		return plen < 9;
-	return b0 < 0xfb && plen == 1; /* a result set's column count */
+	/* a result set's column count; libmariadb with MARIADB_CLIENT_CACHE_METADATA adds a
+	 * "metadata follows" byte (0 or 1) */
+	return b0 < 0xfb && (plen == 1 || (plen == 2 && (cap < 6 || p[5] <= 1)));
 }
 
 static int64_t my_hdr_len(const struct db_framer *f, int send)
@@ -229,10 +231,12 @@ static void query_reply(struct db_conn *c, struct mysql_state *s, struct db_pend
 			end_or_more(c, s, h, b, n, plen, ts, cb, ctx);
 		else if (b[0] == 0xfb)
 			s->rs = RS_INFILE;
-		else if (lenenc(b, n, &i, &v) && v)
-			s->rs = RS_COLDEFS, s->left = v;
-		else
+		else if (!lenenc(b, n, &i, &v) || !v)
 			finish(c, s, h, ts, cb, ctx);
+		else if (plen == i + 1 && i < n && b[i] == 0)
+			s->rs = RS_ROWS; /* MariaDB skipped the column definitions it knows we cached */
+		else
+			s->rs = RS_COLDEFS, s->left = v;
 		break;
 	case RS_COLDEFS:
 		if (!--s->left)

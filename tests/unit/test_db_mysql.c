@@ -24,6 +24,10 @@
 #define QUIT "\x01\x00\x00\x00\x01"
 #define Q_MULTI "\x09\x00\x00\x00\x03""CALL p()"
 #define R_MULTI "\x01\x00\x00\x01\x01\x1e\x00\x00\x02\x03""def\x04test\x01t\x01t\x01x\x01x\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00\x02\x00\x02\x00\x00\x04\x01""1\x05\x00\x00\x05\xfe\x00\x00\n\x00\x07\x00\x00\x06\x00\x00\x00\x02\x00\x00\x00"
+/* libmariadb with MARIADB_CLIENT_CACHE_METADATA: the column count packet carries a second
+ * byte, "metadata follows" (1 here; 0 skips the column definitions) */
+#define R_SEL_MDB "\x02\x00\x00\x01\x01\x01$\x00\x00\x02\x03""def\x04test\x01t\x01t\x04name\x04name\x0c!\x00P\x00\x00\x00\xfd\x00\x00\x00\x00\x00\x06\x00\x00\x03\x05""alice\x07\x00\x00\x04\xfe\x00\x00\x02\x00\x00\x00"
+#define R_EXEC_NOMETA "\x02\x00\x00\x01\x01\x00\x08\x00\x00\x02\x00\x00\x05""alice\x07\x00\x00\x03\xfe\x00\x00\x02\x00\x00\x00"
 #define Q_ATTR "\x0b\x00\x00\x00\x03\x00\x01SELECT 1"
 
 #define S(x) { 1, TX(x), 0, 0 }
@@ -57,6 +61,13 @@ static const struct my_row rows[] = {
 	{ "ssl request stops parsing", { R(GREET), S(SSLREQ_MY), S("\x16\x03\x01\x00\x05hello"), R("\x16\x03\x03\x00\x01x") },
 	  { { 0 } }, 0 },
 	{ "reply before request", { R(R_SEL), S(Q_ERR), R(R_ERR) }, { { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 1 },
+	{ "mariadb two-byte column count", { S(Q_SEL), R(R_SEL_MDB), S(Q_ERR), R(R_ERR) },
+	  { { "SELECT", NULL, "", 0, "", 0, 0 }, { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 2 },
+	{ "mariadb reply before request", { R(R_SEL_MDB), S(Q_ERR), R(R_ERR) },
+	  { { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 1 },
+	{ "mariadb execute without metadata", { S(PREP), R(R_PREP), S(EXEC), R(R_EXEC_NOMETA), S(Q_ERR), R(R_ERR) },
+	  { { "SELECT", "SELECT name FROM t WHERE id = ?", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT * FROM nope", "", 1, "1146", 0, 0 } }, 2 },
 };
 
 UNIT_TEST(test_db_mysql_rows)
