@@ -486,3 +486,49 @@ def test_memcached_first_get_on_a_fresh_connection(memcached, watch_factory):
     assert truth == {"cmd_get": n, "get_misses": n}, truth
     assert entry["operations"] == {"GET": n} and entry["calls"] == n, entry
     assert entry["cache"] == {"hits": 0, "misses": n}, entry
+
+
+MYSQLDB_BEFORE_ATTACH = """
+import sys, MySQLdb
+c = MySQLdb.connect(host="127.0.0.1", port=int(sys.argv[1]), user="root", db="app", autocommit=True)
+cur = c.cursor()
+cur.execute("SELECT 1")
+cur.fetchall()
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(int(sys.argv[2])):
+    cur.execute("SELECT id, name FROM users WHERE id = %s", (1 + i,))
+    cur.fetchall()
+    cur.execute("UPDATE users SET name = name WHERE id = %s", (1 + i,))
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_mysqldb_connection_opened_before_attach(mariadb, watch_factory):
+    """Issue #8, item 3: a libmariadb (MySQLdb) connection opened before attach; its replies
+    must pair with their own requests (a late sync gave SELECTs of ~3 s and lost UPDATEs)."""
+    n = 20
+    work = subprocess.Popen([PY, "-c", MYSQLDB_BEFORE_ATTACH, str(mariadb.port), str(n)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert work.stdout.readline().strip() == "ready"
+        w = watch_factory("-p", work.pid)
+        truth = mariadb.connect()
+        s0 = mariadb.com_status(truth)
+        work.stdin.write("go\n")
+        work.stdin.flush()
+        assert work.stdout.readline().strip() == "done"
+        s1 = mariadb.com_status(truth)
+        truth.close()
+        snap = w.stop()
+    finally:
+        work.kill()
+        work.wait()
+    print_hooks(snap, "mysqldb before attach")
+    d = {k: s1[k] - s0[k] for k in ("Com_select", "Com_update")}
+    entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
+    print("truth", d, "pyvitals", entry["operations"], entry["latency_ms"])
+    assert d == {"Com_select": n, "Com_update": n}, d
+    assert entry["operations"] == {"SELECT": n, "UPDATE": n}, entry["operations"]
+    assert entry["latency_ms"]["max"] < 1000, entry["latency_ms"]
