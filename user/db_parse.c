@@ -4,6 +4,7 @@
 #define DB_PARSE_INTERNAL
 #include "db_parse.h"
 #include "ring.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,12 +95,26 @@ static void flush_orphans(struct db_conn *c, db_call_cb cb, void *ctx)
 
 void db_conn_close(struct db_conn *c, uint64_t ts_ns, db_call_cb cb, void *ctx)
 {
-	(void)ts_ns;
 	if (!c)
 		return;
 	/* orphans got (part of) a reply; the rest never did and are dropped */
 	if (c->orphans)
 		flush_orphans(c, cb, ctx);
+	/* A call still waiting on a followed connection died with it (the server killed it, as
+	 * pg_terminate_backend does, or the network did): an error, with the server's own code
+	 * when its last words were one. */
+	for (uint32_t i = 0; c->synced[0] && i < c->q.n; i++) {
+		struct db_pending *e = db_q_at(c, i);
+
+		if (!(e->flags & DB_PF_CALL) || e->state == DB_DONE)
+			continue;
+		if (!e->call.error) {
+			e->call.error = 1;
+			snprintf(e->call.error_code, sizeof(e->call.error_code), "closed");
+		}
+		db_emit(c, e, ts_ns, cb, ctx);
+		e->flags &= ~DB_PF_CALL;  /* counted: not a dropped request below */
+	}
 	db_q_clear(c);
 }
 

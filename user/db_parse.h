@@ -40,7 +40,8 @@ void db_conn_free(struct db_conn *c);
 /* One socket I/O: send=1 the app wrote, 0 it read; cap holds the first cap_len of len bytes. */
 void db_conn_feed(struct db_conn *c, int send, const uint8_t *cap, size_t cap_len, size_t len,
 		  uint64_t ts_ns, uint32_t tid, db_call_cb cb, void *ctx);
-/* The socket closed: pending requests are dropped without a call. */
+/* The socket closed: calls still waiting on a followed connection end as errors ("closed", or
+ * the code the server sent last); requests whose replies could not be followed are dropped. */
 void db_conn_close(struct db_conn *c, uint64_t ts_ns, db_call_cb cb, void *ctx);
 
 struct db_conn_stats {

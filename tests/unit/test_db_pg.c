@@ -29,6 +29,9 @@
 #define Q_EMPTY "Q\x00\x00\x00\x05\x00"
 #define R_EMPTY "I\x00\x00\x00\x04Z\x00\x00\x00\x05I"
 
+/* pg_terminate_backend: the server's last words to a session running a statement */
+#define R_TERMINATED "E\x00\x00\x00\x4fSFATAL\x00VFATAL\x00""C57P01\x00Mterminating connection due to administrator command\x00\x00"
+
 #define S(x) { 1, TX(x), 0, 0 }
 #define R(x) { 0, TX(x), 0, 0 }
 
@@ -67,6 +70,11 @@ static const struct pg_row rows[] = {
 	  { { "SELECT", NULL, "", 0, "", 0, 0 }, { "SELECT", NULL, "", 1, "42P01", 0, 0 } }, 2 },
 	{ "ssl accepted: nothing parsed", { S(SSLREQ), R("S"), S("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), R("\x16\x03\x03\x00\x7a") },
 	  { { 0 } }, 0 },
+	/* issue #8, item 6: a statement whose connection dies is an error call, not nothing */
+	{ "connection terminated mid-statement", { S(Q_SELECT), R(R_SELECT), S(Q_BAD), R(R_TERMINATED) },
+	  { { "SELECT", NULL, "", 0, NULL, 0, 0 }, { "SELECT", "SELECT * FROM nope", "", 1, "57P01", 0, 0 } }, 2 },
+	{ "connection closed with a statement in flight", { S(Q_SELECT), R(R_SELECT), S(Q_BAD) },
+	  { { "SELECT", NULL, "", 0, NULL, 0, 0 }, { "SELECT", "SELECT * FROM nope", "", 1, "closed", 0, 0 } }, 2 },
 	{ "reply before request", { R(R_SELECT), S(Q_SELECT), R(R_SELECT) },
 	  { { "SELECT", NULL, "", 0, "", 0, 0 } }, 1 },
 };
