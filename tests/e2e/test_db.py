@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -532,3 +533,55 @@ def test_mysqldb_connection_opened_before_attach(mariadb, watch_factory):
     assert d == {"Com_select": n, "Com_update": n}, d
     assert entry["operations"] == {"SELECT": n, "UPDATE": n}, entry["operations"]
     assert entry["latency_ms"]["max"] < 1000, entry["latency_ms"]
+
+
+TERMINATED = """
+import sys, psycopg2
+c = psycopg2.connect(host="127.0.0.1", port=int(sys.argv[1]), user="postgres", dbname="app")
+c.autocommit = True
+cur = c.cursor()
+cur.execute("SELECT pg_backend_pid()")
+print("ready", cur.fetchone()[0], flush=True)
+sys.stdin.readline()
+try:
+    cur.execute("SELECT pg_sleep(30)")
+    print("finished", flush=True)
+except psycopg2.Error as e:
+    print("killed", e.pgcode, flush=True)
+c.close()
+sys.stdin.read()
+"""
+
+
+def test_statement_on_a_terminated_connection_is_an_error(postgres, watch_factory):
+    """Issue #8, item 6: pg_terminate_backend kills a session mid-statement; the statement is
+    one call, an error with the server's code, not nothing."""
+    work = subprocess.Popen([PY, "-c", TERMINATED, str(postgres.port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        ready = work.stdout.readline().split()
+        assert ready[0] == "ready", ready
+        w = watch_factory("-p", work.pid)
+        work.stdin.write("go\n")
+        work.stdin.flush()
+        truth = postgres.connect("postgres")
+        with truth.cursor() as cur:
+            for _ in range(100):  # wait until the statement runs, then kill its backend
+                cur.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (int(ready[1]),))
+                row = cur.fetchone()
+                if row and row[0] == "active":
+                    break
+                time.sleep(0.05)
+            cur.execute("SELECT pg_terminate_backend(%s)", (int(ready[1]),))
+        truth.close()
+        outcome = work.stdout.readline().split()
+        snap = w.stop()
+    finally:
+        work.kill()
+        work.wait()
+    print_hooks(snap, "terminated")
+    assert outcome[0] == "killed", outcome  # psycopg2 may or may not have read the FATAL
+    entry = peer_entry(service(snap), "postgresql", f"127.0.0.1:{postgres.port}")
+    print("pyvitals", entry["operations"], entry["errors"], entry["queries"])
+    assert entry["calls"] == 1 and entry["errors"] == 1, entry
+    assert [q["text"] for q in entry["queries"]] == ["SELECT pg_sleep(?)"], entry["queries"]
