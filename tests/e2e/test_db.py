@@ -404,6 +404,50 @@ def test_sqlite_executions_equal_app_count(db_app, watch_factory):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class Workload:
+    """A `python -c` script that prints "ready ...", does its work when sent a line, prints one
+    result line, then waits for EOF: pyvitals attaches between the two."""
+
+    def __init__(self, script, *args):
+        self.proc = subprocess.Popen([PY, "-c", script, *map(str, args)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.ready = self.proc.stdout.readline().split()
+        assert self.ready[:1] == ["ready"], self.ready
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def result(self):
+        return self.proc.stdout.readline().split()
+
+    def go(self):
+        """Start the work and wait for it; returns the words of its result line."""
+        self.start()
+        return self.result()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def workload():
+    started = []
+
+    def start(script, *args):
+        started.append(Workload(script, *args))
+        return started[-1]
+
+    yield start
+    for w in started:
+        w.stop()
+
+
 SHORT_CONNECTIONS = """
 import sys, time, redis
 port, n = int(sys.argv[1]), int(sys.argv[2])
@@ -420,26 +464,18 @@ sys.stdin.read()
 """
 
 
-def test_short_connections_keep_their_peer(redis_server, watch_factory):
+def test_short_connections_keep_their_peer(redis_server, watch_factory, workload):
     """Issue #8, item 7: many connections opened and closed in one process, each gone before
     pyvitals parsed it; a later socket at a recycled kernel address must still be named by its
     peer, never filed under 'unknown (state expired)'. Before the fix it failed 1 run in 3."""
     n = 120
-    work = subprocess.Popen([PY, "-c", SHORT_CONNECTIONS, str(redis_server.port), str(n)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert work.stdout.readline().strip() == "ready"
-        w = watch_factory("-p", work.pid)
-        r = redis_server.client()
-        r.config_resetstat()
-        work.stdin.write("go\n")
-        work.stdin.flush()
-        assert work.stdout.readline().strip() == "done"
-        truth = {k: c for k, (c, _) in commandstats(r).items() if not k.startswith(("CONFIG", "INFO"))}
-        snap = w.stop()
-    finally:
-        work.kill()
-        work.wait()
+    work = workload(SHORT_CONNECTIONS, redis_server.port, n)
+    w = watch_factory("-p", work.pid)
+    r = redis_server.client()
+    r.config_resetstat()
+    assert work.go() == ["done"]
+    truth = {k: c for k, (c, _) in commandstats(r).items() if not k.startswith(("CONFIG", "INFO"))}
+    snap = w.stop()
     print_hooks(snap, "short connections")
     peers = {(d["system"], d["peer"]): d["calls"] for d in service(snap)["db"]}
     print("truth", truth, "pyvitals", peers)
@@ -462,24 +498,16 @@ sys.stdin.read()
 """
 
 
-def test_memcached_first_get_on_a_fresh_connection(memcached, watch_factory):
+def test_memcached_first_get_on_a_fresh_connection(memcached, watch_factory, workload):
     """Issue #8, item 4: a 'get' that opens a connection to a port other than 11211 only
     classifies the connection when its reply comes back; it must still be counted."""
     n = 10
-    work = subprocess.Popen([PY, "-c", FRESH_GETS, str(memcached.port), str(n)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert work.stdout.readline().strip() == "ready"
-        w = watch_factory("-p", work.pid)
-        s0 = memcached.stats()
-        work.stdin.write("go\n")
-        work.stdin.flush()
-        assert work.stdout.readline().strip() == "done"
-        s1 = memcached.stats()
-        snap = w.stop()
-    finally:
-        work.kill()
-        work.wait()
+    work = workload(FRESH_GETS, memcached.port, n)
+    w = watch_factory("-p", work.pid)
+    s0 = memcached.stats()
+    assert work.go() == ["done"]
+    s1 = memcached.stats()
+    snap = w.stop()
     print_hooks(snap, "memcached fresh gets")
     truth = {k: s1[k] - s0.get(k, 0) for k in ("cmd_get", "get_misses")}
     entry = peer_entry(service(snap), "memcached", f"127.0.0.1:{memcached.port}")
@@ -506,26 +534,18 @@ sys.stdin.read()
 """
 
 
-def test_mysqldb_connection_opened_before_attach(mariadb, watch_factory):
+def test_mysqldb_connection_opened_before_attach(mariadb, watch_factory, workload):
     """Issue #8, item 3: a libmariadb (MySQLdb) connection opened before attach; its replies
     must pair with their own requests (a late sync gave SELECTs of ~3 s and lost UPDATEs)."""
     n = 20
-    work = subprocess.Popen([PY, "-c", MYSQLDB_BEFORE_ATTACH, str(mariadb.port), str(n)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert work.stdout.readline().strip() == "ready"
-        w = watch_factory("-p", work.pid)
-        truth = mariadb.connect()
-        s0 = mariadb.com_status(truth)
-        work.stdin.write("go\n")
-        work.stdin.flush()
-        assert work.stdout.readline().strip() == "done"
-        s1 = mariadb.com_status(truth)
-        truth.close()
-        snap = w.stop()
-    finally:
-        work.kill()
-        work.wait()
+    work = workload(MYSQLDB_BEFORE_ATTACH, mariadb.port, n)
+    w = watch_factory("-p", work.pid)
+    truth = mariadb.connect()
+    s0 = mariadb.com_status(truth)
+    assert work.go() == ["done"]
+    s1 = mariadb.com_status(truth)
+    truth.close()
+    snap = w.stop()
     print_hooks(snap, "mysqldb before attach")
     d = {k: s1[k] - s0[k] for k in ("Com_select", "Com_update")}
     entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
@@ -553,32 +573,25 @@ sys.stdin.read()
 """
 
 
-def test_statement_on_a_terminated_connection_is_an_error(postgres, watch_factory):
+def test_statement_on_a_terminated_connection_is_an_error(postgres, watch_factory, workload):
     """Issue #8, item 6: pg_terminate_backend kills a session mid-statement; the statement is
     one call, an error with the server's code, not nothing."""
-    work = subprocess.Popen([PY, "-c", TERMINATED, str(postgres.port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        ready = work.stdout.readline().split()
-        assert ready[0] == "ready", ready
-        w = watch_factory("-p", work.pid)
-        work.stdin.write("go\n")
-        work.stdin.flush()
-        truth = postgres.connect("postgres")
-        with truth.cursor() as cur:
-            for _ in range(100):  # wait until the statement runs, then kill its backend
-                cur.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (int(ready[1]),))
-                row = cur.fetchone()
-                if row and row[0] == "active":
-                    break
-                time.sleep(0.05)
-            cur.execute("SELECT pg_terminate_backend(%s)", (int(ready[1]),))
-        truth.close()
-        outcome = work.stdout.readline().split()
-        snap = w.stop()
-    finally:
-        work.kill()
-        work.wait()
+    work = workload(TERMINATED, postgres.port)
+    backend = int(work.ready[1])
+    w = watch_factory("-p", work.pid)
+    work.start()
+    truth = postgres.connect("postgres")
+    with truth.cursor() as cur:
+        for _ in range(100):  # wait until the statement runs, then kill its backend
+            cur.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (backend,))
+            row = cur.fetchone()
+            if row and row[0] == "active":
+                break
+            time.sleep(0.05)
+        cur.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    truth.close()
+    outcome = work.result()
+    snap = w.stop()
     print_hooks(snap, "terminated")
     assert outcome[0] == "killed", outcome  # psycopg2 may or may not have read the FATAL
     entry = peer_entry(service(snap), "postgresql", f"127.0.0.1:{postgres.port}")
