@@ -7,6 +7,11 @@ import sys, threading, time
 
 duration = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
 off_cpu, blocked = [], []
+# Warm the code the spinners run: on a host whose page cache was just churned, a cold
+# interpreter's page faults would be blocked time the truth counts that is no GIL wait.
+warm_end = time.monotonic() + 0.1
+while time.monotonic() < warm_end:
+    time.thread_time()
 print("ready", flush=True)
 sys.stdin.readline()
 
