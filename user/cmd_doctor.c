@@ -42,7 +42,7 @@ static bool describe_pid(int pid)
 static enum hooks_choice check_socket_hooks(const struct options *o, const struct features *f, char *err,
 					    size_t errlen)
 {
-	static const enum hooks_choice order[HOOKS_SETS] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
+	const enum hooks_choice *order = hooks_cost_order;
 	enum hooks_choice pick = HOOKS_AUTO;
 	char why[480], name[32];
 	bool named = false;  /* err already names a set that would not load */

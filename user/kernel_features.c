@@ -170,12 +170,13 @@ const char *features_hooks_missing(const struct features *f, enum hooks_choice h
 	}
 }
 
+/* Cheapest first, from per-hit costs: raw tracepoint ~5 ns and fires for socket I/O only;
+ * fexit ~15 ns; kretprobe ~45 ns (shared/reference/performance.md). */
+const enum hooks_choice hooks_cost_order[HOOKS_SETS] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
+
 int features_hook_candidates(const struct features *f, enum hooks_choice want, enum hooks_choice out[HOOKS_SETS],
 			     char *err, size_t errlen)
 {
-	/* Cheapest first, from per-hit costs: raw tracepoint ~5 ns and fires for socket I/O
-	 * only; fexit ~15 ns; kretprobe ~45 ns (shared/reference/performance.md). */
-	static const enum hooks_choice order[HOOKS_SETS] = { HOOKS_TRACEPOINT, HOOKS_FENTRY, HOOKS_KPROBE };
 	const char *why;
 	int n = 0;
 
@@ -194,8 +195,8 @@ int features_hook_candidates(const struct features *f, enum hooks_choice want, e
 		return -1;
 	}
 	for (int i = 0; i < HOOKS_SETS; i++)
-		if (!features_hooks_missing(f, order[i]))
-			out[n++] = order[i];
+		if (!features_hooks_missing(f, hooks_cost_order[i]))
+			out[n++] = hooks_cost_order[i];
 	if (!n)
 		snprintf(err, errlen, "no socket hook works on this kernel: it needs the sock_send_length tracepoints "
 			 "(6.3+), fentry or kprobes; run 'pyvitals doctor' for details");

@@ -26,6 +26,8 @@ struct features {
 /* Probe everything; mount tracefs when it is missing. */
 void features_probe(struct features *f);
 #define HOOKS_SETS 3
+/* The socket hook sets, cheapest first. */
+extern const enum hooks_choice hooks_cost_order[HOOKS_SETS];
 /* The hook sets --hooks allows here, cheapest first (auto: every available one; otherwise the
  * one asked for). Returns how many, or -1 with a message when none. Whether a set really
  * loads is known only by loading it (agent_check_hooks). */
