@@ -113,7 +113,6 @@ void db_conn_close(struct db_conn *c, uint64_t ts_ns, db_call_cb cb, void *ctx)
 			snprintf(e->call.error_code, sizeof(e->call.error_code), "closed");
 		}
 		db_emit(c, e, ts_ns, cb, ctx);
-		e->flags &= ~DB_PF_CALL;  /* counted: not a dropped request below */
 	}
 	db_q_clear(c);
 }
@@ -183,7 +182,8 @@ void db_q_clear(struct db_conn *c)
 {
 	for (uint32_t i = 0; i < c->q.n; i++) {
 		struct db_pending *e = db_q_at(c, i);
-		c->st.dropped += ((e->flags & DB_PF_CALL) ? 1 : 0) + e->skip_after;
+		/* a call already emitted (done, not yet popped) was counted, not dropped */
+		c->st.dropped += ((e->flags & DB_PF_CALL) && e->state != DB_DONE) + e->skip_after;
 	}
 	c->q.n = 0;
 	c->q.skip_replies = 0;
