@@ -7,8 +7,10 @@ import sys, threading, time
 
 duration = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
 off_cpu, blocked = [], []
-# Warm the code the spinners run: on a host whose page cache was just churned, a cold
-# interpreter's page faults would be blocked time the truth counts that is no GIL wait.
+# Keep every page resident and warm the code the spinners run: this host reclaims idle pages
+# (kdamond), and a page fault that sleeps is blocked time the truth would count as GIL wait.
+import ctypes
+ctypes.CDLL(None, use_errno=True).mlockall(3)  # MCL_CURRENT | MCL_FUTURE; as root, no limit
 warm_end = time.monotonic() + 0.1
 while time.monotonic() < warm_end:
     time.thread_time()
