@@ -45,16 +45,18 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* One record is too large for the BPF stack. The slack lets the verifier accept a copy
- * size bounded by a mask (n < 2 * PV_CAPTURE_MAX) although n never exceeds PV_CAPTURE_MAX. */
+/* One record is too large for the BPF stack, and for a per-CPU map (32 KiB per value at most):
+ * an array with one slot per CPU, sized by userspace. The data area is twice the capture so
+ * that the verifier accepts a copy at offset off (< 64 KiB, masked) of n bytes (1..64 KiB,
+ * masked), although off + n never exceeds PV_CAPTURE_MAX. */
 struct scratch_record {
 	struct pv_data_event ev;
 	__u8 slack[PV_CAPTURE_MAX];
 	__u64 unwoken;                      /* bytes this CPU queued since it last woke the reader */
 };
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);             /* set to the number of possible CPUs before load */
 	__type(key, __u32);
 	__type(value, struct scratch_record);
 } scratch SEC(".maps");
@@ -84,33 +86,70 @@ static __always_inline __u64 wakeup_flag(struct scratch_record *s, __u32 bytes)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* Where the syscall that led here keeps its first buffer; 0 when not a known one. */
-static __always_inline __u64 user_buffer(__u32 *avail)
+enum { PV_COPY_UNREADABLE = 1, PV_COPY_NO_SYSCALL = 2 };
+
+/* Make the verifier see 1 <= n <= PV_CAPTURE_MAX on the very register passed as a copy size
+ * (n is in that range already; a plain comparison can be reordered away by clang). */
+#define BOUND_SIZE(n) asm volatile("%0 -= 1; %0 &= 0xffff; %0 += 1" : "+r"(n))
+
+/* Copy up to want (<= PV_CAPTURE_MAX) bytes of the I/O from the syscall's buffers into dst;
+ * returns the bytes copied. *plain is the buffer's address when the I/O used one buffer, so
+ * that the records after the first can copy on from it. The buffer is the second argument of
+ * every syscall below; a BTF pointer to the registers, so plain loads. */
+static __always_inline __u32 copy_user_data(__u8 *dst, __u32 want, int *failed, __u64 *plain)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	/* A BTF pointer: plain loads, no probe-read helper calls. The buffer is the second
-	 * argument of every syscall below. */
-	__u64 nr = SYSCALL_NR(regs);
-	__u64 arg = PT_REGS_PARM2_SYSCALL(regs);
-	struct iovec iov = {};
+	__u64 nr = SYSCALL_NR(regs), arg = PT_REGS_PARM2_SYSCALL(regs);
 	struct user_msghdr msg = {};
+	__u32 off = 0, n;
 
-	*avail = ~0u;
+	*failed = 0;
+	*plain = 0;
 	switch (nr) {
 	case NR_read: case NR_write: case NR_sendto: case NR_recvfrom:
-		return arg;
+		n = want;
+		BOUND_SIZE(n);
+		if (bpf_probe_read_user(dst, n, (void *)arg)) {
+			*failed = PV_COPY_UNREADABLE;
+			return 0;
+		}
+		*plain = arg;
+		return n;
 	case NR_sendmsg: case NR_recvmsg:
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)arg))
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)arg)) {
+			*failed = PV_COPY_UNREADABLE;
 			return 0;
+		}
 		arg = (__u64)msg.msg_iov;
-		/* fall through: the first iovec holds the start of the data */
+		break;
 	case NR_readv: case NR_writev:
-		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)arg))
-			return 0;
-		*avail = iov.iov_len;
-		return (__u64)iov.iov_base;
+		break;
+	default: /* not a syscall we know the buffers of (sendfile, splice, io_uring) */
+		*failed = PV_COPY_NO_SYSCALL;
+		return 0;
 	}
-	return 0;
+	/* The data fills the iovecs in order. */
+	for (int i = 0; i < PV_IOV_MAX; i++) {
+		struct iovec iov;
+
+		if (off >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(arg + i * sizeof(iov)))) {
+			*failed = PV_COPY_UNREADABLE;
+			break;
+		}
+		if (!iov.iov_len)
+			continue;
+		n = iov.iov_len < want - off ? iov.iov_len : want - off;
+		asm volatile("%0 &= 0xffff" : "+r"(off));
+		BOUND_SIZE(n);
+		if (bpf_probe_read_user(dst + off, n, iov.iov_base)) {
+			*failed = PV_COPY_UNREADABLE;
+			break;
+		}
+		off += n;
+	}
+	return off;
 }
 
 static __always_inline void fill_addresses(struct pv_data_event *e, struct sock *sk)
@@ -131,12 +170,12 @@ static __always_inline void fill_addresses(struct pv_data_event *e, struct sock 
 static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, zero = 0, avail;
+	__u32 tgid = id >> 32, cpu = bpf_get_smp_processor_id(), want, n, off = 0;
 	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
 	struct pv_data_event *e;
 	struct pv_conn_info *known, info = {};
-	__u64 key = (__u64)sk, buf;
-	__u32 n;
+	__u64 key = (__u64)sk, plain;
+	int failed;
 
 	if (!proc || ret <= 0 || !sk)
 		return 0;
@@ -145,7 +184,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	known = bpf_map_lookup_elem(&conns, &key);
 	if (known && known->skip)
 		return 0;
-	e = bpf_map_lookup_elem(&scratch, &zero);
+	e = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!e)
 		return 0;
 	e->flags = 0;
@@ -175,27 +214,50 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	e->len = ret;
 	e->dir = dir;
 
-	buf = user_buffer(&avail);
-	n = ret;
-	if (n > avail)
-		n = avail;
-	if (n > (known && known->capture ? known->capture : cfg.capture_len))
-		n = known && known->capture ? known->capture : cfg.capture_len;
-	if (n > PV_CAPTURE_MAX)
-		n = PV_CAPTURE_MAX;
-	if (n < (__u32)ret)
+	want = known ? known->capture : info.capture;
+	if (!want)
+		want = cfg.capture_len;
+	if (want > (__u32)ret)
+		want = ret;
+	n = copy_user_data(e->data, want < PV_CAPTURE_MAX ? want : PV_CAPTURE_MAX, &failed, &plain);
+	if (failed == PV_COPY_UNREADABLE)
+		__sync_fetch_and_add(&counters.unreadable, 1);
+	else if (failed == PV_COPY_NO_SYSCALL)
+		__sync_fetch_and_add(&counters.no_syscall, 1);
+	if (!plain)
+		want = n;
+	if (!failed && want < (__u32)ret)
 		__sync_fetch_and_add(&counters.truncated, 1);
-	/* Make the verifier see a bound on the very register passed as the size. */
-	asm volatile("%0 &= 0x1fff" : "+r"(n));
-	if (!buf || bpf_probe_read_user(e->data, n, (void *)buf)) {
-		if (buf)
-			__sync_fetch_and_add(&counters.unreadable, 1);
-		n = 0;
+	/* An I/O larger than one record (a database batch) goes out in several, in order; the
+	 * records after the first copy on from the same buffer. */
+	for (int i = 0; i < PV_CHUNK_MAX; i++) {
+		if (i) {
+			n = want - off;
+			if (n > PV_CAPTURE_MAX)
+				n = PV_CAPTURE_MAX;
+			BOUND_SIZE(n);
+			if (bpf_probe_read_user(e->data, n, (void *)(plain + off))) {
+				__sync_fetch_and_add(&counters.unreadable, 1);
+				break;
+			}
+			e->flags &= ~PV_DATA_F_ADDR;
+		}
+		asm volatile("%0 &= 0x1ffff" : "+r"(n));
+		e->cap_len = n;
+		e->chunk_off = off;
+		if (off + n < want)
+			e->flags |= PV_DATA_F_MORE;
+		else
+			e->flags &= ~PV_DATA_F_MORE;
+		if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n,
+				       wakeup_flag((struct scratch_record *)e, PV_DATA_HDR_LEN + n))) {
+			__sync_fetch_and_add(&counters.ringbuf_full, 1);
+			break;
+		}
+		off += n;
+		if (off >= want)
+			break;
 	}
-	e->cap_len = n;
-	if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n,
-			       wakeup_flag((struct scratch_record *)e, PV_DATA_HDR_LEN + n)))
-		__sync_fetch_and_add(&counters.ringbuf_full, 1);
 	return 0;
 }
 

@@ -8,7 +8,11 @@
 #include <linux/types.h>
 #endif
 
-#define PV_CAPTURE_MAX 4096   /* largest prefix of one socket I/O copied; power of two */
+/* Largest prefix of one socket I/O copied. Database batches are parsed message by message,
+ * and a pipelined batch or a reply fills a driver's 64 KiB read buffer. */
+#define PV_CAPTURE_MAX 65536
+#define PV_IOV_MAX 8          /* iovecs of one sendmsg/writev/recvmsg copied, in order */
+#define PV_CHUNK_MAX 16       /* records one single-buffer I/O may span (1 MiB) */
 #define PV_MAX_SERVICES 16
 #define PV_MAX_COMMS 4
 #define PV_COMM_LEN 16
@@ -35,20 +39,23 @@ struct pv_data_event {
 	__u32 tgid;
 	__u32 tid;
 	__u32 len;       /* bytes the call moved */
-	__u16 cap_len;   /* bytes of them copied into data[] */
+	__u32 cap_len;   /* bytes of them copied into data[] */
 	__u8 dir;        /* enum pv_dir */
 	__u8 family;     /* AF_INET or AF_INET6 */
 	__u16 lport;     /* host byte order; set with PV_DATA_F_ADDR */
 	__u16 rport;
+	__u16 pad;
 	__u32 flags;     /* PV_DATA_F_* */
 	__u8 laddr[16];  /* IPv4 in the first 4 bytes; set with PV_DATA_F_ADDR */
 	__u8 raddr[16];
+	__u32 chunk_off; /* where data[] starts in the I/O: > 0 for the records after the first */
 	__u8 data[PV_CAPTURE_MAX];
 };
-#define PV_DATA_HDR_LEN 80
+#define PV_DATA_HDR_LEN 88
 /* Addresses and ports are filled only on the first I/O seen on a socket: reading them
  * every time cost more than the rest of the program. */
 #define PV_DATA_F_ADDR 1
+#define PV_DATA_F_MORE 2  /* the next record of this socket continues this I/O's data */
 _Static_assert(sizeof(struct pv_data_event) == PV_DATA_HDR_LEN + PV_CAPTURE_MAX, "pv_data_event layout");
 
 struct pv_close_event {
@@ -74,8 +81,10 @@ _Static_assert(sizeof(struct pv_proc_event) == 32, "pv_proc_event layout");
  * classified as database clients: pipelined batches (asyncpg) outgrow the default. */
 struct pv_conn_info {
 	__u32 service;
-	__u16 skip;      /* not TCP over IPv4/IPv6: passed over after one lookup */
-	__u16 capture;   /* bytes to copy per I/O on this socket; 0 = the configured default */
+	__u32 skip;      /* not TCP over IPv4/IPv6, or nothing userspace parses: passed over after
+	                  * one lookup (its close is still reported) */
+	__u32 capture;   /* bytes to copy per I/O on this socket (up to PV_CHUNK_MAX records);
+	                  * 0 = the configured default */
 };
 
 /* Value of the tracked-process map, keyed by tgid. */
@@ -105,6 +114,7 @@ struct pv_counters {
 	__u64 proc_map_full;   /* forked processes not tracked because the map was full */
 	__u64 truncated;       /* I/Os longer than the capture (normal for bodies; informative) */
 	__u64 unreadable;      /* I/Os whose user buffer could not be read */
+	__u64 no_syscall;      /* I/Os not made by a syscall whose buffers we know (none copied) */
 };
 
 #endif

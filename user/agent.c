@@ -13,6 +13,7 @@
 #include "proc.h"
 #include "pyvitals.skel.h"
 #include "runtime.h"
+#include "chunks.h"
 #include "sqlite_probe.h"
 
 #define RINGBUF_BYTES (16u << 20)
@@ -25,14 +26,16 @@ uint64_t agent_now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* Database replies and pipelined batches are parsed message by message: capture more of them.
- * Only a socket the kernel still knows: one closed since (its entry deleted) must not come
- * back, or a new socket at the same address would be taken as known and never send its
- * addresses (its calls were filed under "unknown (state expired)"). */
-static void raise_db_capture(void *ctx, uint64_t sk, int service)
+/* Database replies and pipelined batches are parsed message by message: capture more of them;
+ * sockets we parse nothing of cost one lookup per I/O from now on. Only a socket the kernel
+ * still knows: one closed since (its entry deleted) must not come back, or a new socket at the
+ * same address would be taken as known and never send its addresses (its calls were filed
+ * under "unknown (state expired)"). */
+static void set_socket_capture(void *ctx, uint64_t sk, int service, enum conns_capture what)
 {
 	struct agent *a = ctx;
-	struct pv_conn_info info = { .service = service, .capture = a->opt.db_capture };
+	struct pv_conn_info info = { .service = service, .capture = a->opt.db_capture,
+				     .skip = what == CAPTURE_NONE };
 
 	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_EXIST);
 }
@@ -77,7 +80,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 	switch (*(__u32 *)data) {
 	case PV_EV_DATA:
 		if (size >= PV_DATA_HDR_LEN && size >= PV_DATA_HDR_LEN + (size_t)d->cap_len &&
-		    d->service < (unsigned)a->nservices)
+		    d->service < (unsigned)a->nservices && (d = chunks_add(a->chunks, d, &a->lost_chunks)))
 			conns_data(a->conns, d);
 		break;
 	case PV_EV_CLOSE:
@@ -154,11 +157,11 @@ static int scan_one(int pid, void *ctx)
 static int configure(struct agent *a, char *err, size_t errlen)
 {
 	struct pv_config *cfg = (struct pv_config *)&a->skel->rodata->cfg;
-	int ncomm = 0;
+	int ncomm = 0, ncpus = libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 1;
 
 	cfg->capture_len = a->opt.capture;
 	cfg->client_capture = a->opt.db_capture;
-	cfg->wakeup_bytes = RINGBUF_BYTES / 4 / (libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 1);
+	cfg->wakeup_bytes = RINGBUF_BYTES / 4 / ncpus;
 	cfg->self_tgid = getpid();
 	cfg->recvmsg_params = a->feat.tcp_recvmsg_params;
 	cfg->close_at_destroy = a->feat.destroy_tracepoint;
@@ -175,6 +178,8 @@ static int configure(struct agent *a, char *err, size_t errlen)
 	}
 	cfg->comm_count = ncomm;
 	disable_other_hooks(a->skel, a->hooks);
+	if (bpf_map__set_max_entries(a->skel->maps.scratch, ncpus))
+		return -1;
 	return bpf_map__set_max_entries(a->skel->maps.events, RINGBUF_BYTES);
 }
 
@@ -315,9 +320,10 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			      sizeof(a->sqlite_err)))
 		a->sqlite = NULL;
 	agent_refresh_probes(a);
-	a->conns = conns_new(a->services, a->nservices, raise_db_capture, a);
+	a->conns = conns_new(a->services, a->nservices, set_socket_capture, a);
+	a->chunks = chunks_new();
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), handle_record, a, NULL);
-	if (!a->conns || !a->rb) {
+	if (!a->conns || !a->chunks || !a->rb) {
 		snprintf(err, errlen, "setting up the event reader failed: %s", strerror(errno));
 		goto fail;
 	}
@@ -341,6 +347,8 @@ void agent_stop(struct agent *a)
 	a->skel = NULL;
 	conns_free(a->conns);
 	a->conns = NULL;
+	chunks_free(a->chunks);
+	a->chunks = NULL;
 	for (int i = 0; i < a->nservices; i++)
 		service_free(&a->services[i]);
 }
@@ -403,6 +411,6 @@ uint64_t agent_lost_events(struct agent *a)
 {
 	const struct pv_counters *c = agent_counters(a);
 
-	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records +
+	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records + a->lost_chunks +
 	       (a->sqlite ? sqlite_probe_lost(a->sqlite) : 0);
 }

@@ -30,6 +30,8 @@ struct agent {
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
 	uint64_t last_snap_ns;        /* previous snapshot, for per-interval rates */
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
+	uint64_t lost_chunks;         /* records of a large I/O that could not be joined */
+	struct chunks *chunks;
 };
 
 /* Load, fill the tracked map, attach. 0, or -1 with a message in err and nothing left attached. */

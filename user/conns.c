@@ -31,26 +31,30 @@ struct conn {
 	/* The last send that might be a database request (a memcached "get" to a port other than
 	 * 11211): replayed when the reply decides, so the call that classified it is counted. */
 	uint8_t *held;
-	uint32_t nheld, held_len, held_tid;
+	uint32_t nheld, held_len, held_tid, held_room;
 	uint64_t held_ns;
 	struct http_server_conn *http;
 	struct db_conn *db;
+	struct http_conn_stats http_seen;  /* stats already added to the table and the service */
+	struct db_conn_stats db_seen;
 	struct service *svc;
 	char peer[64];                 /* host:port of the other end */
 	uint16_t rport;
+	bool captures_all;             /* the kernel side was asked to copy all of it */
+	enum db_system db_sys;
 	struct conn *next;
 };
 
 struct conn_table {
 	struct service *services;
 	int nservices;
-	conns_db_socket_fn db_socket;
-	void *db_socket_ctx;
+	conns_capture_fn capture;
+	void *capture_ctx;
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn_counters counters;
 };
 
-struct conn_table *conns_new(struct service *services, int nservices, conns_db_socket_fn db_socket,
+struct conn_table *conns_new(struct service *services, int nservices, conns_capture_fn capture,
 			     void *ctx)
 {
 	struct conn_table *t = calloc(1, sizeof(*t));
@@ -58,8 +62,8 @@ struct conn_table *conns_new(struct service *services, int nservices, conns_db_s
 	if (t) {
 		t->services = services;
 		t->nservices = nservices;
-		t->db_socket = db_socket;
-		t->db_socket_ctx = ctx;
+		t->capture = capture;
+		t->capture_ctx = ctx;
 	}
 	return t;
 }
@@ -96,27 +100,62 @@ static void format_peer(struct conn *c, const struct pv_data_event *e)
 	c->rport = e->rport;
 }
 
-static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
+static void set_capture(struct conn_table *t, struct conn *c, enum conns_capture what)
 {
-	if (c->http) {
-		struct http_conn_stats st;
+	if (t->capture)
+		t->capture(t->capture_ctx, c->sk, c->service, what);
+}
 
-		http_server_conn_close(c->http, ts_ns, on_txn, &t->services[c->service]);
+/* Add what a connection's parser lost since the last look to the table and its service, so
+ * that losses show while the connection lives. Returns whether request framing was lost. */
+static bool account(struct conn_table *t, struct conn *c)
+{
+	struct conn_counters *k = &t->counters;
+	bool lost = false;
+
+	if (c->http) {
+		struct http_conn_stats st, *old = &c->http_seen;
+
 		http_server_conn_stats(c->http, &st);
-		t->counters.resyncs += st.resyncs;
-		t->counters.malformed += st.malformed;
-		t->counters.dropped_requests += st.dropped_requests;
-		http_server_conn_free(c->http);
+		lost = st.resyncs > old->resyncs;
+		k->resyncs += st.resyncs - old->resyncs;
+		k->malformed += st.malformed - old->malformed;
+		k->dropped_requests += st.dropped_requests - old->dropped_requests;
+		k->unread_requests += st.unread_requests - old->unread_requests;
+		c->svc->http.dropped_requests += st.dropped_requests - old->dropped_requests;
+		c->svc->http.unread_requests += st.unread_requests - old->unread_requests;
+		*old = st;
 	}
 	if (c->db) {
-		struct db_conn_stats st;
+		struct db_conn_stats st, d, *old = &c->db_seen;
+		bool any = false;
 
-		db_conn_close(c->db, ts_ns, on_db_call, c);
 		db_conn_stats(c->db, &st);
-		t->counters.db_resyncs += st.resyncs;
-		t->counters.db_malformed += st.malformed;
-		db_conn_free(c->db);
+		for (int i = 0; i < DB_LOSS_REASONS; i++) {
+			d.unparsed_ios[i] = st.unparsed_ios[i] - old->unparsed_ios[i];
+			k->db_unparsed_ios[i] += d.unparsed_ios[i];
+			any |= i != DB_LOSS_NONE && d.unparsed_ios[i];
+		}
+		d.dropped = st.dropped - old->dropped;
+		k->db_dropped_requests += d.dropped;
+		k->db_resyncs += st.resyncs - old->resyncs;
+		k->db_malformed += st.malformed - old->malformed;
+		if (any || d.dropped)
+			db_stats_lost(&c->svc->db, c->db_sys, c->peer, &d);
+		*old = st;
 	}
+	return lost;
+}
+
+static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
+{
+	if (c->http)
+		http_server_conn_close(c->http, ts_ns, on_txn, &t->services[c->service]);
+	if (c->db)
+		db_conn_close(c->db, ts_ns, on_db_call, c);
+	account(t, c);
+	http_server_conn_free(c->http);
+	db_conn_free(c->db);
 	free(c->held);
 	free(c);
 }
@@ -146,6 +185,27 @@ static struct conn *lookup(struct conn_table *t, uint64_t sk, int create, int se
 	c->next = t->buckets[b];
 	t->buckets[b] = c;
 	return c;
+}
+
+/* Room for a held send of n bytes (a joined I/O can be larger than one record). */
+static bool hold(struct conn *c, uint32_t n)
+{
+	uint8_t *p;
+
+	if (c->held && c->held_room >= n)
+		return true;
+	if (!(p = realloc(c->held, n)))
+		return false;
+	c->held = p;
+	c->held_room = n;
+	return true;
+}
+
+static void ignore(struct conn_table *t, struct conn *c)
+{
+	c->proto = PROTO_IGNORED;
+	t->counters.ignored++;
+	set_capture(t, c, CAPTURE_NONE);
 }
 
 /* Decide what an unknown connection carries (sets c->proto), holding a short read that may
@@ -182,34 +242,31 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	}
 	c->npending = 0;
 	if (e->dir == PV_DIR_SEND && http_guess_request(e->data, e->cap_len) == HTTP_YES) {
-		c->proto = PROTO_IGNORED;  /* an outgoing HTTP call: not a server connection */
-		t->counters.ignored++;
+		ignore(t, c);  /* an outgoing HTTP call: not a server connection */
 		return;
 	}
 	guess = db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys);
 	if (guess == DB_GUESS_YES && (c->db = db_conn_new(sys))) {
 		c->proto = PROTO_DB_CLIENT;
+		c->db_sys = sys;
 		t->counters.db_client++;
-		if (t->db_socket)
-			t->db_socket(t->db_socket_ctx, c->sk, c->service);
+		set_capture(t, c, CAPTURE_MORE);
 		if (c->held && e->dir == PV_DIR_RECV)
 			db_conn_feed(c->db, 1, c->held, c->nheld, c->held_len, c->held_ns, c->held_tid, on_db_call, c);
 		free(c->held);
 		c->held = NULL;
+		c->held_room = 0;
 		return;
 	}
-	if (guess == DB_GUESS_MAYBE && e->dir == PV_DIR_SEND && e->cap_len &&
-	    (c->held || (c->held = malloc(PV_CAPTURE_MAX)))) {
+	if (guess == DB_GUESS_MAYBE && e->dir == PV_DIR_SEND && e->cap_len && hold(c, e->cap_len)) {
 		memcpy(c->held, e->data, e->cap_len);
 		c->nheld = e->cap_len;
 		c->held_len = e->len;
 		c->held_ns = e->ts_ns;
 		c->held_tid = e->tid;
 	}
-	if (++c->attempts >= CLASSIFY_ATTEMPTS) {
-		c->proto = PROTO_IGNORED;
-		t->counters.ignored++;
-	}
+	if (++c->attempts >= CLASSIFY_ATTEMPTS)
+		ignore(t, c);
 }
 
 void conns_data(struct conn_table *t, const struct pv_data_event *e)
@@ -227,6 +284,7 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 	if (c->proto == PROTO_DB_CLIENT) {
 		db_conn_feed(c->db, e->dir == PV_DIR_SEND, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
 			     on_db_call, c);
+		account(t, c);
 		return;
 	}
 	if (c->proto != PROTO_HTTP_SERVER)
@@ -245,6 +303,12 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 	}
 	http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
 			      on_txn, s);
+	/* Requests pipelined past the capture were lost (their responses are counted as unread):
+	 * capture all of this connection from now on. */
+	if (account(t, c) && e->dir == PV_DIR_RECV && e->cap_len < e->len && !c->captures_all) {
+		c->captures_all = true;
+		set_capture(t, c, CAPTURE_MORE);
+	}
 }
 
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns)

@@ -3,6 +3,7 @@
 #ifndef CONNS_H
 #define CONNS_H
 #include <stdint.h>
+#include "db_parse.h"
 #include "pyvitals.h"
 
 struct service;
@@ -10,14 +11,19 @@ struct conn_table;
 
 struct conn_counters {
 	uint64_t http_server, db_client, ignored; /* connections classified so */
-	uint64_t db_resyncs, db_malformed;      /* from closed database connections */
+	uint64_t db_resyncs, db_malformed;      /* of database connections, up to their last I/O */
+	uint64_t db_unparsed_ios[DB_LOSS_REASONS], db_dropped_requests;
 	uint64_t evicted_idle;           /* forgotten after a long silence */
-	uint64_t resyncs, malformed, dropped_requests; /* from closed HTTP connections */
+	uint64_t resyncs, malformed, dropped_requests, unread_requests; /* of HTTP connections */
 };
 
-/* db_socket is told of every socket classified as a database client (to capture more of it). */
-typedef void (*conns_db_socket_fn)(void *ctx, uint64_t sk, int service);
-struct conn_table *conns_new(struct service *services, int nservices, conns_db_socket_fn db_socket,
+/* How much of a socket the kernel side should copy from now on. */
+enum conns_capture {
+	CAPTURE_MORE,     /* a database client, or requests pipelined past the capture: all */
+	CAPTURE_NONE,     /* nothing we parse: skip it (its close is still reported) */
+};
+typedef void (*conns_capture_fn)(void *ctx, uint64_t sk, int service, enum conns_capture what);
+struct conn_table *conns_new(struct service *services, int nservices, conns_capture_fn capture,
 			     void *ctx);
 void conns_free(struct conn_table *t);
 void conns_data(struct conn_table *t, const struct pv_data_event *e);

@@ -210,9 +210,11 @@ bool db_sync(struct db_conn *c, int send, bool looks, bool *fresh)
 	 * the middle of an old reply */
 	if (!looks || (!send && c->recv_wait_req)) {
 		c->lost[send] = true;
+		c->st.unparsed_ios[c->loss[send]]++;
 		return false;
 	}
 	c->synced[send] = true;
+	c->loss[send] = DB_LOSS_NONE;
 	if (c->lost[send])
 		c->st.resyncs++;
 	c->lost[send] = false;
@@ -222,10 +224,14 @@ bool db_sync(struct db_conn *c, int send, bool looks, bool *fresh)
 
 void db_lose(struct db_conn *c, int send, bool malformed, uint64_t ts)
 {
+	uint8_t why = malformed ? DB_LOSS_MALFORMED : DB_LOSS_CAPTURE;
+
 	if (malformed)
 		c->st.malformed++;
+	c->st.unparsed_ios[why]++; /* this I/O, parsed in part */
 	c->synced[send] = false;
 	c->lost[send] = true;
+	c->loss[send] = c->loss[0] = why;
 	/* the replies to what is waiting can no longer be followed: keep the requests as
 	 * orphans, ended by the last read before the next request */
 	c->synced[0] = false;
@@ -235,6 +241,14 @@ void db_lose(struct db_conn *c, int send, bool malformed, uint64_t ts)
 		c->orphans = true;
 		c->orphan_end = ts;
 	}
+}
+
+void db_lose_send(struct db_conn *c)
+{
+	c->st.unparsed_ios[DB_LOSS_CAPTURE]++; /* this I/O, parsed in part */
+	c->synced[1] = false;
+	c->lost[1] = true;
+	c->loss[1] = DB_LOSS_CAPTURE;
 }
 
 /* ---- prepared statements ---- */

@@ -44,7 +44,14 @@ void db_conn_feed(struct db_conn *c, int send, const uint8_t *cap, size_t cap_le
  * the code the server sent last); requests whose replies could not be followed are dropped. */
 void db_conn_close(struct db_conn *c, uint64_t ts_ns, db_call_cb cb, void *ctx);
 
+/* Why bytes of a followed connection could not be parsed. */
+enum db_loss { DB_LOSS_NONE, DB_LOSS_CAPTURE, DB_LOSS_MALFORMED, DB_LOSS_REASONS };
+
 struct db_conn_stats {
+	/* I/Os skipped, or parsed in part, because framing was lost, by enum db_loss: the capture
+	 * ended inside a header (an I/O larger than the capture), or the bytes broke the protocol.
+	 * Bytes before the first message boundary after attach are not a loss. */
+	uint64_t unparsed_ios[DB_LOSS_REASONS];
 	uint64_t resyncs;           /* times a direction lost framing and found it again */
 	uint64_t malformed;         /* bytes that broke the protocol (framing lost) */
 	uint64_t unmatched_replies; /* replies with no request waiting (or dropped requests) */
@@ -56,7 +63,7 @@ void db_conn_stats(const struct db_conn *c, struct db_conn_stats *out);
 /* ---- Shared by the parser files only (db_parse.c, pg/mysql/redis/memcache_parse.c). ---- */
 #include <stdbool.h>
 
-#define DB_MAX_PENDING 256   /* requests in flight per connection (queue grows from 4) */
+#define DB_MAX_PENDING 8192  /* requests in flight per connection (queue grows from 4): a pipeline */
 #define DB_KEEP 1024         /* bytes of a message body kept for parsing */
 #define DB_STMT_CACHE 32     /* prepared statements remembered per connection */
 
@@ -105,6 +112,7 @@ struct db_conn {
 	uint32_t stmt_clock;
 	bool synced[2];           /* [send]: the next byte is at a known place in the protocol */
 	bool lost[2];             /* framing was lost or never found: next sync is a resync */
+	uint8_t loss[2];          /* enum db_loss of a lost direction (NONE: never found yet) */
 	bool recv_wait_req;       /* recv resyncs only at the first read after a new request */
 	bool orphans;             /* queue holds requests whose replies could not be followed */
 	uint64_t orphan_end;      /* last read seen since: their best-known end */
@@ -150,6 +158,9 @@ bool db_sync(struct db_conn *c, int send, bool looks, bool *fresh);
 /* Framing lost in one direction (malformed: the bytes broke the protocol, else a capture
  * hole). Requests waiting become orphans, reported at the next request. */
 void db_lose(struct db_conn *c, int send, bool malformed, uint64_t ts);
+/* The capture ended inside a write of requests (a batch larger than the capture): the requests
+ * after the hole are not seen; the reply side goes on (the protocol decides what to trust). */
+void db_lose_send(struct db_conn *c);
 
 struct db_stmt *db_stmt_find(struct db_conn *c, uint64_t key);
 struct db_stmt *db_stmt_put(struct db_conn *c, uint64_t key);

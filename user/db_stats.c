@@ -130,12 +130,30 @@ struct query_stats *db_stats_add(struct db_stats *d, const char *peer, const str
 	return q;
 }
 
+void db_stats_lost(struct db_stats *d, enum db_system sys, const char *peer,
+		   const struct db_conn_stats *delta)
+{
+	struct db_peer *p = find_peer(d, sys, peer);
+
+	if (!p)
+		return;
+	for (int i = DB_LOSS_CAPTURE; i < DB_LOSS_REASONS; i++)
+		p->unparsed_ios[i] += delta->unparsed_ios[i];
+	p->dropped_requests += delta->dropped;
+}
+
 static int by_total_time(const void *x, const void *y)
 {
 	const struct query_stats *a = *(struct query_stats *const *)x, *b = *(struct query_stats *const *)y;
 	double ta = hist_sum_ms(&a->latency), tb = hist_sum_ms(&b->latency);
 
 	return ta < tb ? 1 : ta > tb ? -1 : strcmp(a->text, b->text);
+}
+
+/* Every call on this peer's connections was parsed (none can be missing from its figures). */
+static int db_peer_exact(const struct db_peer *p)
+{
+	return !p->unparsed_ios[DB_LOSS_CAPTURE] && !p->unparsed_ios[DB_LOSS_MALFORMED] && !p->dropped_requests;
 }
 
 static void json_peer(const struct db_peer *p, FILE *f)
@@ -181,7 +199,10 @@ static void json_peer(const struct db_peer *p, FILE *f)
 	if (p->system == DB_REDIS || p->system == DB_MEMCACHED)
 		fprintf(f, ", \"cache\": {\"hits\": %llu, \"misses\": %llu}", (unsigned long long)p->cache_hits,
 			(unsigned long long)p->cache_misses);
-	fputs("}", f);
+	fprintf(f, ", \"exact\": %s, \"unparsed\": {\"capture_limit_ios\": %llu, \"malformed_ios\": %llu, "
+		"\"requests_dropped\": %llu}}", db_peer_exact(p) ? "true" : "false",
+		(unsigned long long)p->unparsed_ios[DB_LOSS_CAPTURE],
+		(unsigned long long)p->unparsed_ios[DB_LOSS_MALFORMED], (unsigned long long)p->dropped_requests);
 }
 
 void db_stats_json(const struct db_stats *d, FILE *f)

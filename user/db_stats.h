@@ -28,6 +28,10 @@ struct db_peer {
 	struct { char op[24]; uint64_t n; } ops[DB_MAX_OPS];
 	uint64_t other_ops;           /* operations past DB_MAX_OPS distinct ones */
 	uint64_t cache_hits, cache_misses;
+	/* What its connections could not parse (enum db_loss) and requests they could not track:
+	 * calls may be missing from the figures above when any is non-zero. */
+	uint64_t unparsed_ios[DB_LOSS_REASONS];
+	uint64_t dropped_requests;
 	struct query_stats **queries; /* in order of first sight */
 	unsigned nqueries;
 	struct query_stats *overflow;
@@ -45,6 +49,9 @@ void db_stats_init(struct db_stats *d, unsigned max_queries);
 void db_stats_free(struct db_stats *d);
 /* Count one call; returns its statement entry (stable while d lives) or NULL. */
 struct query_stats *db_stats_add(struct db_stats *d, const char *peer, const struct db_call *call);
+/* Add a connection's new parse losses (a delta of its db_conn_stats) to its peer. */
+void db_stats_lost(struct db_stats *d, enum db_system sys, const char *peer,
+		   const struct db_conn_stats *delta);
 void db_stats_json(const struct db_stats *d, FILE *f);
 /* The text panel: one line per peer, then the max_statements slowest statements by total time. */
 void db_stats_text(const struct db_stats *d, FILE *f, unsigned max_statements);

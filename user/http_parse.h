@@ -38,7 +38,9 @@ void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *
  * ts of its last write; drop requests that never got a response (count them in stats).
  * The connection is reset and may be fed again (a new connection on the same socket). */
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx);
-struct http_conn_stats { uint64_t resyncs, dropped_requests, malformed; };
+/* unread_requests: final responses written to a request that could not be read (it lay in
+ * bytes past the capture, or before attach): requests missing from the routes. */
+struct http_conn_stats { uint64_t resyncs, dropped_requests, malformed, unread_requests; };
 void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_stats *out);
 
 /* ---- Lower-level pieces, used by http_session.c and the unit tests. ---- */

@@ -141,6 +141,8 @@ static void pop(struct http_server_conn *c, int status)
 {
 	memset(&c->cur, 0, sizeof(c->cur));
 	c->cur_status = status;
+	if (!c->qlen || !c->q[c->qhead].valid)
+		c->stats.unread_requests++;
 	if (!c->qlen)
 		return;
 	c->cur = c->q[c->qhead];

@@ -334,8 +334,7 @@ void mc_feed(struct db_conn *c, int send, const uint8_t *p, size_t cap, size_t l
 		else if (last)
 			last->flags |= DB_PF_TRUNC;
 		reset_dir(d);
-		c->synced[1] = false;
-		c->lost[1] = true;
+		db_lose_send(c);
 		if (r != -2)
 			return;
 	}

@@ -81,7 +81,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->interval_s = 1.0;
 	o->capture = 512;
-	o->db_capture = PV_CAPTURE_MAX;
+	o->db_capture = PV_CAPTURE_MAX * PV_CHUNK_MAX;
 	o->max_routes = 500;
 	o->max_queries = 1000;
 	o->n1_threshold = 10;
@@ -126,11 +126,11 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 			break;
 		case 'C':
 			if (parse_uint(optarg, &o->capture, 64, PV_CAPTURE_MAX))
-				return bad(cmd, "--capture", optarg, "bytes per I/O between 64 and 4096");
+				return bad(cmd, "--capture", optarg, "bytes per I/O between 64 and 65536");
 			break;
 		case 'D':
-			if (parse_uint(optarg, &o->db_capture, 64, PV_CAPTURE_MAX))
-				return bad(cmd, "--db-capture", optarg, "bytes per I/O between 64 and 4096");
+			if (parse_uint(optarg, &o->db_capture, 64, PV_CAPTURE_MAX * PV_CHUNK_MAX))
+				return bad(cmd, "--db-capture", optarg, "bytes per I/O between 64 and 1048576");
 			break;
 		case 'R':
 			if (parse_uint(optarg, &o->max_routes, 1, 100000))

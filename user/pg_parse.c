@@ -413,8 +413,7 @@ void pg_feed(struct db_conn *c, int send, const uint8_t *p, size_t cap, size_t l
 		struct db_pending *e = pg_push(c, PK_BARRIER, f, cb, ctx);
 		if (e)
 			e->aux = 1;
-		c->synced[1] = false;
-		c->lost[1] = true;
+		db_lose_send(c);
 		return;
 	}
 	db_lose(c, send, r == -2, ts);

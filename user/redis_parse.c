@@ -479,8 +479,7 @@ static void on_hole(struct db_conn *c, struct redis_state *rs, int send, uint64_
 		else
 			db_lose(c, 0, false, ts);
 		reset_dir(d);
-		c->synced[1] = false;
-		c->lost[1] = true;
+		db_lose_send(c);
 		return;
 	}
 	/* the reply runs past what we can follow: keep what was counted, end it later */

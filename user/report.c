@@ -100,6 +100,10 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	json_status(f, s->http.status);
 	fputs(", \"latency_ms\": ", f);
 	json_latency(f, &s->http.latency);
+	/* Requests that happened but are missing from the figures: exact is false when any did. */
+	fprintf(f, ", \"exact\": %s, \"unread_requests\": %llu, \"dropped_requests\": %llu",
+		s->http.unread_requests || s->http.dropped_requests ? "false" : "true",
+		(unsigned long long)s->http.unread_requests, (unsigned long long)s->http.dropped_requests);
 	fputs(", \"routes\": ", f);
 	json_routes(f, s, !attr_event_loop(s->attr));
 	fputs("}, \"db_attribution\": ", f);
@@ -152,13 +156,20 @@ void report_json(struct agent *a, FILE *out, bool final)
 	json_num(out, up_s);
 	fprintf(out, ", \"lost_events\": %llu, \"hooks\": \"%s\", \"drops\": {\"ringbuf_full\": %llu, "
 		"\"conn_map_full\": %llu, \"proc_map_full\": %llu, \"truncated_captures\": %llu, "
-		"\"unreadable_buffers\": %llu}, \"parse\": {\"http_resyncs\": %llu, \"http_malformed\": %llu, "
-		"\"http_unanswered\": %llu, \"db_resyncs\": %llu, \"db_malformed\": %llu}, \"services\": [",
+		"\"unreadable_buffers\": %llu, \"uncopied_syscall\": %llu}, \"parse\": {\"http_resyncs\": %llu, "
+		"\"http_malformed\": %llu, \"http_unanswered\": %llu, \"http_unread_requests\": %llu, "
+		"\"db_resyncs\": %llu, \"db_malformed\": %llu, \"db_unparsed_ios\": {\"capture_limit\": %llu, "
+		"\"malformed\": %llu, \"before_first_message\": %llu}, \"db_requests_dropped\": %llu}, "
+		"\"services\": [",
 		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
 		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
-		(unsigned long long)k->truncated, (unsigned long long)k->unreadable, (unsigned long long)cc.resyncs,
+		(unsigned long long)k->truncated, (unsigned long long)k->unreadable,
+		(unsigned long long)k->no_syscall, (unsigned long long)cc.resyncs,
 		(unsigned long long)cc.malformed, (unsigned long long)cc.dropped_requests,
-		(unsigned long long)cc.db_resyncs, (unsigned long long)cc.db_malformed);
+		(unsigned long long)cc.unread_requests, (unsigned long long)cc.db_resyncs,
+		(unsigned long long)cc.db_malformed, (unsigned long long)cc.db_unparsed_ios[DB_LOSS_CAPTURE],
+		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_MALFORMED],
+		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests);
 	for (int i = 0; i < a->nservices; i++) {
 		if (i)
 			fputs(", ", out);

@@ -28,6 +28,8 @@ struct http_totals {
 	uint64_t requests;
 	uint64_t status[STATUS_CLASSES];
 	uint64_t no_status;           /* responses whose status line could not be read */
+	uint64_t unread_requests;     /* answered, but the request could not be read (see conns.c) */
+	uint64_t dropped_requests;    /* read, but no response could be tied to them */
 	struct hist latency;
 	uint64_t seen_requests;
 	double rate;

@@ -55,9 +55,10 @@ def drive_mix(port, truth, rounds, conn=None):
     return conn
 
 
-def pipelined(port, truth, paths):
-    """Write several GET requests in one send and read all the responses."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+def pipelined(port, truth, paths, sock=None):
+    """Write several GET requests in one send and read all the responses (on sock if given,
+    left open, else on a connection of its own)."""
+    s = sock or socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p, _ in paths))
     data = b""
     deadline = time.time() + 20
@@ -68,7 +69,8 @@ def pipelined(port, truth, paths):
         if not chunk:
             break
         data += chunk
-    s.close()
+    if not sock:
+        s.close()
     for _, route in paths:
         truth.add("GET", route, 200)
     return data

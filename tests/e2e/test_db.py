@@ -598,3 +598,100 @@ def test_statement_on_a_terminated_connection_is_an_error(postgres, watch_factor
     print("pyvitals", entry["operations"], entry["errors"], entry["queries"])
     assert entry["calls"] == 1 and entry["errors"] == 1, entry
     assert [q["text"] for q in entry["queries"]] == ["SELECT pg_sleep(?)"], entry["queries"]
+
+
+REDIS_PIPELINE = """
+import sys, redis
+port, n, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+r = redis.Redis(port=port)
+r.ping()  # connected before attach: the pipeline is the first I/O pyvitals sees
+print("ready", flush=True)
+sys.stdin.readline()
+p = r.pipeline(transaction=False)
+for i in range(n):
+    p.set("pipe:%d" % i, "v" * size)
+for i in range(n):
+    p.get("pipe:%d" % i)
+p.execute()
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def redis_pipeline_run(redis_server, watch_factory, workload, n, size, extra=()):
+    work = workload(REDIS_PIPELINE, redis_server.port, n, size)
+    w = watch_factory("-p", work.pid, extra=extra)
+    r = redis_server.client()
+    r.config_resetstat()
+    assert work.go() == ["done"]
+    truth = {k: c for k, (c, _) in commandstats(r).items() if not k.startswith(("CONFIG", "INFO"))}
+    hits, _ = keyspace(r)
+    snap = w.stop()
+    return snap, truth, hits, peer_entry(service(snap), "redis", f"127.0.0.1:{redis_server.port}")
+
+
+def test_redis_pipeline_larger_than_a_capture(redis_server, watch_factory, workload):
+    """Issue #8, item 1: a pipeline of 2,000 SET + 2,000 GET (about 270 KB each way, sent in
+    6 KB chunks and read in 64 KB ones) reported 127 SET and 0 GET before captures grew to
+    64 KiB per I/O and the queue of requests in flight to 8,192."""
+    n = 2000
+    snap, truth, hits, entry = redis_pipeline_run(redis_server, watch_factory, workload, n, 100)
+    print_hooks(snap, "redis pipeline")
+    print("truth", truth, "hits", hits, "pyvitals", entry["operations"], entry["cache"], entry["unparsed"])
+    assert truth == {"SET": n, "GET": n} and hits == n, truth
+    assert entry["operations"] == truth and entry["cache"] == {"hits": n, "misses": 0}, entry
+    assert entry["exact"] is True, entry
+
+
+def test_batch_past_the_capture_is_marked_not_exact(redis_server, watch_factory, workload):
+    """Issue #8, item 1: when a batch is larger than the capture (forced here with --db-capture
+    256), the calls past it cannot be counted; the peer must say so (exact false, the I/Os that
+    could not be parsed by reason), and never report more calls than were made."""
+    n = 200
+    snap, truth, _, entry = redis_pipeline_run(redis_server, watch_factory, workload, n, 100,
+                                               extra=("--db-capture", "256"))
+    print_hooks(snap, "redis pipeline, 256-byte capture")
+    print("truth", truth, "pyvitals", entry["operations"], entry["unparsed"], snap["parse"])
+    assert entry["exact"] is False, entry
+    assert entry["unparsed"]["capture_limit_ios"] > 0, entry
+    assert snap["parse"]["db_unparsed_ios"]["capture_limit"] >= entry["unparsed"]["capture_limit_ios"]
+    assert entry["calls"] < 2 * n and all(entry["operations"].get(k, 0) <= v for k, v in truth.items()), entry
+
+
+ASYNCPG_EXECUTEMANY = """
+import asyncio, sys, asyncpg
+port, rows = int(sys.argv[1]), int(sys.argv[2])
+async def main():
+    c = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="app")
+    await c.execute("CREATE TABLE IF NOT EXISTS many (id int, v text)")
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await c.executemany("INSERT INTO many (id, v) VALUES ($1, $2)", [(i, "x" * 20) for i in range(rows)])
+    print("done", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+asyncio.run(main())
+"""
+
+
+def test_asyncpg_executemany_of_1000_rows(postgres, watch_factory, workload):
+    """Issue #8, item 1: asyncpg's executemany of 1,000 rows pipelines 1,000 Bind/Execute pairs
+    (about 60 KB); 57 calls were reported before."""
+    rows = 1000
+    work = workload(ASYNCPG_EXECUTEMANY, postgres.port, rows)
+    w = watch_factory("-p", work.pid)
+    truth = postgres.connect("postgres")
+    try:
+        postgres.reset_stats(truth)
+        assert work.go() == ["done"]
+        pgss = postgres.statements(truth)
+    finally:
+        truth.close()
+    snap = w.stop()
+    print_hooks(snap, "asyncpg executemany")
+    entry = peer_entry(service(snap), "postgresql", f"127.0.0.1:{postgres.port}")
+    queries = {q["text"]: q["calls"] for q in entry["queries"]}
+    print("truth", pgss, "pyvitals", queries, entry["unparsed"])
+    assert pgss.get("INSERT INTO many (id, v) VALUES (?, ?)") == rows, pgss
+    # pyvitals folds a VALUES group into (?); pg_stat_statements keeps the parameters
+    insert = "INSERT INTO many (id, v) VALUES (?)"
+    assert queries.get(insert) == rows and entry["exact"] is True, (queries, entry["unparsed"])

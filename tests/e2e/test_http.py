@@ -3,6 +3,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -173,6 +174,38 @@ def test_deep_pipelining_counts_every_request(watch_factory):
     print("hooks:", snap["hooks"], "capture", capture, "parse", snap["parse"])
     assert_matches_truth(snap["services"][0], truth)
     assert snap["parse"]["http_unanswered"] == 0, snap["parse"]
+
+
+def test_pipelining_past_the_capture_is_marked_then_captured(watch_factory):
+    """Issue #8, item 1: at the default 512-byte capture a 20-request batch (740 bytes) hides
+    the requests past the capture. Each one is still answered, so its response counts it as an
+    unread request (never a silent undercount), and the connection is captured whole from then
+    on: its next batch is exact."""
+    port = free_port()
+    srv = subprocess.Popen([PY, os.path.join(APPS, "plain_server.py"), str(port)])
+    try:
+        wait_port(port)
+        w = watch_factory("-p", srv.pid)
+        truth, first = Truth(), Truth()
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(5)]
+        for s in socks:
+            pipelined(port, first, [(f"/users/{i}", "/users/{id}") for i in range(20)], sock=s)
+        time.sleep(0.5)  # the capture is raised once pyvitals has read the first batches
+        for s in socks:
+            pipelined(port, truth, [(f"/orders/{i}", "/orders/{id}") for i in range(20)], sock=s)
+            s.close()
+        snap = w.stop()
+    finally:
+        srv.terminate()
+        srv.wait()
+    http = snap["services"][0]["http_server"]
+    got = routes_by_key(snap["services"][0])
+    print("hooks:", snap["hooks"], "parse", snap["parse"], "unread", http["unread_requests"])
+    assert http["exact"] is False and http["unread_requests"] > 0, http
+    seen_first = got.get(("GET", "/users/{id}"), {"requests": 0})["requests"]
+    assert seen_first + http["unread_requests"] == first.total(), (seen_first, http["unread_requests"])
+    assert got[("GET", "/orders/{id}")]["requests"] == truth.total(), got[("GET", "/orders/{id}")]
+    assert http["requests"] + http["unread_requests"] == first.total() + truth.total()
 
 
 def test_gunicorn_service_reports_runtime_next_to_http(gunicorn_factory, watch_factory):
