@@ -31,6 +31,7 @@ struct mysql_state {
 	uint16_t prep_cols;
 };
 
+static bool lenenc(const uint8_t *b, size_t n, size_t *i, uint64_t *v);
 static uint32_t le16(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8; }
 static uint32_t le24(const uint8_t *p) { return le16(p) | (uint32_t)p[2] << 16; }
 static uint32_t le32(const uint8_t *p) { return le24(p) | (uint32_t)p[3] << 24; }
@@ -85,6 +86,23 @@ bool mysql_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 	/* a result set's column count; libmariadb with MARIADB_CLIENT_CACHE_METADATA adds a
 	 * "metadata follows" byte (0 or 1) */
 	return b0 < 0xfb && (plen == 1 || (plen == 2 && (cap < 6 || p[5] <= 1)));
+}
+
+/* A read that opens a result set: the column count (seq 1), then a column definition (seq 2)
+ * whose catalog is always "def". The reply to a statement run before we could classify. */
+bool mysql_result_start(const uint8_t *p, size_t cap)
+{
+	if (cap < 13 || p[3] != 1)
+		return false;
+	size_t plen = le24(p), i = 4;
+	uint64_t ncols;
+	if (!plen || plen > 9 || 4 + plen + 8 > cap || !lenenc(p, 4 + plen, &i, &ncols) || !ncols)
+		return false;
+	/* libmariadb's metadata flag may follow the count */
+	if (i != 4 + plen && !(i + 1 == 4 + plen && p[i] <= 1))
+		return false;
+	const uint8_t *d = p + 4 + plen;
+	return d[3] == 2 && !memcmp(d + 4, "\x03" "def", 4);
 }
 
 static int64_t my_hdr_len(const struct db_framer *f, int send)
@@ -162,8 +180,9 @@ static void client_packet(struct db_conn *c, struct mysql_state *s, struct db_fr
 		if (st) {
 			memcpy(e->call.op, st->op, sizeof(st->op));
 			memcpy(e->call.text, st->text, sizeof(st->text));
-		} else {
-			strcpy(e->call.op, "EXECUTE"); /* prepared before we attached */
+		} else { /* prepared before we attached: the reply tells what it did */
+			e->flags |= DB_PF_UNNAMED;
+			db_set_unnamed(&e->call, "", 0);
 		}
 	} else {
 		e->kind = cmd == 0x04 ? MK_FIELDS : cmd == 0x09 ? MK_STATS : MK_SILENT;
@@ -212,6 +231,24 @@ static void end_or_more(struct db_conn *c, struct mysql_state *s, struct db_pend
 	}
 }
 
+/* What an OK packet says about the statement of an unnamed COM_STMT_EXECUTE: an UPDATE
+ * reports "Rows matched:" in its info, an INSERT a generated id; a DELETE (and the rest)
+ * leave nothing to tell them apart, so EXECUTE. The info is a length-prefixed string
+ * (CLIENT_SESSION_TRACK) or the packet's rest. */
+static const char *ok_op(const uint8_t *b, size_t n)
+{
+	static const char um[] = "Rows matched:";
+	size_t i = 1;
+	uint64_t affected, id;
+	if (!lenenc(b, n, &i, &affected) || !lenenc(b, n, &i, &id))
+		return "";
+	i += 4; /* status, warnings */
+	for (size_t k = i; k <= i + 1 && k + sizeof(um) - 1 <= n; k++)
+		if (!memcmp(b + k, um, sizeof(um) - 1))
+			return "UPDATE";
+	return id ? "INSERT" : "";
+}
+
 static void query_reply(struct db_conn *c, struct mysql_state *s, struct db_pending *h,
 			struct db_framer *f, const uint8_t *b, size_t n, uint64_t ts, db_call_cb cb,
 			void *ctx)
@@ -227,6 +264,11 @@ static void query_reply(struct db_conn *c, struct mysql_state *s, struct db_pend
 	switch (s->rs) {
 	case RS_FIRST:
 		s->mid = true;
+		if (h->flags & DB_PF_UNNAMED) {
+			const char *op = b[0] == 0x00 ? ok_op(b, n) : b[0] < 0xfb || b[0] == 0xfc ? "SELECT" : "";
+			db_set_unnamed(&h->call, op, strlen(op));
+			h->flags &= ~DB_PF_UNNAMED;
+		}
 		if (b[0] == 0x00)
 			end_or_more(c, s, h, b, n, plen, ts, cb, ctx);
 		else if (b[0] == 0xfb)

@@ -30,6 +30,13 @@
 #define R_EXEC_NOMETA "\x02\x00\x00\x01\x01\x00\x08\x00\x00\x02\x00\x00\x05""alice\x07\x00\x00\x03\xfe\x00\x00\x02\x00\x00\x00"
 #define Q_ATTR "\x0b\x00\x00\x00\x03\x00\x01SELECT 1"
 
+/* replies to a COM_STMT_EXECUTE of a statement prepared before attach: what the OK says */
+#define R_OK_UPDATE "/\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00Rows matched: 1  Changed: 0  Warnings: 0"
+#define R_OK_UPDATE_TRACK "0\x00\x00\x01\x00\x01\x00\x02\x00\x00\x00(Rows matched: 1  Changed: 1  Warnings: 0"
+#define R_OK_INSERT "\x07\x00\x00\x01\x00\x01\x2a\x02\x00\x00\x00"
+#define R_OK_DELETE "\x07\x00\x00\x01\x00\x01\x00\x02\x00\x00\x00"
+#define R_OK_SHORT "\x03\x00\x00\x01\x00\xfc\x01"
+
 #define S(x) { 1, TX(x), 0, 0 }
 #define R(x) { 0, TX(x), 0, 0 }
 
@@ -52,7 +59,21 @@ static const struct my_row rows[] = {
 	{ "prepare execute close", { S(PREP), R(R_PREP), S(EXEC), R(R_EXEC), S(CLOSE), S(Q_ERR), R(R_ERR) },
 	  { { "SELECT", "SELECT name FROM t WHERE id = ?", "", 0, "", 0, 0 },
 	    { "SELECT", "SELECT * FROM nope", "", 1, "1146", 0, 0 } }, 2 },
-	{ "execute of unknown statement", { S(EXEC), R(R_EXEC) }, { { "EXECUTE", "", "", 0, "", 0, 0 } }, 1 },
+	/* issue #8, item 2: statements prepared before attach, the op taken from the reply */
+	{ "execute of unknown statement", { S(EXEC), R(R_EXEC) },
+	  { { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 } }, 1 },
+	{ "unknown statement: OK packets", { S(EXEC), R(R_OK_UPDATE), S(EXEC), R(R_OK_UPDATE_TRACK), S(EXEC), R(R_OK_INSERT), S(EXEC), R(R_OK_DELETE) },
+	  { { "UPDATE", "UPDATE (prepared before attach)", "", 0, "", 0, 0 },
+	    { "UPDATE", "UPDATE (prepared before attach)", "", 0, "", 0, 0 },
+	    { "INSERT", "INSERT (prepared before attach)", "", 0, "", 0, 0 },
+	    { "EXECUTE", "EXECUTE (prepared before attach)", "", 0, "", 0, 0 } }, 4 },
+	{ "unknown statement: error, cut OK, no metadata", { S(EXEC), R(R_ERR), S(EXEC), R(R_OK_SHORT), S(EXEC), R(R_EXEC_NOMETA) },
+	  { { "EXECUTE", "EXECUTE (prepared before attach)", "", 1, "1146", 0, 0 },
+	    { "EXECUTE", "EXECUTE (prepared before attach)", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 } }, 3 },
+	{ "unknown statement, then its prepare names it", { S(EXEC), R(R_EXEC), S(PREP), R(R_PREP), S(EXEC), R(R_EXEC) },
+	  { { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT name FROM t WHERE id = ?", "", 0, "", 0, 0 } }, 2 },
 	{ "ping is not a call", { S(PING), R(R_OK), S(Q_ERR), R(R_ERR), S(QUIT) },
 	  { { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 1 },
 	{ "multi result set is one call", { S(Q_MULTI), R(R_MULTI), S(Q_ERR), R(R_ERR) },
@@ -113,4 +134,25 @@ UNIT_TEST(test_db_mysql_16mb_packet)
 	struct tcalls got;
 	trun(DB_MYSQL, io, 7, &got, NULL);
 	CHECK(got.n == 1 && got.c[0].end_ns == 1060);
+}
+
+UNIT_TEST(test_db_mysql_classify_by_content)
+{
+	/* a COM_STMT_EXECUTE first, or a result set's first read: MySQL on any port */
+	static const struct { const char *desc, *b; size_t n; int send; enum db_guess g; } rows[] = {
+		{ "stmt execute", TX(EXEC), 1, DB_GUESS_YES },
+		{ "stmt execute cut by the capture", EXEC, sizeof(EXEC) - 2, 1, DB_GUESS_NO },
+		{ "result set of an execute", TX(R_EXEC), 0, DB_GUESS_YES },
+		{ "result set of a query", TX(R_SEL), 0, DB_GUESS_YES },
+		{ "mariadb two-byte column count", TX(R_SEL_MDB), 0, DB_GUESS_YES },
+		{ "result set cut after its count", R_SEL, 12, 0, DB_GUESS_NO },
+		{ "a bare OK says too little", TX(R_OK), 0, DB_GUESS_NO },
+		{ "catalog not def", TX("\x01\x00\x00\x01\x01$\x00\x00\x02\x03""dex\x04test"), 0, DB_GUESS_NO },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum db_system s = DB_NONE;
+		enum db_guess g = db_classify((const uint8_t *)rows[i].b, rows[i].n, rows[i].send, 40123, &s);
+		CHECKF(g == rows[i].g, "%s: guess %d want %d", rows[i].desc, g, rows[i].g);
+		CHECKF(g != DB_GUESS_YES || s == DB_MYSQL, "%s: %s", rows[i].desc, db_system_name(s));
+	}
 }
