@@ -29,6 +29,7 @@ struct mysql_state {
 	bool mid;            /* a reply is under way: sequence numbers run on */
 	uint64_t left;
 	uint16_t prep_cols;
+	uint64_t last_read;  /* ts of the last read, followed or not */
 };
 
 static bool lenenc(const uint8_t *b, size_t n, size_t *i, uint64_t *v);
@@ -83,9 +84,11 @@ bool mysql_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 		return plen >= 3;
 	if (b0 == 0xfe)
 		return plen < 9;
-	/* a result set's column count; libmariadb with MARIADB_CLIENT_CACHE_METADATA adds a
-	 * "metadata follows" byte (0 or 1) */
-	return b0 < 0xfb && (plen == 1 || (plen == 2 && (cap < 6 || p[5] <= 1)));
+	/* a result set's column count, length-encoded (fc xx xx past 250 columns: a reply
+	 * refused here was paired with the next command's); libmariadb with
+	 * MARIADB_CLIENT_CACHE_METADATA adds a "metadata follows" byte (0 or 1) */
+	uint32_t w = b0 < 0xfb ? 1 : b0 == 0xfc ? 3 : 0;
+	return w && (plen == w || (plen == w + 1 && (cap < 4 + plen || p[3 + plen] <= 1)));
 }
 
 /* A read that opens a result set: the column count (seq 1), then a column definition (seq 2)
@@ -162,6 +165,14 @@ static void client_packet(struct db_conn *c, struct mysql_state *s, struct db_fr
 	case 0x11: /* COM_CHANGE_USER: an auth exchange follows */
 		s->handshake = true;
 		return;
+	}
+	/* MySQL does not pipeline: a command sent after a read we could not follow means the
+	 * commands waiting got their replies (ones we did not recognize). Left queued, each
+	 * would take the next command's reply, and the last call would never end. */
+	struct db_pending *last = db_q_at(c, c->q.n - 1);
+	if (!c->synced[0] && last && s->last_read > last->call.start_ns) {
+		c->orphans = true;
+		c->orphan_end = s->last_read;
 	}
 	if (!(e = db_q_push(c, f->ts0, f->tid0, cb, ctx)))
 		return;
@@ -438,6 +449,8 @@ void mysql_feed(struct db_conn *c, int send, const uint8_t *p, size_t cap, size_
 	/* during the handshake the client's packets (seq 1, 3...) are expected too */
 	bool looks = mysql_looks_like(p, cap, len, send) || (send && s->handshake && cap >= 4);
 	bool fresh;
+	if (!send)
+		s->last_read = ts;
 	if (!send && !c->synced[0] && is_greeting(p, cap))
 		c->recv_wait_req = false; /* the server speaks first */
 	if (!db_sync(c, send, looks, &fresh))

@@ -149,3 +149,60 @@ def test_mysql_statements_prepared_before_attach(mariadb, watch_factory, workloa
             "EXECUTE" + BEFORE: (n, 0), "SELECT name FROM users WHERE id = ?": (n, 0)}
     assert got == want, f"truth {want} pyvitals {got}"
     assert entry["calls"] == d["Com_stmt_execute"], entry
+
+
+WIDE_COLUMNS = 400
+WIDE = """
+import sys
+driver, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if driver == "pymysql":
+    import pymysql
+    c = pymysql.connect(host="127.0.0.1", port=port, user="root", database="app", autocommit=True)
+else:
+    import MySQLdb
+    c = MySQLdb.connect(host="127.0.0.1", port=port, user="root", db="app", autocommit=True)
+cur = c.cursor()
+cur.execute("SELECT 1")
+cur.fetchall()
+print("ready", flush=True)
+sys.stdin.readline()
+cur.execute("SELECT * FROM wide")
+rows = cur.fetchall()
+for i in range(n):
+    cur.execute("UPDATE users SET name = name WHERE id = %s", (1 + i,))
+print("done", len(rows), len(rows[0]), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def wide_table(mariadb):
+    c = mariadb.connect()
+    with c.cursor() as cur:
+        cols = ", ".join(f"column_number_{i:03d} INT" for i in range(WIDE_COLUMNS))
+        cur.execute(f"CREATE TABLE wide (id INT PRIMARY KEY, {cols})")
+        for r in range(3):
+            cur.execute(f"INSERT INTO wide VALUES ({r}" + f", {r}" * WIDE_COLUMNS + ")")
+    c.close()
+
+
+@pytest.mark.parametrize("driver", ["pymysql", "mysqldb"])
+def test_wide_result_keeps_the_calls_after_it(mariadb, wide_table, watch_factory, workload, driver):
+    """Issue #8, item 3: a result of 400 columns (about 30 kB of column definitions over many
+    reads) made pyvitals lose 9 of the 20 UPDATEs that followed it."""
+    n = 20
+    work = workload(WIDE, driver, mariadb.port, n)
+    w = watch_factory("-p", work.pid)
+    truth = mariadb.connect()
+    s0 = mariadb.com_status(truth)
+    assert work.go() == ["done", "3", str(WIDE_COLUMNS + 1)]
+    s1 = mariadb.com_status(truth)
+    truth.close()
+    snap = w.stop()
+    print_hooks(snap, f"wide result {driver}")
+    d = {k: s1[k] - s0[k] for k in ("Com_select", "Com_update")}
+    entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
+    print("truth", d, "pyvitals", entry["operations"], queries_of(entry))
+    assert d == {"Com_select": 1, "Com_update": n}, d
+    assert entry["operations"] == {"SELECT": 1, "UPDATE": n}, entry["operations"]
+    assert queries_of(entry) == {"SELECT * FROM wide": (1, 0), "UPDATE users SET name = name WHERE id = ?": (n, 0)}

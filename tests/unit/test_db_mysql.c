@@ -156,3 +156,84 @@ UNIT_TEST(test_db_mysql_classify_by_content)
 		CHECKF(g != DB_GUESS_YES || s == DB_MYSQL, "%s: %s", rows[i].desc, db_system_name(s));
 	}
 }
+
+UNIT_TEST(test_db_mysql_unrecognized_reply)
+{
+	/* A reply we cannot recognize (COM_STATISTICS' text) must not take the next command's:
+	 * MySQL does not pipeline, so the command waiting got it. (Not replayed split: a short
+	 * tail of such a read, alone in its I/O, is taken for a reply's start.) */
+	static const struct my_row rows[] = {
+		{ "unrecognized reply then a query", { S("\x01\x00\x00\x00\x09"), R("\x15\x00\x00\x01Uptime: 5  Threads: 1"), S(Q_ERR), R(R_ERR), S(Q_SEL), R(R_SEL) },
+		  { { "SELECT", NULL, "", 1, "1146", 0, 0 }, { "SELECT", NULL, "", 0, "", 0, 0 } }, 2 },
+		{ "unrecognized reply to a call ends it at its last read", { S(Q_MULTI), R("\x15\x00\x00\x01Uptime: 5  Threads: 1"), S(Q_ERR), R(R_ERR) },
+		  { { "CALL", NULL, "", 0, "", 0, 0 }, { "SELECT", NULL, "", 1, "1146", 0, 0 } }, 2 },
+	};
+	struct tcalls got;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		trun(DB_MYSQL, rows[i].io, 12, &got, NULL);
+		tcheck_row(rows[i].desc, &got, rows[i].exp, rows[i].nexp);
+	}
+	CHECK(got.n == 2 && got.c[0].end_ns == 1010 && got.c[1].end_ns == 1030);
+}
+
+/* A result set of n columns (count, with libmariadb's metadata byte when meta >= 0,
+ * definitions, EOF), one row of n NULLs, EOF. */
+static size_t wide_result(uint8_t *b, size_t size, unsigned ncols, int meta)
+{
+	static const uint8_t def[] = "\x03""def\x03""app\x04wide\x04wide\x08""column_x\x08""column_x"
+				     "\x0c\x3f\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00";
+	size_t n = 0, dl = sizeof(def) - 1;
+	uint8_t seq = 1;
+	b[n++] = meta >= 0 ? 4 : 3, b[n++] = 0, b[n++] = 0, b[n++] = seq++;
+	b[n++] = 0xfc, b[n++] = ncols & 0xff, b[n++] = ncols >> 8;
+	if (meta >= 0)
+		b[n++] = (uint8_t)meta;
+	for (unsigned i = 0; i < ncols && n + 4 + dl < size; i++) {
+		b[n++] = (uint8_t)dl, b[n++] = 0, b[n++] = 0, b[n++] = seq++;
+		memcpy(b + n, def, dl);
+		n += dl;
+	}
+	memcpy(b + n, "\x05\x00\x00\x00\xfe\x00\x00\x02\x00", 9);
+	b[n + 3] = seq++;
+	n += 9;
+	b[n++] = ncols & 0xff, b[n++] = ncols >> 8, b[n++] = 0, b[n++] = seq++;
+	memset(b + n, 0xfb, ncols); /* NULL, in the text protocol */
+	n += ncols;
+	memcpy(b + n, "\x05\x00\x00\x00\xfe\x00\x00\x02\x00", 9);
+	b[n + 3] = seq;
+	return n + 9;
+}
+
+UNIT_TEST(test_db_mysql_wide_result)
+{
+	/* issue #8, item 3: 400 columns. Past 250 the column count is fc xx xx; it was not taken
+	 * for a reply, and the next command's OK ended the SELECT: each call then took the
+	 * reply of the next, and the last one never ended. */
+	static uint8_t b[40000];
+	for (int meta = -1; meta <= 1; meta += 2) { /* PyMySQL; MySQLdb (libmariadb) */
+		size_t n = wide_result(b, sizeof(b), 400, meta);
+		enum db_system sys = DB_NONE;
+		CHECK(n > 20000 && n < sizeof(b));
+		CHECK(db_classify(b, 512, 0, 40123, &sys) == DB_GUESS_YES && sys == DB_MYSQL);
+		struct tio io[] = {
+			{ 1, TX("\x13\x00\x00\x00\x03SELECT * FROM wide"), 0, 0 },
+			{ 0, (const char *)b, 8192, 8192, 512 }, /* read as PyMySQL does, captured in part */
+			{ 0, (const char *)b + 8192, 8192, 8192, 512 },
+			{ 0, (const char *)b + 16384, n - 16384, n - 16384, 512 },
+			{ 1, TX(Q_ERR), 0, 0 }, { 0, TX(R_ERR), 0, 0 },
+			{ 1, TX(Q_INS), 0, 0 }, { 0, TX(R_OK), 0, 0 },
+		};
+		struct tcalls got;
+		trun(DB_MYSQL, io, 8, &got, NULL);
+		struct texp exp[] = { { "SELECT", "SELECT * FROM wide", "", 0, "", 0, 0 },
+				      { "SELECT", NULL, "", 1, "1146", 0, 0 }, { "INSERT", NULL, "", 0, "", 0, 0 } };
+		tcheck_row("wide result", &got, exp, 3);
+		CHECK(got.n == 3 && got.c[0].end_ns == 1030 && got.c[1].end_ns == 1050 && got.c[2].end_ns == 1070);
+		/* all of it captured: followed to its last EOF */
+		struct tio whole[] = { io[0], { 0, (const char *)b, n, 0, 0 }, io[4], io[5] };
+		struct db_conn_stats st;
+		trun(DB_MYSQL, whole, 4, &got, &st);
+		tcheck_row("wide result, whole", &got, exp, 2);
+		CHECK(got.n == 2 && got.c[0].end_ns == 1010 && st.malformed == 0 && st.resyncs == 0);
+	}
+}
