@@ -37,6 +37,9 @@
 #define R_BE_UPDATE "2\x00\x00\x00\x04""C\x00\x00\x00\x0dUPDATE 3\x00Z\x00\x00\x00\x05I"
 #define R_BE_SELECT "2\x00\x00\x00\x04""D\x00\x00\x00\x0d\x00\x01\x00\x00\x00\x03""bob""D\x00\x00\x00\x0d\x00\x01\x00\x00\x00\x03""amy""C\x00\x00\x00\x0dSELECT 2\x00Z\x00\x00\x00\x05I"
 #define R_BE_ERR "2\x00\x00\x00\x04""E\x00\x00\x00\x1fSERROR\x00VERROR\x00""C23505\x00Mdup\x00\x00Z\x00\x00\x00\x05I"
+/* psycopg 3 past prepare_threshold (libpq's PQsendQueryPrepared): Bind, Describe portal, Execute, Sync */
+#define BDES_PG3 "B\x00\x00\x00\x12\x00_pg3_0\x00\x00\x00\x00\x00\x00\x00""D\x00\x00\x00\x06P\x00""E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"
+#define R_BDES_PG3 "2\x00\x00\x00\x04T\x00\x00\x00\x1d\x00\x01name\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x19\xff\xff\xff\xff\xff\xff\x00\x00""D\x00\x00\x00\r\x00\x01\x00\x00\x00\x03""bobC\x00\x00\x00\rSELECT 1\x00Z\x00\x00\x00\x05I"
 #define R_BE_SUSPENDED "2\x00\x00\x00\x04""D\x00\x00\x00\x0d\x00\x01\x00\x00\x00\x03""bobs\x00\x00\x00\x04Z\x00\x00\x00\x05T"
 
 #define S(x) { 1, TX(x), 0, 0 }
@@ -87,6 +90,9 @@ static const struct pg_row rows[] = {
 	/* issue #8, item 2: statements prepared before attach take their op from the tag */
 	{ "prepared before attach: op from the tag", { S(BE_NAMED), R(R_BE_UPDATE), S(BE_NAMED), R(R_BE_SELECT) },
 	  { { "UPDATE", "UPDATE (prepared before attach)", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 } }, 2 },
+	{ "prepared before attach: psycopg 3", { S(BDES_PG3), R(R_BDES_PG3), S(BDES_PG3), R(R_BDES_PG3) },
+	  { { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 },
 	    { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 } }, 2 },
 	{ "prepared before attach: batch", { S(BATCH3), R(R_BATCH3_ERR) },
 	  { { "INSERT", "INSERT (prepared before attach)", "", 0, "", 0, 0 },
@@ -154,6 +160,8 @@ UNIT_TEST(test_db_pg_classify_by_content)
 	static const struct { const char *desc, *b; size_t n; int send; enum db_guess g; } rows[] = {
 		{ "bind execute sync", TX(BE_NAMED), 1, DB_GUESS_YES },
 		{ "pipelined batch", TX(BATCH3), 1, DB_GUESS_YES },
+		{ "psycopg 3 bind describe execute sync", TX(BDES_PG3), 1, DB_GUESS_YES },
+		{ "its reply", TX(R_BDES_PG3), 0, DB_GUESS_YES },
 		{ "reply to a batch", TX(R_BATCH3), 0, DB_GUESS_YES },
 		{ "reply with rows", TX(R_BE_SELECT), 0, DB_GUESS_YES },
 		{ "reply cut by the capture", R_BE_SELECT, 30, 0, DB_GUESS_YES },
