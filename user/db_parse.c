@@ -377,6 +377,18 @@ void db_set_sql(struct db_call *call, const char *sql, size_t n, int flags)
 	sql_normalize_ex(sql, n, call->text, sizeof(call->text), flags);
 }
 
+void db_set_unnamed(struct db_call *call, const char *op, size_t n)
+{
+	size_t k = 0;
+	while (k < n && k + 1 < sizeof(call->op) && op[k] >= 'A' && op[k] <= 'Z')
+		k++;
+	if (k)
+		db_copy_str(call->op, sizeof(call->op), op, k);
+	else
+		strcpy(call->op, "EXECUTE");
+	snprintf(call->text, sizeof(call->text), "%s (prepared before attach)", call->op);
+}
+
 /* ---- classification ---- */
 
 static bool has_prefix(const uint8_t *p, size_t n, const char *s)
@@ -431,6 +443,13 @@ static enum db_guess classify_send(const uint8_t *p, size_t n, uint16_t port, en
 	/* MySQL handshake response: seq 1, CLIENT_PROTOCOL_41 set */
 	if (n >= 36 && p[3] == 1 && (p[4] | p[5] << 8) & 0x200 && p[2] == 0)
 		return port == 3306 ? yes(DB_MYSQL, sys) : DB_GUESS_MAYBE;
+	/* statements prepared before attach, run by name: Bind, Execute, Sync and nothing else */
+	if (pg_whole_exchange(p, n, n, 1))
+		return yes(DB_POSTGRESQL, sys);
+	/* COM_STMT_EXECUTE of a statement prepared before attach, whole in this I/O */
+	if (n >= 14 && p[4] == 0x17 && mysql_looks_like(p, n, n, 1) &&
+	    (size_t)(p[0] | p[1] << 8 | p[2] << 16) + 4 == n)
+		return yes(DB_MYSQL, sys);
 	if (n >= 8 && p[0] && strchr("PBEQS", p[0]) && pg_looks_like(p, n, n, 1))
 		return port == 5432 ? yes(DB_POSTGRESQL, sys) : DB_GUESS_MAYBE;
 	return classify_text(p, n, port, sys);
@@ -457,6 +476,11 @@ static enum db_guess classify_recv(const uint8_t *p, size_t n, uint16_t port, en
 			return yes(DB_REDIS, sys);
 		return DB_GUESS_MAYBE;
 	}
+	/* replies to requests sent before attach (or whose request did not decide) */
+	if (pg_whole_exchange(p, n, n, 0))
+		return yes(DB_POSTGRESQL, sys);
+	if (mysql_result_start(p, n))
+		return yes(DB_MYSQL, sys);
 	if (n >= 5 && pg_looks_like(p, n, n, 0))
 		return port == 5432 ? yes(DB_POSTGRESQL, sys) : DB_GUESS_MAYBE;
 	return DB_GUESS_NO;

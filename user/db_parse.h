@@ -78,6 +78,7 @@ struct db_pending {
 #define DB_DONE 0xff        /* state of an entry already reported */
 #define DB_PF_CALL 1      /* reported as a call (not a Sync/Parse marker) */
 #define DB_PF_TRUNC 2     /* the request's tail was not captured: distrust what follows */
+#define DB_PF_UNNAMED 4   /* runs a statement prepared before attach: the reply names its op */
 
 struct db_queue {
 	struct db_pending *e;
@@ -182,5 +183,12 @@ void db_framer_reset(struct db_framer *f, uint8_t hsize);
 
 void db_copy_str(char *dst, size_t dstlen, const char *src, size_t n);
 void db_set_sql(struct db_call *call, const char *sql, size_t n, int flags);
+/* A statement prepared before attach, its text never seen: the operation is op's leading
+ * upper-case letters (a PG tag's first word; EXECUTE when none), the text
+ * "<OP> (prepared before attach)". */
+void db_set_unnamed(struct db_call *call, const char *op, size_t n);
+/* Whole I/Os of length-framed messages that only a database speaks (classification). */
+bool pg_whole_exchange(const uint8_t *p, size_t cap, size_t len, int send);
+bool mysql_result_start(const uint8_t *p, size_t cap);
 #endif /* DB_PARSE_INTERNAL */
 #endif

@@ -29,8 +29,10 @@ struct mysql_state {
 	bool mid;            /* a reply is under way: sequence numbers run on */
 	uint64_t left;
 	uint16_t prep_cols;
+	uint64_t last_read;  /* ts of the last read, followed or not */
 };
 
+static bool lenenc(const uint8_t *b, size_t n, size_t *i, uint64_t *v);
 static uint32_t le16(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8; }
 static uint32_t le24(const uint8_t *p) { return le16(p) | (uint32_t)p[2] << 16; }
 static uint32_t le32(const uint8_t *p) { return le24(p) | (uint32_t)p[3] << 24; }
@@ -82,9 +84,28 @@ bool mysql_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 		return plen >= 3;
 	if (b0 == 0xfe)
 		return plen < 9;
-	/* a result set's column count; libmariadb with MARIADB_CLIENT_CACHE_METADATA adds a
-	 * "metadata follows" byte (0 or 1) */
-	return b0 < 0xfb && (plen == 1 || (plen == 2 && (cap < 6 || p[5] <= 1)));
+	/* a result set's column count, length-encoded (fc xx xx past 250 columns: a reply
+	 * refused here was paired with the next command's); libmariadb with
+	 * MARIADB_CLIENT_CACHE_METADATA adds a "metadata follows" byte (0 or 1) */
+	uint32_t w = b0 < 0xfb ? 1 : b0 == 0xfc ? 3 : 0;
+	return w && (plen == w || (plen == w + 1 && (cap < 4 + plen || p[3 + plen] <= 1)));
+}
+
+/* A read that opens a result set: the column count (seq 1), then a column definition (seq 2)
+ * whose catalog is always "def". The reply to a statement run before we could classify. */
+bool mysql_result_start(const uint8_t *p, size_t cap)
+{
+	if (cap < 13 || p[3] != 1)
+		return false;
+	size_t plen = le24(p), i = 4;
+	uint64_t ncols;
+	if (!plen || plen > 9 || 4 + plen + 8 > cap || !lenenc(p, 4 + plen, &i, &ncols) || !ncols)
+		return false;
+	/* libmariadb's metadata flag may follow the count */
+	if (i != 4 + plen && !(i + 1 == 4 + plen && p[i] <= 1))
+		return false;
+	const uint8_t *d = p + 4 + plen;
+	return d[3] == 2 && !memcmp(d + 4, "\x03" "def", 4);
 }
 
 static int64_t my_hdr_len(const struct db_framer *f, int send)
@@ -145,6 +166,14 @@ static void client_packet(struct db_conn *c, struct mysql_state *s, struct db_fr
 		s->handshake = true;
 		return;
 	}
+	/* MySQL does not pipeline: a command sent after a read we could not follow means the
+	 * commands waiting got their replies (ones we did not recognize). Left queued, each
+	 * would take the next command's reply, and the last call would never end. */
+	struct db_pending *last = db_q_at(c, c->q.n - 1);
+	if (!c->synced[0] && last && s->last_read > last->call.start_ns) {
+		c->orphans = true;
+		c->orphan_end = s->last_read;
+	}
 	if (!(e = db_q_push(c, f->ts0, f->tid0, cb, ctx)))
 		return;
 	if (cmd == 0x03 || cmd == 0x16) {
@@ -162,8 +191,9 @@ static void client_packet(struct db_conn *c, struct mysql_state *s, struct db_fr
 		if (st) {
 			memcpy(e->call.op, st->op, sizeof(st->op));
 			memcpy(e->call.text, st->text, sizeof(st->text));
-		} else {
-			strcpy(e->call.op, "EXECUTE"); /* prepared before we attached */
+		} else { /* prepared before we attached: the reply tells what it did */
+			e->flags |= DB_PF_UNNAMED;
+			db_set_unnamed(&e->call, "", 0);
 		}
 	} else {
 		e->kind = cmd == 0x04 ? MK_FIELDS : cmd == 0x09 ? MK_STATS : MK_SILENT;
@@ -212,6 +242,24 @@ static void end_or_more(struct db_conn *c, struct mysql_state *s, struct db_pend
 	}
 }
 
+/* What an OK packet says about the statement of an unnamed COM_STMT_EXECUTE: an UPDATE
+ * reports "Rows matched:" in its info, an INSERT a generated id; a DELETE (and the rest)
+ * leave nothing to tell them apart, so EXECUTE. The info is a length-prefixed string
+ * (CLIENT_SESSION_TRACK) or the packet's rest. */
+static const char *ok_op(const uint8_t *b, size_t n)
+{
+	static const char um[] = "Rows matched:";
+	size_t i = 1;
+	uint64_t affected, id;
+	if (!lenenc(b, n, &i, &affected) || !lenenc(b, n, &i, &id))
+		return "";
+	i += 4; /* status, warnings */
+	for (size_t k = i; k <= i + 1 && k + sizeof(um) - 1 <= n; k++)
+		if (!memcmp(b + k, um, sizeof(um) - 1))
+			return "UPDATE";
+	return id ? "INSERT" : "";
+}
+
 static void query_reply(struct db_conn *c, struct mysql_state *s, struct db_pending *h,
 			struct db_framer *f, const uint8_t *b, size_t n, uint64_t ts, db_call_cb cb,
 			void *ctx)
@@ -227,6 +275,11 @@ static void query_reply(struct db_conn *c, struct mysql_state *s, struct db_pend
 	switch (s->rs) {
 	case RS_FIRST:
 		s->mid = true;
+		if (h->flags & DB_PF_UNNAMED) {
+			const char *op = b[0] == 0x00 ? ok_op(b, n) : b[0] < 0xfb || b[0] == 0xfc ? "SELECT" : "";
+			db_set_unnamed(&h->call, op, strlen(op));
+			h->flags &= ~DB_PF_UNNAMED;
+		}
 		if (b[0] == 0x00)
 			end_or_more(c, s, h, b, n, plen, ts, cb, ctx);
 		else if (b[0] == 0xfb)
@@ -396,6 +449,8 @@ void mysql_feed(struct db_conn *c, int send, const uint8_t *p, size_t cap, size_
 	/* during the handshake the client's packets (seq 1, 3...) are expected too */
 	bool looks = mysql_looks_like(p, cap, len, send) || (send && s->handshake && cap >= 4);
 	bool fresh;
+	if (!send)
+		s->last_read = ts;
 	if (!send && !c->synced[0] && is_greeting(p, cap))
 		c->recv_wait_req = false; /* the server speaks first */
 	if (!db_sync(c, send, looks, &fresh))

@@ -113,6 +113,26 @@ bool pg_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 	return nmsg > 0;
 }
 
+/* A whole exchange of the extended protocol in one I/O: messages that frame exactly up to its
+ * last byte, ending with Sync (a request) or ReadyForQuery (a reply). A Bind-first request has
+ * no SQL text to recognize it by, but random bytes almost never frame this way. A reply cut
+ * by the capture counts when it opens with ParseComplete/BindComplete and 3 headers frame. */
+bool pg_whole_exchange(const uint8_t *p, size_t cap, size_t len, int send)
+{
+	if (cap < 10 || !pg_looks_like(p, cap, len, send))
+		return false;
+	size_t i = 0, nmsg = 0;
+	uint8_t last = 0;
+	while (i + 5 <= cap) {
+		last = p[i];
+		i += 1 + (size_t)be32(p + i + 1);
+		nmsg++;
+	}
+	if (cap == len && i == cap)
+		return nmsg >= 2 && (send ? last == 'S' : last == 'Z' && strchr("ITE", p[cap - 1]) && p[cap - 1]);
+	return !send && nmsg >= 3 && (p[0] == '1' || p[0] == '2') && be32(p + 1) == 4;
+}
+
 static int64_t pg_hdr_len(const struct db_framer *f, int send)
 {
 	if (f->hsize == 4) {
@@ -137,7 +157,7 @@ static void set_text(struct db_call *call, const struct pg_text *t)
 		memcpy(call->op, t->op, sizeof(call->op));
 		memcpy(call->text, t->text, sizeof(call->text));
 	} else {
-		strcpy(call->op, "EXECUTE"); /* prepared before we attached */
+		db_set_unnamed(call, "", 0); /* until the reply's CommandComplete tag says more */
 	}
 }
 
@@ -252,8 +272,10 @@ static bool pg_front(struct db_conn *c, struct pg_state *s, struct db_framer *f,
 		pg_bind_msg(c, s, f);
 		break;
 	case 'E':
-		if ((e = pg_push(c, PK_EXEC, f, cb, ctx)))
+		if ((e = pg_push(c, PK_EXEC, f, cb, ctx))) {
 			set_text(&e->call, &s->bound);
+			e->flags |= s->bound.known ? 0 : DB_PF_UNNAMED;
+		}
 		break;
 	case 'S':
 		pg_push(c, PK_SYNC, f, cb, ctx);
@@ -359,6 +381,9 @@ static bool pg_back(struct db_conn *c, struct pg_state *s, struct db_framer *f, 
 		break;
 	case 'C': case 'I': case 's':
 		if (h && h->kind == PK_EXEC) {
+			/* the tag ("SELECT 5", "INSERT 0 1") names what an unnamed statement did */
+			if (f->hdr[0] == 'C' && (h->flags & DB_PF_UNNAMED))
+				db_set_unnamed(&h->call, (const char *)f->buf, f->kept);
 			db_emit(c, h, ts, cb, ctx);
 			db_q_pop(c);
 		} else if (!h || !(h->kind == PK_QUERY || h->kind == PK_FUNC || h->kind == PK_BARRIER)) {

@@ -32,6 +32,16 @@
 /* pg_terminate_backend: the server's last words to a session running a statement */
 #define R_TERMINATED "E\x00\x00\x00\x4fSFATAL\x00VFATAL\x00""C57P01\x00Mterminating connection due to administrator command\x00\x00"
 
+/* statements prepared before attach, run by name (asyncpg's stmt.fetch: Bind, Execute, Sync) */
+#define BE_NAMED "B\x00\x00\x00\x1e\x00__asyncpg_stmt_1__\x00\x00\x00\x00\x00\x00\x00""E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"
+#define R_BE_UPDATE "2\x00\x00\x00\x04""C\x00\x00\x00\x0dUPDATE 3\x00Z\x00\x00\x00\x05I"
+#define R_BE_SELECT "2\x00\x00\x00\x04""D\x00\x00\x00\x0d\x00\x01\x00\x00\x00\x03""bob""D\x00\x00\x00\x0d\x00\x01\x00\x00\x00\x03""amy""C\x00\x00\x00\x0dSELECT 2\x00Z\x00\x00\x00\x05I"
+#define R_BE_ERR "2\x00\x00\x00\x04""E\x00\x00\x00\x1fSERROR\x00VERROR\x00""C23505\x00Mdup\x00\x00Z\x00\x00\x00\x05I"
+/* psycopg 3 past prepare_threshold (libpq's PQsendQueryPrepared): Bind, Describe portal, Execute, Sync */
+#define BDES_PG3 "B\x00\x00\x00\x12\x00_pg3_0\x00\x00\x00\x00\x00\x00\x00""D\x00\x00\x00\x06P\x00""E\x00\x00\x00\x09\x00\x00\x00\x00\x00S\x00\x00\x00\x04"
+#define R_BDES_PG3 "2\x00\x00\x00\x04T\x00\x00\x00\x1d\x00\x01name\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x19\xff\xff\xff\xff\xff\xff\x00\x00""D\x00\x00\x00\r\x00\x01\x00\x00\x00\x03""bobC\x00\x00\x00\rSELECT 1\x00Z\x00\x00\x00\x05I"
+#define R_BE_SUSPENDED "2\x00\x00\x00\x04""D\x00\x00\x00\x0d\x00\x01\x00\x00\x00\x03""bobs\x00\x00\x00\x04Z\x00\x00\x00\x05T"
+
 #define S(x) { 1, TX(x), 0, 0 }
 #define R(x) { 0, TX(x), 0, 0 }
 
@@ -77,6 +87,25 @@ static const struct pg_row rows[] = {
 	  { { "SELECT", NULL, "", 0, NULL, 0, 0 }, { "SELECT", "SELECT * FROM nope", "", 1, "closed", 0, 0 } }, 2 },
 	{ "reply before request", { R(R_SELECT), S(Q_SELECT), R(R_SELECT) },
 	  { { "SELECT", NULL, "", 0, "", 0, 0 } }, 1 },
+	/* issue #8, item 2: statements prepared before attach take their op from the tag */
+	{ "prepared before attach: op from the tag", { S(BE_NAMED), R(R_BE_UPDATE), S(BE_NAMED), R(R_BE_SELECT) },
+	  { { "UPDATE", "UPDATE (prepared before attach)", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 } }, 2 },
+	{ "prepared before attach: psycopg 3", { S(BDES_PG3), R(R_BDES_PG3), S(BDES_PG3), R(R_BDES_PG3) },
+	  { { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 },
+	    { "SELECT", "SELECT (prepared before attach)", "", 0, "", 0, 0 } }, 2 },
+	{ "prepared before attach: batch", { S(BATCH3), R(R_BATCH3_ERR) },
+	  { { "INSERT", "INSERT (prepared before attach)", "", 0, "", 0, 0 },
+	    { "EXECUTE", "EXECUTE (prepared before attach)", "", 1, "23505", 0, 0 } }, 2 },
+	{ "prepared before attach: error and suspended portal", { S(BE_NAMED), R(R_BE_ERR), S(BE_NAMED), R(R_BE_SUSPENDED) },
+	  { { "EXECUTE", "EXECUTE (prepared before attach)", "", 1, "23505", 0, 0 },
+	    { "EXECUTE", "EXECUTE (prepared before attach)", "", 0, "", 0, 0 } }, 2 },
+	{ "prepared before attach, its text learned from a later Parse",
+	  { S(BE_NAMED), R(R_BE_UPDATE), S(PREP_NAMED), R(R_PREP_NAMED), S(BATCH3), R(R_BATCH3) },
+	  { { "UPDATE", "UPDATE (prepared before attach)", "", 0, "", 0, 0 },
+	    { "INSERT", "INSERT INTO t VALUES (?)", "", 0, "", 0, 0 },
+	    { "INSERT", "INSERT INTO t VALUES (?)", "", 0, "", 0, 0 },
+	    { "INSERT", "INSERT INTO t VALUES (?)", "", 0, "", 0, 0 } }, 4 },
 };
 
 UNIT_TEST(test_db_pg_rows)
@@ -123,4 +152,29 @@ UNIT_TEST(test_db_pg_long_query_body_hole)
 	trun(DB_POSTGRESQL, io, 2, &got, NULL);
 	struct texp exp[] = { { "SELECT", "SELECT * FROM t WHERE name IN (?)", "", 0, "", 0, 0 } };
 	tcheck_row("long query", &got, exp, 1);
+}
+
+UNIT_TEST(test_db_pg_classify_by_content)
+{
+	/* Bind-first exchanges carry no SQL: they are PostgreSQL by their framing, on any port */
+	static const struct { const char *desc, *b; size_t n; int send; enum db_guess g; } rows[] = {
+		{ "bind execute sync", TX(BE_NAMED), 1, DB_GUESS_YES },
+		{ "pipelined batch", TX(BATCH3), 1, DB_GUESS_YES },
+		{ "psycopg 3 bind describe execute sync", TX(BDES_PG3), 1, DB_GUESS_YES },
+		{ "its reply", TX(R_BDES_PG3), 0, DB_GUESS_YES },
+		{ "reply to a batch", TX(R_BATCH3), 0, DB_GUESS_YES },
+		{ "reply with rows", TX(R_BE_SELECT), 0, DB_GUESS_YES },
+		{ "reply cut by the capture", R_BE_SELECT, 30, 0, DB_GUESS_YES },
+		{ "bind without its sync", BE_NAMED, 45, 1, DB_GUESS_MAYBE },
+		{ "bind execute sync, one byte short", BE_NAMED, sizeof(BE_NAMED) - 2, 1, DB_GUESS_MAYBE },
+		{ "reply whose ready status is wrong", TX("2\x00\x00\x00\x04""C\x00\x00\x00\x0dUPDATE 3\x00Z\x00\x00\x00\x05X"), 0, DB_GUESS_NO },
+		{ "one message", TX("2\x00\x00\x00\x04"), 0, DB_GUESS_MAYBE },
+		{ "http", TX("HTTP/1.1 200 OK\r\n\r\n"), 0, DB_GUESS_NO },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum db_system s = DB_NONE;
+		enum db_guess g = db_classify((const uint8_t *)rows[i].b, rows[i].n, rows[i].send, 40123, &s);
+		CHECKF(g == rows[i].g, "%s: guess %d want %d", rows[i].desc, g, rows[i].g);
+		CHECKF(g != DB_GUESS_YES || s == DB_POSTGRESQL, "%s: %s", rows[i].desc, db_system_name(s));
+	}
 }
