@@ -69,6 +69,8 @@ void agent_refresh_probes(struct agent *a)
 	}
 }
 
+static int place_exec(struct agent *a, int pid, int service);
+
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -89,9 +91,14 @@ static int handle_record(void *ctx, void *data, size_t size)
 		break;
 	case PV_EV_PROC:
 		/* Membership lives in the tracked map; new processes get the per-process probes. */
-		if (size >= sizeof(struct pv_proc_event))
-			add_process_probes(a, ((const struct pv_proc_event *)data)->pid,
-					   ((const struct pv_proc_event *)data)->service);
+		if (size >= sizeof(struct pv_proc_event)) {
+			const struct pv_proc_event *pe = data;
+			int service = pe->service;
+
+			if (pe->kind == PV_PROC_EXEC && service < a->nservices)
+				service = place_exec(a, pe->pid, service);
+			add_process_probes(a, pe->pid, service);
+		}
 		break;
 	default:
 		a->unknown_records++;
@@ -132,6 +139,64 @@ static int tracked_service(struct agent *a, int pid)
 	return info.service;
 }
 
+static void cmdline_of(int pid, char *buf, size_t len)
+{
+	char raw[4096], *argv[64];
+	int argc = proc_argv(pid, raw, sizeof(raw), argv, 64);
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < argc && n < len; i++)
+		n += snprintf(buf + n, len - n, "%s%s", i ? " " : "", argv[i]);
+}
+
+/* The service of a process found by --comm (service tmpl names the comm). Each application is
+ * a service of its own: processes whose topmost ancestor of that name (a gunicorn master) runs
+ * the same command line. The first application takes tmpl, the others get new services,
+ * named as -p would name them; past PV_MAX_SERVICES they share tmpl. */
+static int comm_service(struct agent *a, int tmpl, int pid)
+{
+	const char *comm = a->services[tmpl].comm;
+	char key[sizeof(a->services[0].cmdline)], pcomm[PV_COMM_LEN];
+	int root = pid, i;
+
+	for (int depth = 0; depth < 64; depth++) {
+		int p = proc_ppid(root);
+
+		if (p <= 1 || proc_comm(p, pcomm, sizeof(pcomm)) || strcmp(pcomm, comm))
+			break;
+		root = p;
+	}
+	cmdline_of(root, key, sizeof(key));
+	for (i = 0; i < a->nservices; i++)
+		if (!strcmp(a->services[i].comm, comm) && a->services[i].cmdline[0] &&
+		    !strcmp(a->services[i].cmdline, key))
+			return i;
+	i = tmpl;
+	if (a->services[tmpl].cmdline[0]) {
+		if (a->nservices == PV_MAX_SERVICES ||
+		    service_init(&a->services[a->nservices], a->nservices, 0, comm, a->opt.max_routes,
+				 a->opt.max_queries, a->opt.n1_threshold))
+			return tmpl;
+		i = a->nservices++;
+		conns_set_nservices(a->conns, a->nservices);
+	}
+	snprintf(a->services[i].cmdline, sizeof(a->services[i].cmdline), "%s", key);
+	proc_service_name(root, a->services[i].name, sizeof(a->services[i].name));
+	return i;
+}
+
+/* A process exec'd into a watched comm was tracked by the kernel side under the comm's first
+ * service: move it to its application's. */
+static int place_exec(struct agent *a, int pid, int service)
+{
+	int s = comm_service(a, service, pid);
+
+	if (s != service)
+		track(a, pid, s);
+	return s;
+}
+
 /* Add every process whose ancestor is tracked, and every process with a watched comm. */
 static int scan_one(int pid, void *ctx)
 {
@@ -146,9 +211,9 @@ static int scan_one(int pid, void *ctx)
 		service = p > 0 ? tracked_service(a, p) : -1;
 	}
 	if (service < 0 && !proc_comm(pid, comm, sizeof(comm)))
-		for (int i = 0; i < a->nservices; i++)
+		for (int i = 0; i < a->nservices && service < 0; i++)
 			if (a->services[i].comm[0] && !strcmp(comm, a->services[i].comm))
-				service = i;
+				service = comm_service(a, i, pid);
 	if (service >= 0)
 		track(a, pid, service);
 	return 0;
@@ -189,6 +254,8 @@ static void name_services(struct agent *a)
 		struct service *s = &a->services[i];
 		int pids[1];
 
+		if (s->cmdline[0]) /* named when found (comm_service) */
+			continue;
 		if (s->root_pid)
 			proc_service_name(s->root_pid, s->name, sizeof(s->name));
 		else if (agent_pids(a, i, pids, 1) == 1)

@@ -68,6 +68,12 @@ struct conn_table *conns_new(struct service *services, int nservices, conns_capt
 	return t;
 }
 
+void conns_set_nservices(struct conn_table *t, int nservices)
+{
+	if (t)
+		t->nservices = nservices;
+}
+
 static unsigned bucket_of(uint64_t sk)
 {
 	sk ^= sk >> 33;

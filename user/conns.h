@@ -26,6 +26,8 @@ typedef void (*conns_capture_fn)(void *ctx, uint64_t sk, int service, enum conns
 struct conn_table *conns_new(struct service *services, int nservices, conns_capture_fn capture,
 			     void *ctx);
 void conns_free(struct conn_table *t);
+/* Services were added (--comm found another application): records may name them now. */
+void conns_set_nservices(struct conn_table *t, int nservices);
 void conns_data(struct conn_table *t, const struct pv_data_event *e);
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns);
 /* Close every connection idle since before `older_than_ns`, and, with final, all of them. */

@@ -50,6 +50,8 @@ struct service {
 	char name[160];
 	int root_pid;                 /* 0 for a --comm service */
 	char comm[PV_COMM_LEN];
+	char cmdline[256];            /* --comm: the command line of the application's topmost
+	                               * process of that name, which tells it from the others */
 	struct http_totals http;
 	struct route_stats *buckets[ROUTE_BUCKETS];
 	struct route_stats **routes;  /* in order of first sight, for output */

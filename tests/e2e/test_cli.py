@@ -165,3 +165,45 @@ def test_comm_tracks_processes_started_later(tmp_path):
     svc = snap["services"][0]
     assert srv.pid in svc["pids"], svc
     assert svc["http_server"]["requests"] == 7, svc
+
+
+def test_comm_splits_applications_by_command_line(tmp_path):
+    """Issue #8, item 10: --comm with two different applications of the same name (one running
+    before attach, one started after) gives one service each, named as -p names them, each
+    with its own requests; before, both were merged into one service named after one of them."""
+    script = tmp_path / "pvtwoapps"
+    script.write_text(f"#!{PY}\nimport sys; sys.path.insert(0, {APPS!r})\n"
+                      f"from flask_app import app\napp.run(host='127.0.0.1', port=int(sys.argv[2]), threaded=True)\n")
+    script.chmod(0o755)
+    ports = {"alpha": free_port(), "beta": free_port()}
+    sent = {"alpha": 5, "beta": 9}
+    srvs = {"alpha": subprocess.Popen([str(script), "alpha", str(ports["alpha"])], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)}
+    wait_port(ports["alpha"])
+    w = subprocess.Popen([PYVITALS, "watch", "--comm", "pvtwoapps", "--json", "--interval", "0.5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert w.stderr.readline().startswith("attached")
+    srvs["beta"] = subprocess.Popen([str(script), "beta", str(ports["beta"])], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    try:
+        import http.client
+        for name, port in ports.items():
+            wait_port(port)
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for i in range(sent[name]):
+                c.request("GET", f"/users/{i}")
+                c.getresponse().read()
+    finally:
+        w.send_signal(signal.SIGINT)
+        out, err = w.communicate(timeout=15)
+        for s in srvs.values():
+            s.terminate()
+            s.wait()
+    snap = json.loads(out.splitlines()[-1])
+    by_name = {s["name"]: s for s in snap["services"]}
+    print("services:", {n: (s["pids"], s["http_server"]["requests"]) for n, s in by_name.items()})
+    assert set(by_name) == {"pvtwoapps alpha", "pvtwoapps beta"}, sorted(by_name)
+    for name, srv in srvs.items():
+        svc = by_name[f"pvtwoapps {name}"]
+        assert svc["pids"] == [srv.pid], svc["pids"]
+        assert svc["http_server"]["requests"] == sent[name], svc["http_server"]
