@@ -39,6 +39,9 @@ struct conn {
 	struct db_conn_stats db_seen;
 	struct service *svc;
 	char peer[64];                 /* host:port of the other end */
+	char local[64];                /* host:port of our end */
+	bool spoke_first;              /* our side's first I/O was a send: we are the client */
+	bool blind;                    /* listed as a blind spot */
 	uint16_t rport;
 	bool captures_all;             /* the kernel side was asked to copy all of it */
 	enum db_system db_sys;
@@ -94,16 +97,43 @@ static void on_db_call(void *ctx, const struct db_call *call)
 	service_record_db(c->svc, c->peer, call);
 }
 
+static void format_addr(char *buf, size_t len, int family, const uint8_t *addr, unsigned port)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(family == AF_INET ? AF_INET : AF_INET6, addr, a, sizeof(a));
+	snprintf(buf, len, family == AF_INET ? "%s:%u" : "[%s]:%u", a, port);
+}
+
 static void format_peer(struct conn *c, const struct pv_data_event *e)
 {
-	char addr[INET6_ADDRSTRLEN] = "?";
-
-	if (e->family == AF_INET)
-		inet_ntop(AF_INET, e->raddr, addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET6, e->raddr, addr, sizeof(addr));
-	snprintf(c->peer, sizeof(c->peer), e->family == AF_INET ? "%s:%u" : "[%s]:%u", addr, e->rport);
+	format_addr(c->peer, sizeof(c->peer), e->family, e->raddr, e->rport);
+	format_addr(c->local, sizeof(c->local), e->family, e->laddr, e->lport);
 	c->rport = e->rport;
+}
+
+/* What a connection we cannot parse probably carries, from the well-known port of its server. */
+static const char *port_guess(unsigned port)
+{
+	switch (port) {
+	case 5432: return "postgresql";
+	case 3306: return "mysql";
+	case 6379: return "redis";
+	case 11211: return "memcached";
+	case 27017: return "mongodb";
+	case 9092: return "kafka";
+	case 5672: return "amqp";
+	case 9200: return "elasticsearch";
+	case 443: return "https";
+	case 80: return "http";
+	default: return "unknown";
+	}
+}
+
+/* A TLS handshake record (ClientHello): content type 22, version 3.x. */
+static bool tls_hello(const uint8_t *p, size_t n)
+{
+	return n >= 3 && p[0] == 0x16 && p[1] == 0x03 && p[2] <= 0x04;
 }
 
 static void set_capture(struct conn_table *t, struct conn *c, enum conns_capture what)
@@ -207,10 +237,30 @@ static bool hold(struct conn *c, uint32_t n)
 	return true;
 }
 
-static void ignore(struct conn_table *t, struct conn *c)
+/* List a connection we cannot parse as a blind spot of its service (once). Client ones may
+ * hide database calls, except plain outgoing HTTP. */
+static void blind(struct conn *c, const char *protocol, const char *why)
+{
+	char guess[32];
+	bool http_out = !strcmp(protocol, "http (outgoing)");
+
+	if (c->blind)
+		return;
+	c->blind = true;
+	if (!protocol[0]) {
+		snprintf(guess, sizeof(guess), "%s", c->spoke_first ? port_guess(c->rport) : "unknown");
+		protocol = guess;
+	}
+	blind_spots_add(&c->svc->blind, !c->spoke_first, c->spoke_first ? c->peer : c->local,
+			c->spoke_first ? c->local : c->peer, protocol, why, c->spoke_first && !http_out);
+}
+
+/* Nothing more to parse on this connection: the kernel side skips it from now on. */
+static void ignore(struct conn_table *t, struct conn *c, const char *protocol, const char *why)
 {
 	c->proto = PROTO_IGNORED;
 	t->counters.ignored++;
+	blind(c, protocol, why);
 	set_capture(t, c, CAPTURE_NONE);
 }
 
@@ -248,7 +298,14 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	}
 	c->npending = 0;
 	if (e->dir == PV_DIR_SEND && http_guess_request(e->data, e->cap_len) == HTTP_YES) {
-		ignore(t, c);  /* an outgoing HTTP call: not a server connection */
+		ignore(t, c, "http (outgoing)", "outgoing HTTP calls are not parsed");
+		return;
+	}
+	if (tls_hello(e->data, e->cap_len)) {
+		char proto[32];
+
+		snprintf(proto, sizeof(proto), "%s (tls)", c->spoke_first ? port_guess(c->rport) : "https");
+		ignore(t, c, proto, "encrypted (TLS)");
 		return;
 	}
 	guess = db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys);
@@ -272,7 +329,7 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		c->held_tid = e->tid;
 	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS)
-		ignore(t, c);
+		ignore(t, c, "", "protocol not parsed");
 }
 
 void conns_data(struct conn_table *t, const struct pv_data_event *e)
@@ -282,6 +339,8 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 
 	if (!c)
 		return;
+	if (!c->last_ns)
+		c->spoke_first = e->dir == PV_DIR_SEND;
 	c->last_ns = e->ts_ns;
 	if (e->flags & PV_DATA_F_ADDR)
 		format_peer(c, e);
@@ -291,6 +350,13 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 		db_conn_feed(c->db, e->dir == PV_DIR_SEND, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
 			     on_db_call, c);
 		account(t, c);
+		if (db_conn_encrypted(c->db) && !c->blind) {
+			char proto[32];
+
+			snprintf(proto, sizeof(proto), "%s (tls)", db_system_name(c->db_sys));
+			blind(c, proto, "encrypted (TLS, negotiated by the driver)");
+			set_capture(t, c, CAPTURE_NONE);
+		}
 		return;
 	}
 	if (c->proto != PROTO_HTTP_SERVER)

@@ -125,6 +125,11 @@ void db_conn_stats(const struct db_conn *c, struct db_conn_stats *out)
 		memset(out, 0, sizeof(*out));
 }
 
+bool db_conn_encrypted(const struct db_conn *c)
+{
+	return c && c->ignore;
+}
+
 /* ---- queue ---- */
 
 struct db_pending *db_q_at(struct db_conn *c, uint32_t i)

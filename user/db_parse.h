@@ -7,6 +7,7 @@
  * a reply fed before its request is counted as unmatched and dropped. */
 #ifndef DB_PARSE_H
 #define DB_PARSE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "sql_normalize.h"
@@ -58,6 +59,8 @@ struct db_conn_stats {
 	uint64_t dropped;           /* requests not tracked: queue full or lost on desync */
 };
 void db_conn_stats(const struct db_conn *c, struct db_conn_stats *out);
+/* The connection turned to TLS (or is otherwise unparseable from here on). */
+bool db_conn_encrypted(const struct db_conn *c);
 
 #ifdef DB_PARSE_INTERNAL
 /* ---- Shared by the parser files only (db_parse.c, pg/mysql/redis/memcache_parse.c). ---- */

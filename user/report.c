@@ -100,15 +100,20 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	json_status(f, s->http.status);
 	fputs(", \"latency_ms\": ", f);
 	json_latency(f, &s->http.latency);
-	/* Requests that happened but are missing from the figures: exact is false when any did. */
+	/* Requests that happened but are missing from the figures (or served on connections we
+	 * cannot read): exact is false when any did. */
 	fprintf(f, ", \"exact\": %s, \"unread_requests\": %llu, \"dropped_requests\": %llu",
-		s->http.unread_requests || s->http.dropped_requests ? "false" : "true",
+		s->http.unread_requests || s->http.dropped_requests || blind_spots_server(&s->blind) ? "false" : "true",
 		(unsigned long long)s->http.unread_requests, (unsigned long long)s->http.dropped_requests);
 	fputs(", \"routes\": ", f);
-	json_routes(f, s, !attr_event_loop(s->attr));
+	json_routes(f, s, !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&s->blind));
 	fputs("}, \"db_attribution\": ", f);
 	json_str(f, attr_event_loop(s->attr) ? "unavailable: requests overlap on one thread (event-loop server), "
-		 "so calls cannot be tied to a request" : "per-thread");
+		 "so calls cannot be tied to a request" :
+		 blind_spots_hide_db_calls(&s->blind) ? "unavailable: connections that may carry database calls "
+		 "could not be parsed (see blind_spots)" : "per-thread");
+	fputs(", \"blind_spots\": ", f);
+	blind_spots_json(&s->blind, f);
 	fputs(", \"runtime\": ", f);
 	if (a->rt) {
 		runtime_write_json(a->rt, s->id, f, (agent_now_ns() - a->start_ns) / 1e9);
@@ -222,6 +227,7 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			fprintf(out, "\n  %s\n", line);
 		}
 		db_stats_text(&s->db, out, screen ? 5 : 10);
+		blind_spots_text(&s->blind, out);
 		for (unsigned j = 0; j < s->nfindings; j++)
 			fprintf(out, "  N+1: %s runs \"%.60s\" %u times in one request\n", s->findings[j].route,
 				s->findings[j].statement->text, s->findings[j].count);

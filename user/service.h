@@ -3,6 +3,7 @@
 #define SERVICE_H
 #include <stdint.h>
 #include "attribution.h"
+#include "blind_spots.h"
 #include "db_stats.h"
 #include "hist.h"
 #include "http_parse.h"
@@ -58,6 +59,7 @@ struct service {
 	unsigned nroutes, max_routes;
 	struct route_stats *overflow; /* the rest once max_routes is reached */
 	struct db_stats db;
+	struct blind_spots blind;     /* connections whose traffic could not be parsed */
 	struct attribution *attr;
 	unsigned n1_threshold;
 	struct finding findings[MAX_FINDINGS];

@@ -19,7 +19,7 @@ from conftest import free_port, wait_port
 PACKAGES = {
     "postgresql": ["postgresql", "python3-psycopg2", "python3-asyncpg"],
     "mariadb": ["mariadb-server", "python3-pymysql", "python3-mysqldb"],
-    "redis": ["redis-server", "python3-redis"],
+    "redis": ["redis-server", "python3-redis", "openssl"],
     "memcached": ["memcached", "python3-pymemcache"],
 }
 
@@ -244,12 +244,22 @@ class Redis:
         need_module("redis", "python3-redis")
         self.dir = tempfile.mkdtemp(prefix="pyvitals-redis-")
         self.log = os.path.join(self.dir, "redis.log")
-        self.port = free_port()
+        self.port, self.tls_port = free_port(), free_port()
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
         self.cmd = [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", self.dir, "--logfile", self.log, "--daemonize", "no"]
+                    "--dir", self.dir, "--logfile", self.log, "--daemonize", "no",
+                    # a TLS port too, as managed Redis offers: traffic pyvitals cannot read
+                    "--tls-port", str(self.tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
+                    "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]
         self.proc = None
 
     def setup(self):
+        openssl = need_binary("openssl", "openssl")
+        r = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                            "/CN=127.0.0.1", "-keyout", os.path.join(self.dir, "key.pem"),
+                            "-out", os.path.join(self.dir, "cert.pem")], capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"openssl could not make a test certificate: {r.stderr[-1000:]}")
         self.start()
 
     def start(self):
@@ -269,7 +279,7 @@ class Redis:
         self.start()
 
     def env(self):
-        return {"REDIS_PORT": str(self.port)}
+        return {"REDIS_PORT": str(self.port), "REDIS_TLS_PORT": str(self.tls_port)}
 
     def client(self):
         import redis

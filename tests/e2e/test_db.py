@@ -695,3 +695,29 @@ def test_asyncpg_executemany_of_1000_rows(postgres, watch_factory, workload):
     # pyvitals folds a VALUES group into (?); pg_stat_statements keeps the parameters
     insert = "INSERT INTO many (id, v) VALUES (?)"
     assert queries.get(insert) == rows and entry["exact"] is True, (queries, entry["unparsed"])
+
+
+def test_tls_connection_is_a_blind_spot(redis_server, db_app, watch_factory):
+    """Issue #8, item 11: calls over TLS cannot be read. The connection must be listed as a blind
+    spot (peer, protocol guess, why), and db_calls_per_request must be null with the reason,
+    never a 0 or a count missing the TLS calls; plain calls are still counted exactly."""
+    g = db_app(redis_server, workers=1, threads=1)
+    w = watch_factory("-p", g.pid)
+    c = Client(g.port)
+    for _ in range(3):
+        c.get("/redis/2")
+        c.get("/redis-tls/4")
+    snap = w.stop()
+    svc = service(snap)
+    print_hooks(snap, "redis tls")
+    print("blind_spots", svc["blind_spots"], "attribution", svc["db_attribution"])
+    spots = [b for b in svc["blind_spots"] if b["side"] == "client"]
+    assert [(b["peer"], b["protocol"], b["why"]) for b in spots] == \
+        [(f"127.0.0.1:{redis_server.tls_port}", "unknown (tls)", "encrypted (TLS)")], svc["blind_spots"]
+    assert spots[0]["connections"] == 1 and spots[0]["hides_db_calls"] is True
+    routes = routes_by_key(svc)
+    assert routes[("GET", "/redis/{id}")]["requests"] == 3 and routes[("GET", "/redis-tls/{id}")]["requests"] == 3
+    assert all(r["db_calls_per_request"] is None for r in routes.values()), routes
+    assert svc["db_attribution"].startswith("unavailable: connections that may carry database calls")
+    entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.port}")
+    assert entry["operations"] == {"GET": 6} and entry["exact"] is True, entry

@@ -224,3 +224,28 @@ def test_gunicorn_service_reports_runtime_next_to_http(gunicorn_factory, watch_f
     assert rt["gc"]["source"] == "usdt" and len(rt["gc"]["collections"]) == 3
     # master (1 thread) + 2 workers (main thread + 4 pool threads at most, at least the main one)
     assert 3 <= rt["threads"] <= 1 + 2 * 6, rt["threads"]
+
+
+def test_uvicorn_asyncio_server_exact_and_nothing_truncated(watch_factory):
+    """Issue #8, item 11: on uvicorn (asyncio) every request is counted, and truncated_captures
+    counts only I/Os longer than the capture (it counted 430 of 430 small ones before)."""
+    require_tool("ab", "apache2-utils")
+    if subprocess.run([PY, "-c", "import uvicorn"], capture_output=True).returncode:
+        pytest.fail("python module uvicorn is missing: install the Debian package 'python3-uvicorn' (make deps does)")
+    port = free_port()
+    srv = subprocess.Popen([PY, "-m", "uvicorn", "--app-dir", APPS, "asgi_app:app", "--port", str(port),
+                            "--log-level", "warning"])
+    try:
+        wait_port(port)
+        w = watch_factory("-p", srv.pid)
+        out = subprocess.run(["ab", "-n", "430", "-c", "4", "-k", f"http://127.0.0.1:{port}/x"],
+                             capture_output=True, text=True)
+        snap = w.stop()
+    finally:
+        srv.terminate()
+        srv.wait()
+    complete = int(re.search(r"Complete requests:\s+(\d+)", out.stdout).group(1))
+    http = snap["services"][0]["http_server"]
+    print("hooks:", snap["hooks"], "ab complete", complete, "pyvitals", http["requests"], "drops", snap["drops"])
+    assert complete == 430 and http["requests"] == complete and http["exact"] is True, http
+    assert snap["drops"]["truncated_captures"] == 0, snap["drops"]

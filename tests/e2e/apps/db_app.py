@@ -2,7 +2,7 @@
 known number of database and cache calls on the thread serving the request, with real
 drivers (psycopg2, PyMySQL, mysqlclient, redis-py, pymemcache, sqlite3). Each worker thread
 keeps its own connection open across requests. Servers come from the environment:
-PG_HOST/PG_PORT/PG_DB, MY_HOST/MY_PORT/MY_DB, REDIS_PORT, MC_PORT, SQLITE_PATH.
+PG_HOST/PG_PORT/PG_DB, MY_HOST/MY_PORT/MY_DB, REDIS_PORT, REDIS_TLS_PORT, MC_PORT, SQLITE_PATH.
 Every route answers with the calls it made, so the test can check its own plan."""
 import os
 import select
@@ -225,6 +225,19 @@ def redis_mix():
         assert str(e).startswith("WRONGTYPE"), e
         errors += 1
     return {"calls": 14, "errors": errors, "hits": 6, "misses": 3}
+
+
+@app.get("/redis-tls/<int:n>")
+def redis_tls_gets(n):
+    """n GETs over TLS (a managed Redis): pyvitals cannot read them and must say so."""
+    import redis
+    c = getattr(local, "redis_tls", None)
+    if c is None:
+        c = local.redis_tls = redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_TLS_PORT"]), ssl=True,
+                                          ssl_cert_reqs=None, socket_timeout=10)
+    for i in range(n):
+        c.get("k:hit")
+    return {"calls": n, "errors": 0}
 
 
 @app.get("/redis/<int:n>")
