@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +96,18 @@ struct sqlite_probe {
 	uint32_t clock;
 	uint64_t bad_records;
 	unsigned int drains;
+	pthread_t reaper;          /* closes the links of exited processes */
+	bool reaper_ok, stop;
+	pthread_mutex_t grave_mu;
+	pthread_cond_t grave_cv;
+	struct bpf_link **grave;   /* links waiting to be closed */
+	int ngrave, grave_cap;
+	uint64_t busy_ns;          /* last attach (CLOCK_MONOTONIC) */
 	sqlite_call_cb cb;         /* set during a drain */
 	void *cb_ctx;
 };
+
+static void *reaper(void *arg);
 
 /* ---- the caches: set-associative, least recently used way replaced ---- */
 
@@ -464,6 +475,16 @@ int sqlite_probe_open(struct sqlite_probe **out, int tracked_map_fd, char *err, 
 		snprintf(err, errlen, "setting up the sqlite ring buffer failed: %s", strerror(-r));
 		goto fail;
 	}
+	pthread_mutex_init(&sp->grave_mu, NULL);
+	pthread_cond_init(&sp->grave_cv, NULL);
+	{
+		/* Signals stay with the event loop (its signalfd), never with this thread. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		sp->reaper_ok = !pthread_create(&sp->reaper, NULL, reaper, sp);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	*out = sp;
 	return 0;
 fail:
@@ -476,17 +497,94 @@ fail:
 	return r;
 }
 
-static void detach(struct sq_proc *p)
+/* ---- closing links ----
+ * Closing a uprobe link holds the kernel's event_mutex across an RCU grace period: ~117 ms
+ * each on 6.18 (one process's 9 links took 1,054 ms), during which no uprobe can be
+ * attached. Closed in the event loop when a worker exited, they held up the probes of its
+ * replacement past its first requests. So links of exited processes wait in a graveyard that
+ * one thread empties a link at a time, and only when no process was probed or left for
+ * SQ_QUIET_NS (or when more than SQ_GRAVE_MAX wait): an attach then waits 117 ms at most. */
+#define SQ_QUIET_NS 2000000000ull
+#define SQ_GRAVE_MAX 512
+
+static uint64_t monotonic_ns(void);
+
+static void *reaper(void *arg)
 {
-	for (int i = 0; i < p->nlinks; i++)
-		bpf_link__destroy(p->links[i]);
+	struct sqlite_probe *sp = arg;
+
+	pthread_mutex_lock(&sp->grave_mu);
+	for (;;) {
+		bool quiet = monotonic_ns() - sp->busy_ns >= SQ_QUIET_NS;
+		struct bpf_link *l;
+
+		if (!sp->ngrave && sp->stop)
+			break;
+		if (!sp->ngrave || (!quiet && !sp->stop && sp->ngrave <= SQ_GRAVE_MAX)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 500000000;
+			ts.tv_sec += ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&sp->grave_cv, &sp->grave_mu, &ts);
+			continue;
+		}
+		l = sp->grave[--sp->ngrave];
+		pthread_mutex_unlock(&sp->grave_mu);
+		bpf_link__destroy(l);
+		pthread_mutex_lock(&sp->grave_mu);
+	}
+	pthread_mutex_unlock(&sp->grave_mu);
+	return NULL;
+}
+
+/* Close links later (at once if there is no reaper thread or no room). */
+static void drop_links(struct sqlite_probe *sp, struct bpf_link **links, int n)
+{
+	int i = 0;
+
+	if (sp->reaper_ok) {
+		pthread_mutex_lock(&sp->grave_mu);
+		if (sp->ngrave + n > sp->grave_cap) {
+			int cap = (sp->ngrave + n) * 2;
+			struct bpf_link **g = realloc(sp->grave, cap * sizeof(*g));
+			if (g) {
+				sp->grave = g;
+				sp->grave_cap = cap;
+			}
+		}
+		for (; i < n && sp->ngrave < sp->grave_cap; i++)
+			sp->grave[sp->ngrave++] = links[i];
+		/* A worker's exit is when its replacement is forked: no closing now. */
+		sp->busy_ns = monotonic_ns();
+		pthread_cond_signal(&sp->grave_cv);
+		pthread_mutex_unlock(&sp->grave_mu);
+	}
+	for (; i < n; i++)
+		bpf_link__destroy(links[i]);
+}
+
+/* An attach is coming: the reaper stays out of the kernel's way for a while. */
+static void busy(struct sqlite_probe *sp)
+{
+	if (!sp->reaper_ok)
+		return;
+	pthread_mutex_lock(&sp->grave_mu);
+	sp->busy_ns = monotonic_ns();
+	pthread_mutex_unlock(&sp->grave_mu);
+}
+
+static void detach(struct sqlite_probe *sp, struct sq_proc *p)
+{
+	drop_links(sp, p->links, p->nlinks);
 	p->nlinks = 0;
 }
 
-static void release(struct sq_proc *p)
+static void release(struct sqlite_probe *sp, struct sq_proc *p)
 {
-	detach(p);
-	bpf_link__destroy(p->loader);
+	detach(sp, p);
+	if (p->loader)
+		drop_links(sp, &p->loader, 1);
 	p->loader = NULL;
 }
 
@@ -659,7 +757,8 @@ static int attach(struct sqlite_probe *sp, struct sq_proc *p, const struct sq_fi
 	struct sq_point pt[SQ_MAX_LINKS];
 	int n = points_of(sp->skel, &f->off, pt);
 
-	detach(p);
+	busy(sp);
+	detach(sp, p);
 	p->file = (int)(f - sp->files);
 	for (int i = 0; i < n; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = pt[i].ret);
@@ -668,7 +767,7 @@ static int attach(struct sqlite_probe *sp, struct sq_proc *p, const struct sq_fi
 			int r = -errno;
 			set_err(p, r, "sqlite: attaching a uprobe to %s in %s (pid %d) failed: %s",
 				pt[i].what, path, p->pid, strerror(-r));
-			detach(p);
+			detach(sp, p);
 			return r;
 		}
 		p->links[p->nlinks++] = l;
@@ -697,6 +796,7 @@ static void watch_loader(struct sqlite_probe *sp, struct sq_proc *p, const struc
 	}
 	if (!l || !l->off)
 		return;
+	busy(sp);
 	p->loader = bpf_program__attach_uprobe(sp->skel->progs.sq_linkmap, false, p->pid, path, l->off);
 	if (!p->loader && getenv("PYVITALS_DEBUG"))
 		fprintf(stderr, "pyvitals: sqlite: watching dlopen in pid %d (%s) failed: %s; a late "
@@ -733,9 +833,10 @@ static void look(struct sqlite_probe *sp, struct sq_proc *p)
 			return;
 		p->mapped_file = (int)(f - sp->files);
 		if (p->nlinks && p->file == p->mapped_file) {
-			if (!first && getenv("PYVITALS_DEBUG"))
-				fprintf(stderr, "pyvitals: sqlite: pid %d mapped %s; its probes were armed\n",
-					p->pid, lib.path);
+			if (!first && changed && getenv("PYVITALS_DEBUG"))
+				fprintf(stderr, "pyvitals: sqlite: pid %d mapped %s; its probes were armed "
+					"(looked %.1f ms after its link map changed)\n", p->pid, lib.path,
+					(monotonic_ns() - changed) / 1e6);
 			return;
 		}
 		if (attach(sp, p, f, path))
@@ -752,6 +853,7 @@ static void look(struct sqlite_probe *sp, struct sq_proc *p)
 	}
 	if (p->nlinks) /* armed already: the kernel inserts the probes when the file is mapped */
 		return;
+	uint64_t armed_at = monotonic_ns();
 	snprintf(err, sizeof(err), "/proc/%d/root", p->pid);
 	if (!sqlite_lib_guess(err, path, sizeof(path)))
 		return; /* no libsqlite3 where the loader looks first: found by the loader probe */
@@ -760,8 +862,19 @@ static void look(struct sqlite_probe *sp, struct sq_proc *p)
 		set_err(p, -errno, "sqlite: %s: %s", path, strerror(errno));
 		return;
 	}
-	if ((f = file_for(sp, p, major(st.st_dev), minor(st.st_dev), st.st_ino, path)))
-		attach(sp, p, f, path);
+	if (!(f = file_for(sp, p, major(st.st_dev), minor(st.st_dev), st.st_ino, path)) ||
+	    attach(sp, p, f, path))
+		return;
+	/* Mapped while we armed: its first calls may have come before the probes (a blind
+	 * spot); the next drain's look checks the probes are on the file it mapped. */
+	if (read_maps(p->pid, &lib, NULL, err, sizeof(err)) > 0) {
+		p->late_ms = (monotonic_ns() - armed_at) / 1e6;
+		p->rescan = true;
+		p->changed_ns = armed_at;
+		if (getenv("PYVITALS_DEBUG"))
+			fprintf(stderr, "pyvitals: sqlite: pid %d mapped libsqlite3 while its probes were "
+				"armed (%.1f ms): its first calls may be missed\n", p->pid, p->late_ms);
+	}
 }
 
 int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t errlen)
@@ -778,7 +891,7 @@ int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t err
 		return -ENOMEM;
 	}
 	if (p->start != start) { /* new, or the pid was reused */
-		release(p);
+		release(sp, p);
 		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 		p->mapped_file = -1;
@@ -810,7 +923,7 @@ tell:
 
 static void forget(struct sqlite_probe *sp, struct sq_proc *p)
 {
-	release(p);
+	release(sp, p);
 	if (sp->own_tracked) {
 		__u32 key = (__u32)p->pid;
 		bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.tracked), &key);
@@ -894,7 +1007,15 @@ void sqlite_probe_close(struct sqlite_probe *sp)
 	if (!sp)
 		return;
 	for (int i = 0; i < sp->nprocs; i++)
-		release(&sp->procs[i]);
+		release(sp, &sp->procs[i]);
+	if (sp->reaper_ok) {
+		pthread_mutex_lock(&sp->grave_mu);
+		sp->stop = true;
+		pthread_cond_signal(&sp->grave_cv);
+		pthread_mutex_unlock(&sp->grave_mu);
+		pthread_join(sp->reaper, NULL);
+	}
+	free(sp->grave);
 	ring_buffer__free(sp->rb);
 	sqlite_bpf__destroy(sp->skel);
 	free(sp->procs);
