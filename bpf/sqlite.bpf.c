@@ -372,3 +372,23 @@ int BPF_KRETPROBE(sq_open_exit, long ret)
 	bpf_ringbuf_submit(o, BPF_RB_NO_WAKEUP);
 	return 0;
 }
+
+/* ---- the loader: a library mapped after attach ----
+ * _dl_debug_state runs twice per dlopen/dlclose (a handful of times per process, ~50 at a
+ * Python start-up), so waking userspace at each is cheap, and it makes the look at the
+ * process's maps follow the load within milliseconds. */
+
+SEC("uprobe")
+int BPF_KPROBE(sq_linkmap)
+{
+	struct pv_sq_linkmap e = { .type = PV_SQ_LINKMAP };
+	__u32 service;
+
+	e.tgid = bpf_get_current_pid_tgid() >> 32;
+	if (service_of(e.tgid, &service))
+		return 0;
+	e.ts_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&sq_events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
+		__sync_fetch_and_add(&sq_counters.ringbuf_full, 1);
+	return 0;
+}

@@ -47,8 +47,13 @@ static void add_process_probes(struct agent *a, int pid, int service)
 
 	if (a->rt && runtime_add_pid(a->rt, pid, service, err, sizeof(err)) && getenv("PYVITALS_DEBUG"))
 		fprintf(stderr, "pyvitals: runtime probes for pid %d: %s\n", pid, err);
-	if (a->sqlite && sqlite_probe_add_pid(a->sqlite, pid, err, sizeof(err)) && getenv("PYVITALS_DEBUG"))
-		fprintf(stderr, "pyvitals: sqlite probes for pid %d: %s\n", pid, err);
+	if (a->sqlite) {
+		int r = sqlite_probe_add_pid(a->sqlite, pid, err, sizeof(err));
+		/* Each failure is returned once: say it (from the first snapshot on, so that
+		 * the "attached" line stays first; sqlite_probe_blind_spots keeps it for the JSON). */
+		if (r && r != -ESRCH && (a->start_ns || getenv("PYVITALS_DEBUG")))
+			fprintf(stderr, "pyvitals: sqlite probes for pid %d: %s\n", pid, err);
+	}
 }
 
 static void on_sqlite_call(void *ctx, int service, const char *peer, const struct db_call *call)
@@ -90,11 +95,17 @@ static int handle_record(void *ctx, void *data, size_t size)
 			conns_close(a->conns, c->sk, c->ts_ns);
 		break;
 	case PV_EV_PROC:
-		/* Membership lives in the tracked map; new processes get the per-process probes. */
+		/* Membership lives in the tracked map; new processes get the per-process probes at
+		 * once (a forked child has none of its parent's), an exited one loses its own. */
 		if (size >= sizeof(struct pv_proc_event)) {
 			const struct pv_proc_event *pe = data;
 			int service = pe->service;
 
+			if (pe->kind == PV_PROC_EXIT) {
+				if (a->sqlite)
+					sqlite_probe_forget(a->sqlite, pe->pid);
+				break;
+			}
 			if (pe->kind == PV_PROC_EXEC && service < a->nservices)
 				service = place_exec(a, pe->pid, service);
 			add_process_probes(a, pe->pid, service);

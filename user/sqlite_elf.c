@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "sqlite_probe.h"
 
@@ -32,39 +33,95 @@ const char *sqlite_rc_name(int rc)
 
 /* ---- finding libsqlite3 ---- */
 
+/* A file-backed mapping line: fills lib and returns the basename, or NULL. */
+static const char *maps_line(char *line, struct sqlite_lib *lib)
+{
+	unsigned long long start, end, off, ino;
+	unsigned int maj, min;
+	char perm[8], *path, *base, *nl;
+	size_t n;
+	int pos = 0;
+
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perm, &off, &maj, &min,
+		   &ino, &pos) < 7 || !pos || !ino)
+		return NULL;
+	path = line + pos;
+	if ((nl = strchr(path, '\n')))
+		*nl = 0;
+	if (path[0] != '/' || !(base = strrchr(path, '/')))
+		return NULL;
+	memset(lib, 0, sizeof(*lib));
+	n = strlen(path);
+	if (n > 10 && !strcmp(path + n - 10, " (deleted)")) {
+		path[n - 10] = 0;
+		lib->deleted = 1;
+	}
+	snprintf(lib->path, sizeof(lib->path), "%s", path);
+	lib->start = start;
+	lib->end = end;
+	lib->dev_major = maj;
+	lib->dev_minor = min;
+	lib->ino = ino;
+	return base + 1;
+}
+
+int sqlite_maps_scan(FILE *maps, struct sqlite_lib *lib, struct sqlite_lib *loader)
+{
+	struct sqlite_lib one;
+	char line[1024];
+	int found = 0;
+
+	if (lib)
+		memset(lib, 0, sizeof(*lib));
+	if (loader)
+		memset(loader, 0, sizeof(*loader));
+	while (fgets(line, sizeof(line), maps)) {
+		const char *base = maps_line(line, &one);
+		if (!base)
+			continue;
+		/* libsqlite3.so, libsqlite3.so.0, libsqlite3.so.0.8.6; not libsqlite3mc or the like. */
+		if (lib && !(found & SQLITE_MAPS_LIB) && !strncmp(base, "libsqlite3.so", 13)) {
+			*lib = one;
+			found |= SQLITE_MAPS_LIB;
+		}
+		/* ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld-musl-x86_64.so.1, ld-2.31.so */
+		if (loader && !(found & SQLITE_MAPS_LOADER) && !strncmp(base, "ld-", 3) &&
+		    strstr(base, ".so")) {
+			*loader = one;
+			found |= SQLITE_MAPS_LOADER;
+		}
+	}
+	return found;
+}
+
 int sqlite_maps_find(FILE *maps, struct sqlite_lib *lib)
 {
-	char line[1024];
+	return sqlite_maps_scan(maps, lib, NULL) ? 1 : 0;
+}
 
-	memset(lib, 0, sizeof(*lib));
-	while (fgets(line, sizeof(line), maps)) {
-		unsigned long long start, end, off, ino;
-		unsigned int maj, min;
-		char perm[8], *path, *base, *nl;
-		int pos = 0;
+#if defined(__x86_64__)
+#define SQ_MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define SQ_MULTIARCH "aarch64-linux-gnu"
+#else
+#define SQ_MULTIARCH "unknown-multiarch"
+#endif
 
-		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perm, &off, &maj,
-			   &min, &ino, &pos) < 7 || !pos || !ino)
-			continue;
-		path = line + pos;
-		if ((nl = strchr(path, '\n')))
-			*nl = 0;
-		base = strrchr(path, '/');
-		/* libsqlite3.so, libsqlite3.so.0, libsqlite3.so.0.8.6; not libsqlite3mc or the like. */
-		if (path[0] != '/' || !base || strncmp(base + 1, "libsqlite3.so", 13))
-			continue;
-		if (strlen(path) > 10 && !strcmp(path + strlen(path) - 10, " (deleted)")) {
-			path[strlen(path) - 10] = 0;
-			lib->deleted = 1;
-		}
-		snprintf(lib->path, sizeof(lib->path), "%s", path);
-		lib->start = start;
-		lib->end = end;
-		lib->dev_major = maj;
-		lib->dev_minor = min;
-		lib->ino = ino;
-		return 1;
+int sqlite_lib_guess(const char *root, char *out, size_t len)
+{
+	/* ld.so.conf's usual order on Debian, then Fedora's and Alpine's directories. */
+	static const char *const dirs[] = {
+		"/usr/local/lib/" SQ_MULTIARCH, "/usr/local/lib", "/lib/" SQ_MULTIARCH,
+		"/usr/lib/" SQ_MULTIARCH, "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+	};
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(out, len, "%s%s/libsqlite3.so.0", root, dirs[i]);
+		if (!stat(out, &st) && S_ISREG(st.st_mode))
+			return 1;
 	}
+	out[0] = 0;
 	return 0;
 }
 
@@ -129,7 +186,7 @@ static const char *const sym_names[] = {
 };
 enum { S_STEP, S_RESET, S_FINALIZE, S_PREP, S_PREP_V2, S_PREP_V3, S_OPEN, S_OPEN_V2, S_N };
 
-static void find_symbols(const struct sq_elf *x, uint64_t va[S_N])
+static void find_symbols(const struct sq_elf *x, const char *const *names, int n, uint64_t *va)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -145,8 +202,8 @@ static void find_symbols(const struct sq_elf *x, uint64_t va[S_N])
 			if (!gelf_getsym(data, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC ||
 			    !s.st_value || !(name = elf_strptr(x->e, sh.sh_link, s.st_name)))
 				continue;
-			for (int k = 0; k < S_N; k++)
-				if (!va[k] && !strcmp(name, sym_names[k]))
+			for (int k = 0; k < n; k++)
+				if (!va[k] && !strcmp(name, names[k]))
 					va[k] = s.st_value;
 		}
 	}
@@ -180,32 +237,67 @@ static int code_emulated(const struct sq_elf *x, size_t off)
 	return !read_code(x, off, c) && sqlite_insn_emulated(c, SQ_CODE_LEN);
 }
 
-int sqlite_elf_offsets(const char *path, struct sqlite_offsets *o, char *err, size_t errlen)
+static void elf_close(struct sq_elf *x)
 {
-	struct sq_elf x = { .fd = -1 };
-	uint64_t va[S_N] = {0};
-	size_t nph = 0;
-	int r = 0;
+	if (x->e)
+		elf_end(x->e);
+	if (x->fd >= 0)
+		close(x->fd);
+}
 
-	memset(o, 0, sizeof(*o));
+static int elf_open(struct sq_elf *x, const char *path, char *err, size_t errlen)
+{
+	size_t nph = 0;
+	int r;
+
+	memset(x, 0, sizeof(*x));
+	x->fd = -1;
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		snprintf(err, errlen, "libelf is unusable: %s", elf_errmsg(-1));
 		return -EINVAL;
 	}
-	if ((x.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((x->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "opening %s failed: %s", path, strerror(-r));
 		return r;
 	}
-	if (!(x.e = elf_begin(x.fd, ELF_C_READ, NULL)) || elf_getphdrnum(x.e, &nph)) {
+	if (!(x->e = elf_begin(x->fd, ELF_C_READ, NULL)) || elf_getphdrnum(x->e, &nph)) {
 		snprintf(err, errlen, "%s is not a readable ELF file: %s", path, elf_errmsg(-1));
-		r = -ENOEXEC;
-		goto out;
+		elf_close(x);
+		return -ENOEXEC;
 	}
-	for (size_t i = 0; i < nph && x.nph < 16; i++)
-		if (gelf_getphdr(x.e, (int)i, &x.ph[x.nph]))
-			x.nph++;
-	find_symbols(&x, va);
+	for (size_t i = 0; i < nph && x->nph < 16; i++)
+		if (gelf_getphdr(x->e, (int)i, &x->ph[x->nph]))
+			x->nph++;
+	return 0;
+}
+
+size_t sqlite_elf_func(const char *path, const char *name, char *err, size_t errlen)
+{
+	struct sq_elf x;
+	uint64_t va = 0;
+	size_t off;
+
+	if (elf_open(&x, path, err, errlen))
+		return 0;
+	find_symbols(&x, &name, 1, &va);
+	off = va_to_off(&x, va);
+	elf_close(&x);
+	if (!off)
+		snprintf(err, errlen, "%s has no function %s in its symbol tables", path, name);
+	return off;
+}
+
+int sqlite_elf_offsets(const char *path, struct sqlite_offsets *o, char *err, size_t errlen)
+{
+	struct sq_elf x;
+	uint64_t va[S_N] = {0};
+	int r = 0;
+
+	memset(o, 0, sizeof(*o));
+	if ((r = elf_open(&x, path, err, errlen)))
+		return r;
+	find_symbols(&x, sym_names, S_N, va);
 	o->step = va_to_off(&x, va[S_STEP]);
 	o->reset = va_to_off(&x, va[S_RESET]);
 	o->finalize = va_to_off(&x, va[S_FINALIZE]);
@@ -230,8 +322,6 @@ int sqlite_elf_offsets(const char *path, struct sqlite_offsets *o, char *err, si
 	o->emulated_prep = o->prep_internal ? 1 : code_emulated(&x, o->prepare_v2);
 	o->emulated_open = o->open_internal ? 1 : code_emulated(&x, o->open_v2);
 out:
-	if (x.e)
-		elf_end(x.e);
-	close(x.fd);
+	elf_close(&x);
 	return r;
 }

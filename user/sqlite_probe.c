@@ -7,12 +7,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <dirent.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +31,8 @@
 #define SQ_SETS_STMT 1024   /* x SQ_WAYS statements remembered (Python caches 128 per connection) */
 #define SQ_SETS_DB 128
 #define SQ_WAYS 4
-#define SQ_LOOK_EVERY 10    /* seconds between looks for a late `import sqlite3` */
+#define SQ_MAX_LOADERS 4
+#define SQ_RETRY_EVERY 10   /* seconds between retries of a failure (and looks without a loader probe) */
 #define SQ_PRUNE_EVERY 50   /* drains between checks for exited processes (~5 s at 100 ms) */
 
 /* A libsqlite3 file: its probe points, found once however many processes map it. */
@@ -40,13 +45,33 @@ struct sq_file {
 	struct sqlite_offsets off;
 };
 
+/* A dynamic loader file and where its _dl_debug_state is. */
+struct sq_loader {
+	unsigned int maj, min;
+	unsigned long long ino;
+	size_t off;                /* 0: not found (why says why) */
+	char why[SQ_WHY];
+};
+
+/* A process. Its probes (links) are on files[file]: the libsqlite3 it maps (mapped), or
+ * armed on the one it will most likely map (!mapped). */
 struct sq_proc {
 	int pid;
 	unsigned long long start;  /* starttime from /proc/PID/stat: detects pid reuse */
-	int nlinks;                /* 0: no libsqlite3 mapped yet, look again after next_look */
-	time_t next_look;          /* CLOCK_MONOTONIC seconds */
-	int file;                  /* index in files[] once attached */
+	int nlinks;
+	int file;                  /* index in files[] of the probed file when nlinks */
 	struct bpf_link *links[SQ_MAX_LINKS];
+	struct bpf_link *loader;   /* on _dl_debug_state: link-map changes come as records */
+	bool looked;               /* its maps were read at least once */
+	bool mapped;               /* libsqlite3 was in its maps at the last look */
+	int mapped_file;           /* files[] index of that libsqlite3; -1 unknown (see err) */
+	bool rescan;               /* its link map changed since the last look */
+	uint64_t changed_ns;       /* first such change not looked at yet */
+	double late_ms;            /* probes came this long after the library was mapped */
+	int err;                   /* last failure (-errno), 0 if none */
+	char why[SQ_WHY];
+	char told[SQ_WHY];         /* the failure add_pid last returned: each is told once */
+	time_t retry_at;           /* CLOCK_MONOTONIC seconds */
 };
 
 /* Cache entry: a statement (text) or a connection (path in text), keyed by (tgid, ptr). */
@@ -63,15 +88,26 @@ struct sqlite_probe {
 	bool own_tracked;
 	struct sq_file files[SQ_MAX_FILES];
 	int nfiles;
+	struct sq_loader loaders[SQ_MAX_LOADERS];
+	int nloaders;
 	struct sq_proc *procs;
 	int nprocs, cap;
 	struct sq_ent *stmts, *dbs;
 	uint32_t clock;
 	uint64_t bad_records;
 	unsigned int drains;
+	pthread_t reaper;          /* closes the links of exited processes */
+	bool reaper_ok, stop;
+	pthread_mutex_t grave_mu;
+	pthread_cond_t grave_cv;
+	struct bpf_link **grave;   /* links waiting to be closed */
+	int ngrave, grave_cap;
+	uint64_t busy_ns;          /* last attach (CLOCK_MONOTONIC) */
 	sqlite_call_cb cb;         /* set during a drain */
 	void *cb_ctx;
 };
+
+static void *reaper(void *arg);
 
 /* ---- the caches: set-associative, least recently used way replaced ---- */
 
@@ -170,7 +206,7 @@ static int read_str(uint32_t pid, uint64_t addr, char *buf, size_t len)
 static const struct sq_file *file_of(struct sqlite_probe *sp, uint32_t tgid)
 {
 	for (int i = 0; i < sp->nprocs; i++)
-		if (sp->procs[i].pid == (int)tgid && sp->procs[i].nlinks)
+		if (sp->procs[i].pid == (int)tgid && sp->procs[i].nlinks && sp->procs[i].mapped)
 			return &sp->files[sp->procs[i].file];
 	return NULL;
 }
@@ -373,6 +409,21 @@ static int handle_record(void *ctx, void *data, size_t len)
 			break;
 		on_prep(sp, data);
 		return 0;
+	case PV_SQ_LINKMAP: {
+		const struct pv_sq_linkmap *m = data;
+		struct sq_proc *p = NULL;
+		if (len < sizeof(*m))
+			break;
+		for (int i = 0; i < sp->nprocs && !p; i++)
+			if (sp->procs[i].pid == (int)m->tgid)
+				p = &sp->procs[i];
+		/* Looked at once this drain is over: a dlopen calls the loader twice. */
+		if (p && !p->rescan) {
+			p->rescan = true;
+			p->changed_ns = m->ts_ns;
+		}
+		return 0;
+	}
 	case PV_SQ_OPEN: {
 		const struct pv_sq_open *o = data;
 		char name[PV_SQ_PATH_MAX + 1];
@@ -424,6 +475,16 @@ int sqlite_probe_open(struct sqlite_probe **out, int tracked_map_fd, char *err, 
 		snprintf(err, errlen, "setting up the sqlite ring buffer failed: %s", strerror(-r));
 		goto fail;
 	}
+	pthread_mutex_init(&sp->grave_mu, NULL);
+	pthread_cond_init(&sp->grave_cv, NULL);
+	{
+		/* Signals stay with the event loop (its signalfd), never with this thread. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		sp->reaper_ok = !pthread_create(&sp->reaper, NULL, reaper, sp);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	*out = sp;
 	return 0;
 fail:
@@ -436,18 +497,111 @@ fail:
 	return r;
 }
 
-static void detach(struct sq_proc *p)
+/* ---- closing links ----
+ * Closing a uprobe link holds the kernel's event_mutex across an RCU grace period: ~117 ms
+ * each on 6.18 (one process's 9 links took 1,054 ms), during which no uprobe can be
+ * attached. Closed in the event loop when a worker exited, they held up the probes of its
+ * replacement past its first requests. So links of exited processes wait in a graveyard that
+ * one thread empties a link at a time, and only when no process was probed or left for
+ * SQ_QUIET_NS (or when more than SQ_GRAVE_MAX wait): an attach then waits 117 ms at most. */
+#define SQ_QUIET_NS 2000000000ull
+#define SQ_GRAVE_MAX 512
+
+static uint64_t monotonic_ns(void);
+
+static void *reaper(void *arg)
 {
-	for (int i = 0; i < p->nlinks; i++)
-		bpf_link__destroy(p->links[i]);
+	struct sqlite_probe *sp = arg;
+
+	pthread_mutex_lock(&sp->grave_mu);
+	for (;;) {
+		bool quiet = monotonic_ns() - sp->busy_ns >= SQ_QUIET_NS;
+		struct bpf_link *l;
+
+		if (!sp->ngrave && sp->stop)
+			break;
+		if (!sp->ngrave || (!quiet && !sp->stop && sp->ngrave <= SQ_GRAVE_MAX)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 500000000;
+			ts.tv_sec += ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&sp->grave_cv, &sp->grave_mu, &ts);
+			continue;
+		}
+		l = sp->grave[--sp->ngrave];
+		pthread_mutex_unlock(&sp->grave_mu);
+		bpf_link__destroy(l);
+		pthread_mutex_lock(&sp->grave_mu);
+	}
+	pthread_mutex_unlock(&sp->grave_mu);
+	return NULL;
+}
+
+/* Close links later (at once if there is no reaper thread or no room). */
+static void drop_links(struct sqlite_probe *sp, struct bpf_link **links, int n)
+{
+	int i = 0;
+
+	if (sp->reaper_ok) {
+		pthread_mutex_lock(&sp->grave_mu);
+		if (sp->ngrave + n > sp->grave_cap) {
+			int cap = (sp->ngrave + n) * 2;
+			struct bpf_link **g = realloc(sp->grave, cap * sizeof(*g));
+			if (g) {
+				sp->grave = g;
+				sp->grave_cap = cap;
+			}
+		}
+		for (; i < n && sp->ngrave < sp->grave_cap; i++)
+			sp->grave[sp->ngrave++] = links[i];
+		/* A worker's exit is when its replacement is forked: no closing now. */
+		sp->busy_ns = monotonic_ns();
+		pthread_cond_signal(&sp->grave_cv);
+		pthread_mutex_unlock(&sp->grave_mu);
+	}
+	for (; i < n; i++)
+		bpf_link__destroy(links[i]);
+}
+
+/* An attach is coming: the reaper stays out of the kernel's way for a while. */
+static void busy(struct sqlite_probe *sp)
+{
+	if (!sp->reaper_ok)
+		return;
+	pthread_mutex_lock(&sp->grave_mu);
+	sp->busy_ns = monotonic_ns();
+	pthread_mutex_unlock(&sp->grave_mu);
+}
+
+static void detach(struct sqlite_probe *sp, struct sq_proc *p)
+{
+	drop_links(sp, p->links, p->nlinks);
 	p->nlinks = 0;
 }
 
-static struct sq_proc *proc_slot(struct sqlite_probe *sp, int pid)
+static void release(struct sqlite_probe *sp, struct sq_proc *p)
+{
+	detach(sp, p);
+	if (p->loader)
+		drop_links(sp, &p->loader, 1);
+	p->loader = NULL;
+}
+
+static struct sq_proc *proc_find(struct sqlite_probe *sp, int pid)
 {
 	for (int i = 0; i < sp->nprocs; i++)
 		if (sp->procs[i].pid == pid)
 			return &sp->procs[i];
+	return NULL;
+}
+
+static struct sq_proc *proc_slot(struct sqlite_probe *sp, int pid)
+{
+	struct sq_proc *p = proc_find(sp, pid);
+
+	if (p)
+		return p;
 	if (sp->nprocs == sp->cap) {
 		int cap = sp->cap ? 2 * sp->cap : 16;
 		struct sq_proc *n = realloc(sp->procs, cap * sizeof(*n));
@@ -456,27 +610,49 @@ static struct sq_proc *proc_slot(struct sqlite_probe *sp, int pid)
 		sp->procs = n;
 		sp->cap = cap;
 	}
-	memset(&sp->procs[sp->nprocs], 0, sizeof(sp->procs[0]));
-	sp->procs[sp->nprocs].pid = pid;
-	return &sp->procs[sp->nprocs++];
+	p = &sp->procs[sp->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->mapped_file = -1;
+	return p;
 }
 
-static const struct sq_file *file_for(struct sqlite_probe *sp, const struct sqlite_lib *lib,
-				      const char *path)
+static void set_err(struct sq_proc *p, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(struct sq_proc *p, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	p->err = r;
+}
+
+/* The file's entry (offsets read once per file); NULL + p's error if it cannot be probed. */
+static struct sq_file *file_for(struct sqlite_probe *sp, struct sq_proc *p, unsigned int maj,
+				unsigned int min, unsigned long long ino, const char *path)
 {
 	struct sq_file *f;
 
 	for (int i = 0; i < sp->nfiles; i++)
-		if (sp->files[i].maj == lib->dev_major && sp->files[i].min == lib->dev_minor &&
-		    sp->files[i].ino == lib->ino)
-			return &sp->files[i];
-	if (sp->nfiles == SQ_MAX_FILES)
+		if (sp->files[i].maj == maj && sp->files[i].min == min && sp->files[i].ino == ino) {
+			f = &sp->files[i];
+			goto check;
+		}
+	if (sp->nfiles == SQ_MAX_FILES) {
+		set_err(p, -E2BIG, "sqlite: more than %d distinct libsqlite3 files", SQ_MAX_FILES);
 		return NULL;
+	}
 	f = &sp->files[sp->nfiles++];
-	f->maj = lib->dev_major;
-	f->min = lib->dev_minor;
-	f->ino = lib->ino;
+	f->maj = maj;
+	f->min = min;
+	f->ino = ino;
 	f->err = sqlite_elf_offsets(path, &f->off, f->why, sizeof(f->why));
+check:
+	if (f->err) {
+		set_err(p, f->err, "sqlite: %s", f->why);
+		return NULL;
+	}
 	return f;
 }
 
@@ -490,7 +666,8 @@ static void lib_open_path(int pid, const struct sqlite_lib *lib, char *buf, size
 		snprintf(buf, len, "/proc/%d/root%s", pid, lib->path);
 }
 
-static int find_lib(int pid, struct sqlite_lib *lib, char *path, size_t len, char *err, size_t errlen)
+/* SQLITE_MAPS_* bits, or -errno + err. */
+static int read_maps(int pid, struct sqlite_lib *lib, struct sqlite_lib *loader, char *err, size_t errlen)
 {
 	char maps[64];
 	FILE *f;
@@ -502,10 +679,17 @@ static int find_lib(int pid, struct sqlite_lib *lib, char *path, size_t len, cha
 		snprintf(err, errlen, "reading %s failed: %s", maps, strerror(-r));
 		return r;
 	}
-	found = sqlite_maps_find(f, lib);
+	found = sqlite_maps_scan(f, lib, loader);
 	fclose(f);
-	if (!found)
-		return 0;
+	return found;
+}
+
+static int find_lib(int pid, struct sqlite_lib *lib, char *path, size_t len, char *err, size_t errlen)
+{
+	int r = read_maps(pid, lib, NULL, err, errlen);
+
+	if (r <= 0)
+		return r;
 	lib_open_path(pid, lib, path, len);
 	return 1;
 }
@@ -558,15 +742,145 @@ static time_t monotonic_seconds(void)
 	return ts.tv_sec;
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Put p's probes on file f (path: how to open it). A pid's uprobes work whether or not
+ * the pid maps the file yet: the kernel inserts them when it maps it. */
+static int attach(struct sqlite_probe *sp, struct sq_proc *p, const struct sq_file *f, const char *path)
+{
+	struct sq_point pt[SQ_MAX_LINKS];
+	int n = points_of(sp->skel, &f->off, pt);
+
+	busy(sp);
+	detach(sp, p);
+	p->file = (int)(f - sp->files);
+	for (int i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = pt[i].ret);
+		struct bpf_link *l = bpf_program__attach_uprobe_opts(pt[i].prog, p->pid, path, pt[i].off, &o);
+		if (!l) {
+			int r = -errno;
+			set_err(p, r, "sqlite: attaching a uprobe to %s in %s (pid %d) failed: %s",
+				pt[i].what, path, p->pid, strerror(-r));
+			detach(sp, p);
+			return r;
+		}
+		p->links[p->nlinks++] = l;
+	}
+	return 0;
+}
+
+/* Probe _dl_debug_state in p's loader, so that its dlopens tell us to look again. Without
+ * it (a static binary, an unknown loader) p is looked at every SQ_RETRY_EVERY seconds. */
+static void watch_loader(struct sqlite_probe *sp, struct sq_proc *p, const struct sqlite_lib *ld)
+{
+	struct sq_loader *l = NULL;
+	char path[600];
+
+	lib_open_path(p->pid, ld, path, sizeof(path));
+	for (int i = 0; i < sp->nloaders && !l; i++)
+		if (sp->loaders[i].maj == ld->dev_major && sp->loaders[i].min == ld->dev_minor &&
+		    sp->loaders[i].ino == ld->ino)
+			l = &sp->loaders[i];
+	if (!l && sp->nloaders < SQ_MAX_LOADERS) {
+		l = &sp->loaders[sp->nloaders++];
+		l->maj = ld->dev_major;
+		l->min = ld->dev_minor;
+		l->ino = ld->ino;
+		l->off = sqlite_elf_func(path, "_dl_debug_state", l->why, sizeof(l->why));
+	}
+	if (!l || !l->off)
+		return;
+	busy(sp);
+	p->loader = bpf_program__attach_uprobe(sp->skel->progs.sq_linkmap, false, p->pid, path, l->off);
+	if (!p->loader && getenv("PYVITALS_DEBUG"))
+		fprintf(stderr, "pyvitals: sqlite: watching dlopen in pid %d (%s) failed: %s; a late "
+			"libsqlite3 other than the armed one is found within %d s\n", p->pid, path,
+			strerror(errno), SQ_RETRY_EVERY);
+}
+
+/* Read p's maps and put its probes where they belong: on the libsqlite3 it maps, else armed
+ * on the one it would most likely load. */
+static void look(struct sqlite_probe *sp, struct sq_proc *p)
+{
+	struct sqlite_lib lib, ld;
+	char path[600], err[SQ_WHY];
+	uint64_t changed = p->changed_ns;
+	bool first = !p->looked;
+	struct sq_file *f;
+	int found;
+
+	p->rescan = false;
+	p->looked = true;
+	p->retry_at = monotonic_seconds() + SQ_RETRY_EVERY;
+	p->err = 0;
+	if ((found = read_maps(p->pid, &lib, &ld, err, sizeof(err))) < 0) {
+		set_err(p, found, "sqlite: %s", err);
+		return;
+	}
+	if ((found & SQLITE_MAPS_LOADER) && !p->loader)
+		watch_loader(sp, p, &ld);
+	p->mapped = found & SQLITE_MAPS_LIB;
+	p->mapped_file = -1;
+	if (p->mapped) {
+		lib_open_path(p->pid, &lib, path, sizeof(path));
+		if (!(f = file_for(sp, p, lib.dev_major, lib.dev_minor, lib.ino, path)))
+			return;
+		p->mapped_file = (int)(f - sp->files);
+		if (p->nlinks && p->file == p->mapped_file) {
+			if (!first && changed && getenv("PYVITALS_DEBUG"))
+				fprintf(stderr, "pyvitals: sqlite: pid %d mapped %s; its probes were armed "
+					"(looked %.1f ms after its link map changed)\n", p->pid, lib.path,
+					(monotonic_ns() - changed) / 1e6);
+			return;
+		}
+		if (attach(sp, p, f, path))
+			return;
+		/* Mapped before its probes: calls since the link-map change went unseen. */
+		if (!first && changed) {
+			p->late_ms = (monotonic_ns() - changed) / 1e6;
+			if (getenv("PYVITALS_DEBUG"))
+				fprintf(stderr, "pyvitals: sqlite: pid %d mapped %s, not the armed file; probes "
+					"attached %.1f ms after its link map changed\n", p->pid, lib.path,
+					p->late_ms);
+		}
+		return;
+	}
+	if (p->nlinks) /* armed already: the kernel inserts the probes when the file is mapped */
+		return;
+	uint64_t armed_at = monotonic_ns();
+	snprintf(err, sizeof(err), "/proc/%d/root", p->pid);
+	if (!sqlite_lib_guess(err, path, sizeof(path)))
+		return; /* no libsqlite3 where the loader looks first: found by the loader probe */
+	struct stat st;
+	if (stat(path, &st)) {
+		set_err(p, -errno, "sqlite: %s: %s", path, strerror(errno));
+		return;
+	}
+	if (!(f = file_for(sp, p, major(st.st_dev), minor(st.st_dev), st.st_ino, path)) ||
+	    attach(sp, p, f, path))
+		return;
+	/* Mapped while we armed: its first calls may have come before the probes (a blind
+	 * spot); the next drain's look checks the probes are on the file it mapped. */
+	if (read_maps(p->pid, &lib, NULL, err, sizeof(err)) > 0) {
+		p->late_ms = (monotonic_ns() - armed_at) / 1e6;
+		p->rescan = true;
+		p->changed_ns = armed_at;
+		if (getenv("PYVITALS_DEBUG"))
+			fprintf(stderr, "pyvitals: sqlite: pid %d mapped libsqlite3 while its probes were "
+				"armed (%.1f ms): its first calls may be missed\n", p->pid, p->late_ms);
+	}
+}
+
 int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t errlen)
 {
 	unsigned long long start = proc_start_time(pid);
-	struct sq_point pt[SQ_MAX_LINKS];
-	struct sqlite_lib lib;
-	const struct sq_file *f;
 	struct sq_proc *p;
-	char path[600];
-	int r, n;
 
 	if (!start) {
 		snprintf(err, errlen, "sqlite: process %d is gone", pid);
@@ -576,71 +890,63 @@ int sqlite_probe_add_pid(struct sqlite_probe *sp, int pid, char *err, size_t err
 		snprintf(err, errlen, "sqlite: out of memory");
 		return -ENOMEM;
 	}
-	/* A library is mapped once per process: once attached, nothing to look at again. */
-	if (p->start == start && p->nlinks)
-		return 0;
-	if (p->start != start) {
-		detach(p); /* the pid was reused */
-		p->next_look = 0;
+	if (p->start != start) { /* new, or the pid was reused */
+		release(sp, p);
+		memset(p, 0, sizeof(*p));
+		p->pid = pid;
+		p->mapped_file = -1;
+		p->start = start;
 	}
-	/* Reading /proc/PID/maps takes the target's mmap lock and walks every mapping: a
-	 * process without libsqlite3 is looked at again only every SQ_LOOK_EVERY seconds. */
-	if (monotonic_seconds() < p->next_look)
-		return 0;
-	p->next_look = monotonic_seconds() + SQ_LOOK_EVERY;
-	p->start = start;
+	/* Event-driven once looked at: the loader probe says when to look again. Failures, and
+	 * processes without a loader probe, are looked at again every SQ_RETRY_EVERY s. */
+	if (p->looked && !p->rescan && (monotonic_seconds() < p->retry_at || (!p->err && p->loader)))
+		goto tell;
 	if (sp->own_tracked) {
 		struct pv_proc_info info = { 0, 0 };
 		__u32 key = (__u32)pid;
 		if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.tracked), &key, &info, BPF_ANY)) {
-			r = -errno;
+			int r = -errno;
 			snprintf(err, errlen, "sqlite: adding pid %d to the private tracked map failed: %s",
 				 pid, strerror(-r));
 			return r;
 		}
 	}
-	if ((r = find_lib(pid, &lib, path, sizeof(path), err, errlen)) <= 0)
-		return r; /* 0: no libsqlite3 (yet): looked for again at the next call */
-	if (!(f = file_for(sp, &lib, path))) {
-		snprintf(err, errlen, "sqlite: more than %d distinct libsqlite3 files", SQ_MAX_FILES);
-		return -E2BIG;
+	look(sp, p);
+tell:
+	/* Also a failure of a look made by a drain (after a dlopen): that one has no caller. */
+	if (!p->err || !strcmp(p->why, p->told))
+		return 0;
+	memcpy(p->told, p->why, sizeof(p->told));
+	snprintf(err, errlen, "%s", p->why);
+	return p->err;
+}
+
+static void forget(struct sqlite_probe *sp, struct sq_proc *p)
+{
+	release(sp, p);
+	if (sp->own_tracked) {
+		__u32 key = (__u32)p->pid;
+		bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.tracked), &key);
 	}
-	if (f->err) {
-		snprintf(err, errlen, "sqlite: %s", f->why);
-		return f->err;
-	}
-	p->file = (int)(f - sp->files);
-	n = points_of(sp->skel, &f->off, pt);
-	for (int i = 0; i < n; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = pt[i].ret);
-		struct bpf_link *l = bpf_program__attach_uprobe_opts(pt[i].prog, pid, path, pt[i].off, &o);
-		if (!l) {
-			r = -errno;
-			snprintf(err, errlen, "sqlite: attaching a uprobe to %s in %s (pid %d) failed: %s",
-				 pt[i].what, path, pid, strerror(-r));
-			detach(p);
-			return r;
-		}
-		p->links[p->nlinks++] = l;
-	}
-	return 0;
+	*p = sp->procs[--sp->nprocs];
+}
+
+void sqlite_probe_forget(struct sqlite_probe *sp, int pid)
+{
+	struct sq_proc *p = proc_find(sp, pid);
+
+	if (p)
+		forget(sp, p);
 }
 
 /* Release the probes of processes that exited (their pid may come back as another one). */
 static void prune(struct sqlite_probe *sp)
 {
 	for (int i = 0; i < sp->nprocs;) {
-		struct sq_proc *p = &sp->procs[i];
-		if (proc_start_time(p->pid) == p->start) {
+		if (proc_start_time(sp->procs[i].pid) == sp->procs[i].start)
 			i++;
-			continue;
-		}
-		detach(p);
-		if (sp->own_tracked) {
-			__u32 key = (__u32)p->pid;
-			bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.tracked), &key);
-		}
-		*p = sp->procs[--sp->nprocs];
+		else
+			forget(sp, &sp->procs[i]);
 	}
 }
 
@@ -650,8 +956,44 @@ void sqlite_probe_drain(struct sqlite_probe *sp, sqlite_call_cb cb, void *ctx)
 	sp->cb_ctx = ctx;
 	ring_buffer__consume(sp->rb);
 	sp->cb = NULL;
+	for (int i = 0; i < sp->nprocs; i++)
+		if (sp->procs[i].rescan)
+			look(sp, &sp->procs[i]);
 	if (++sp->drains % SQ_PRUNE_EVERY == 0)
 		prune(sp);
+}
+
+int sqlite_probe_epoll_fd(struct sqlite_probe *sp)
+{
+	return ring_buffer__epoll_fd(sp->rb);
+}
+
+int sqlite_probe_blind_spots(struct sqlite_probe *sp, struct sqlite_blind *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < sp->nprocs; i++) {
+		const struct sq_proc *p = &sp->procs[i];
+		struct sqlite_blind b = { .pid = p->pid };
+
+		if (p->mapped && (p->err || p->mapped_file < 0 || !p->nlinks || p->file != p->mapped_file)) {
+			b.kind = p->err ? SQLITE_BLIND_FAILED : SQLITE_BLIND_PENDING;
+			b.err = p->err;
+			snprintf(b.why, sizeof(b.why), "%s", p->err ? p->why :
+				 "libsqlite3 mapped, probes not attached yet");
+		} else if (p->late_ms > 0) {
+			b.kind = SQLITE_BLIND_LATE;
+			b.late_ms = p->late_ms;
+			snprintf(b.why, sizeof(b.why), "libsqlite3 probed %.1f ms after it was loaded: "
+				 "calls in between were not seen", p->late_ms);
+		} else {
+			continue;
+		}
+		if (n < max)
+			out[n] = b;
+		n++;
+	}
+	return n;
 }
 
 uint64_t sqlite_probe_lost(struct sqlite_probe *sp)
@@ -665,7 +1007,15 @@ void sqlite_probe_close(struct sqlite_probe *sp)
 	if (!sp)
 		return;
 	for (int i = 0; i < sp->nprocs; i++)
-		detach(&sp->procs[i]);
+		release(sp, &sp->procs[i]);
+	if (sp->reaper_ok) {
+		pthread_mutex_lock(&sp->grave_mu);
+		sp->stop = true;
+		pthread_cond_signal(&sp->grave_cv);
+		pthread_mutex_unlock(&sp->grave_mu);
+		pthread_join(sp->reaper, NULL);
+	}
+	free(sp->grave);
 	ring_buffer__free(sp->rb);
 	sqlite_bpf__destroy(sp->skel);
 	free(sp->procs);
