@@ -1,6 +1,7 @@
 /* Agent lifecycle: open -> configure -> load -> fill tracked map -> attach -> scan
  * descendants, with one cleanup path (agent_stop) for every failure. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,6 +412,34 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 fail:
 	agent_stop(a);
 	return -1;
+}
+
+/* The end of a run. Removing a uprobe waits for a grace period (~0.1 s on recent kernels,
+ * under a global lock, one link at a time: seconds for a service of many processes), so a
+ * child process does the teardown: the prompt comes back at once and the probes go within
+ * seconds, doing nothing meanwhile but count into maps nobody reads. */
+void agent_finish(struct agent *a)
+{
+	pid_t child;
+
+	sqlite_probe_park(a->sqlite);
+	fflush(NULL);
+	child = fork();
+	if (child > 0)
+		return; /* our copies of the descriptors go when we exit */
+	if (child == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) { /* hold no terminal or pipe of the caller */
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		setsid();
+	}
+	agent_stop(a);
+	if (child == 0)
+		_exit(0);
 }
 
 void agent_stop(struct agent *a)

@@ -37,6 +37,8 @@ struct agent {
 /* Load, fill the tracked map, attach. 0, or -1 with a message in err and nothing left attached. */
 int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen);
 void agent_stop(struct agent *a);
+/* agent_stop at the end of a run, done by a child process so that the caller can exit now. */
+void agent_finish(struct agent *a);
 /* What watch would do for hook set h, without a target: load and attach the socket
  * programs, then unload them. 0, or -1 naming the program and the kernel's reason. */
 int agent_check_hooks(const struct options *o, const struct features *f, enum hooks_choice h, char *err,

@@ -64,7 +64,7 @@ static int run(const char *cmd, int argc, char **argv, bool top)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 		fputs("\033[?25h", stdout);
 	}
-	agent_stop(&agent);
+	agent_finish(&agent);
 	return ret ? 1 : 0;
 }
 

@@ -97,7 +97,7 @@ struct sqlite_probe {
 	uint64_t bad_records;
 	unsigned int drains;
 	pthread_t reaper;          /* closes the links of exited processes */
-	bool reaper_ok, stop;
+	bool reaper_ok, stop, park;
 	pthread_mutex_t grave_mu;
 	pthread_cond_t grave_cv;
 	struct bpf_link **grave;   /* links waiting to be closed */
@@ -518,7 +518,7 @@ static void *reaper(void *arg)
 		bool quiet = monotonic_ns() - sp->busy_ns >= SQ_QUIET_NS;
 		struct bpf_link *l;
 
-		if (!sp->ngrave && sp->stop)
+		if ((!sp->ngrave && sp->stop) || sp->park)
 			break;
 		if (!sp->ngrave || (!quiet && !sp->stop && sp->ngrave <= SQ_GRAVE_MAX)) {
 			struct timespec ts;
@@ -1002,6 +1002,18 @@ uint64_t sqlite_probe_lost(struct sqlite_probe *sp)
 	return c->ringbuf_full + c->inflight_full + c->deep_nesting + c->storage_fail + sp->bad_records;
 }
 
+void sqlite_probe_park(struct sqlite_probe *sp)
+{
+	if (!sp || !sp->reaper_ok)
+		return;
+	pthread_mutex_lock(&sp->grave_mu);
+	sp->park = true;
+	pthread_cond_signal(&sp->grave_cv);
+	pthread_mutex_unlock(&sp->grave_mu);
+	pthread_join(sp->reaper, NULL);
+	sp->reaper_ok = false;
+}
+
 void sqlite_probe_close(struct sqlite_probe *sp)
 {
 	if (!sp)
@@ -1015,6 +1027,8 @@ void sqlite_probe_close(struct sqlite_probe *sp)
 		pthread_mutex_unlock(&sp->grave_mu);
 		pthread_join(sp->reaper, NULL);
 	}
+	while (sp->ngrave) /* left by a parked reaper */
+		bpf_link__destroy(sp->grave[--sp->ngrave]);
 	free(sp->grave);
 	ring_buffer__free(sp->rb);
 	sqlite_bpf__destroy(sp->skel);

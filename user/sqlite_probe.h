@@ -42,6 +42,9 @@ typedef void (*sqlite_call_cb)(void *ctx, int service, const char *peer, const s
 void sqlite_probe_drain(struct sqlite_probe *sp, sqlite_call_cb cb, void *ctx);
 uint64_t sqlite_probe_lost(struct sqlite_probe *sp);   /* records dropped */
 void sqlite_probe_close(struct sqlite_probe *sp);
+/* Stop the thread that closes old links, leaving them to sqlite_probe_close: a process must
+ * be down to one thread before it forks. */
+void sqlite_probe_park(struct sqlite_probe *sp);
 
 /* Processes whose SQLite calls are not all seen, for the JSON's blind spots: a process with
  * libsqlite3 mapped and no probe on it (attach failed: err and why say why; or not done yet),
