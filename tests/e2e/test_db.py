@@ -721,3 +721,50 @@ def test_tls_connection_is_a_blind_spot(redis_server, db_app, watch_factory):
     assert svc["db_attribution"].startswith("unavailable: connections that may carry database calls")
     entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.port}")
     assert entry["operations"] == {"GET": 6} and entry["exact"] is True, entry
+
+
+MEMCACHED_NOREPLY = """
+import sys, time
+from pymemcache.client.base import Client
+port, n = int(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()
+a = Client(("127.0.0.1", port))  # opened after attach; pymemcache's set is noreply by default
+b = Client(("127.0.0.1", port))  # a connection that only ever sends noreply sets
+gets = []
+for i in range(n):
+    a.set("nr:%d" % i, "v" * 10)
+    t = time.perf_counter()
+    a.get("nr:%d" % i)
+    gets.append((time.perf_counter() - t) * 1000)
+    b.set("only:%d" % i, "x")
+time.sleep(0.3)  # noreply: let the server finish before the stats are read
+print("done %.3f %.3f" % (min(gets), max(gets)), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_memcached_noreply_commands(memcached, watch_factory, workload):
+    """Issue #8, item 4: noreply storage commands (pymemcache's default for set) get no reply;
+    they must be counted, a connection that sends nothing else must appear, and each GET must
+    pair with its own reply. Here a GET after a noreply set really takes ~40 ms (Nagle holds
+    it for the server's delayed ACK): pyvitals must show the app's own latency, not more."""
+    n = 20
+    work = workload(MEMCACHED_NOREPLY, memcached.port, n)
+    w = watch_factory("-p", work.pid)
+    s0 = memcached.stats()
+    res = work.go()
+    s1 = memcached.stats()
+    snap = w.stop()
+    print_hooks(snap, "memcached noreply")
+    truth = {k: s1[k] - s0.get(k, 0) for k in ("cmd_get", "cmd_set", "get_hits")}
+    entry = peer_entry(service(snap), "memcached", f"127.0.0.1:{memcached.port}")
+    get_ms = {q["text"]: q["p99_ms"] for q in entry["queries"]}.get("GET")
+    print("truth", truth, "app get ms min/max", res[1:], "pyvitals", entry["operations"], entry["cache"],
+          "GET p99", get_ms)
+    assert res[0] == "done" and truth == {"cmd_get": n, "cmd_set": 2 * n, "get_hits": n}, truth
+    assert entry["operations"] == {"SET": 2 * n, "GET": n} and entry["exact"] is True, entry
+    assert entry["cache"] == {"hits": n, "misses": 0}, entry
+    # a GET paired with a later reply would show the time to that reply; the slack covers the
+    # histogram's bucket width and the syscalls around the app's own clock
+    assert get_ms <= float(res[2]) * 1.25 + 1.0, (get_ms, res)
