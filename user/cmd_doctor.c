@@ -8,6 +8,7 @@
 #include "kernel_features.h"
 #include "options.h"
 #include "proc.h"
+#include "report.h"
 #include "runtime.h"
 #include "sqlite_probe.h"
 
@@ -17,6 +18,37 @@ static void line(const char *what, bool ok, const char *detail)
 }
 
 /* False when there is no such process: then doctor fails, as watch would. */
+static int print_look(struct agent *a, bool final, void *ctx)
+{
+	(void)ctx;
+	if (final)
+		report_text(a, stdout, true, false);
+	return 0;
+}
+
+/* Watch the targets for a moment (--duration, 2 s by default) and show what pyvitals reads of
+ * their traffic and what it cannot (BLIND lines: TLS, protocols it does not parse). */
+static void look_at_traffic(const struct options *o, enum hooks_choice hooks)
+{
+	static struct agent a;
+	struct options lo = *o;
+	struct agent_loop loop = { .snapshot = print_look };
+	char err[512];
+
+	lo.hooks = hooks;
+	lo.duration_s = o->duration_s > 0 ? o->duration_s : 2;
+	lo.interval_s = lo.duration_s + 1;
+	printf("\nthe targets' traffic for %.0f s (blind spots show only for connections that carry data "
+	       "meanwhile):\n", lo.duration_s);
+	fflush(stdout);
+	if (agent_start(&a, &lo, err, sizeof(err))) {
+		printf("  could not watch: %s\n", err);
+		return;
+	}
+	agent_run(&a, &loop);
+	agent_finish(&a);
+}
+
 static bool describe_pid(int pid)
 {
 	char exe[512], comm[PV_COMM_LEN], name[160];
@@ -136,6 +168,8 @@ int cmd_doctor(int argc, char **argv)
 	for (int i = 0; i < o.ntargets; i++)
 		if (o.targets[i].pid && !describe_pid(o.targets[i].pid) && missing_pid == 0)
 			missing_pid = o.targets[i].pid;
+	if (pick != HOOKS_AUTO && !missing_pid && o.ntargets)
+		look_at_traffic(&o, pick);
 	if (pick == HOOKS_AUTO)
 		printf("\npyvitals cannot run here: %s\n", err);
 	else

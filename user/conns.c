@@ -130,10 +130,12 @@ static const char *port_guess(unsigned port)
 	}
 }
 
-/* A TLS handshake record (ClientHello): content type 22, version 3.x. */
-static bool tls_hello(const uint8_t *p, size_t n)
+/* A TLS record: content type 20-23 (handshake, alert, application data...), version 3.x and
+ * a length a record can have. Seen first on a connection opened before attach, too. */
+static bool tls_record(const uint8_t *p, size_t n)
 {
-	return n >= 3 && p[0] == 0x16 && p[1] == 0x03 && p[2] <= 0x04;
+	return n >= 5 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4 &&
+	       ((unsigned)p[3] << 8 | p[4]) <= (1u << 14) + 2048;
 }
 
 static void set_capture(struct conn_table *t, struct conn *c, enum conns_capture what)
@@ -301,14 +303,16 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		ignore(t, c, "http (outgoing)", "outgoing HTTP calls are not parsed");
 		return;
 	}
-	if (tls_hello(e->data, e->cap_len)) {
+
+	guess = db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys);
+	/* after the database protocols: a MySQL packet header can look like a TLS record's */
+	if (guess == DB_GUESS_NO && tls_record(e->data, e->cap_len)) {
 		char proto[32];
 
 		snprintf(proto, sizeof(proto), "%s (tls)", c->spoke_first ? port_guess(c->rport) : "https");
 		ignore(t, c, proto, "encrypted (TLS)");
 		return;
 	}
-	guess = db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys);
 	if (guess == DB_GUESS_YES && (c->db = db_conn_new(sys))) {
 		c->proto = PROTO_DB_CLIENT;
 		c->db_sys = sys;

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import APPS, PY, routes_by_key
+from conftest import APPS, HOOKS_ARGS, PY, PYVITALS, routes_by_key
 from servers import memcached, mariadb, postgres, redis_server  # noqa: F401 (module fixtures: stopped when test_db.py ends)
 
 # pyvitals writes the statements as the app's driver sent them, literals as ?.
@@ -768,3 +768,30 @@ def test_memcached_noreply_commands(memcached, watch_factory, workload):
     # a GET paired with a later reply would show the time to that reply; the slack covers the
     # histogram's bucket width and the syscalls around the app's own clock
     assert get_ms <= float(res[2]) * 1.25 + 1.0, (get_ms, res)
+
+
+TLS_LOOP = """
+import sys, time, redis
+r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), ssl=True, ssl_cert_reqs=None)
+r.ping()
+print("ready", flush=True)
+sys.stdin.readline()
+end = time.time() + 4
+while time.time() < end:
+    r.get("k")
+    time.sleep(0.05)
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_doctor_lists_blind_spots_of_a_pid(redis_server, workload):
+    """Issue #8, item 11: doctor -p watches the process's traffic for a moment and names what it
+    cannot read (here a TLS Redis connection: peer, protocol guess and why)."""
+    work = workload(TLS_LOOP, redis_server.tls_port)
+    work.start()
+    out = subprocess.run([PYVITALS, "doctor", "-p", str(work.pid), "--duration", "1.5", *HOOKS_ARGS],
+                         capture_output=True, text=True, timeout=60)
+    print(out.stdout[-1500:])
+    assert out.returncode == 0, out.stderr
+    assert f"BLIND client 127.0.0.1:{redis_server.tls_port} unknown (tls): encrypted (TLS)" in out.stdout
