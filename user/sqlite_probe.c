@@ -476,7 +476,16 @@ int sqlite_probe_open(struct sqlite_probe **out, int tracked_map_fd, char *err, 
 		goto fail;
 	}
 	pthread_mutex_init(&sp->grave_mu, NULL);
-	pthread_cond_init(&sp->grave_cv, NULL);
+	{
+		/* the reaper's timed waits are on CLOCK_MONOTONIC (the default, CLOCK_REALTIME, made
+		 * every wait time out at once: the thread spun at 100% of a core) */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&sp->grave_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	{
 		/* Signals stay with the event loop (its signalfd), never with this thread. */
 		sigset_t all, old;
