@@ -24,6 +24,24 @@ print("done", flush=True)
 sys.stdin.read()
 """
 
+# PyMySQL (pure Python) and MySQLdb (libmariadb) speak the same protocol differently.
+MYSQL = """
+import %(module)s
+connect = lambda: %(connect)s.cursor()
+cur = connect() if before else None
+ready_then_go()
+cur = cur or connect()
+for i in range(%%(reads)d):
+    cur.execute("SELECT id, name FROM users WHERE id = %%%%s", (1 + i %%%% 3,))
+    cur.fetchall()
+for i in range(%%(writes)d):
+    cur.execute("INSERT INTO events (kind) VALUES (%%%%s)", ("k%%%%d" %%%% i,))
+try:
+    cur.execute("SELEC 1")
+except %(module)s.MySQLError:
+    pass
+"""
+
 WORKLOADS = {
     "psycopg2": """
 import psycopg2
@@ -61,38 +79,10 @@ async def main():
         pass
 asyncio.run(main())
 """,
-    "pymysql": """
-import pymysql
-connect = lambda: pymysql.connect(host="127.0.0.1", port=port, user="root", database="app", autocommit=True).cursor()
-cur = connect() if before else None
-ready_then_go()
-cur = cur or connect()
-for i in range(%(reads)d):
-    cur.execute("SELECT id, name FROM users WHERE id = %%s", (1 + i %% 3,))
-    cur.fetchall()
-for i in range(%(writes)d):
-    cur.execute("INSERT INTO events (kind) VALUES (%%s)", ("k%%d" %% i,))
-try:
-    cur.execute("SELEC 1")
-except pymysql.MySQLError:
-    pass
-""",
-    "mysqldb": """
-import MySQLdb
-connect = lambda: MySQLdb.connect(host="127.0.0.1", port=port, user="root", db="app", autocommit=True).cursor()
-cur = connect() if before else None
-ready_then_go()
-cur = cur or connect()
-for i in range(%(reads)d):
-    cur.execute("SELECT id, name FROM users WHERE id = %%s", (1 + i %% 3,))
-    cur.fetchall()
-for i in range(%(writes)d):
-    cur.execute("INSERT INTO events (kind) VALUES (%%s)", ("k%%d" %% i,))
-try:
-    cur.execute("SELEC 1")
-except MySQLdb.MySQLError:
-    pass
-""",
+    "pymysql": MYSQL % {"module": "pymysql", "connect": 'pymysql.connect(host="127.0.0.1", port=port, '
+                                                         'user="root", database="app", autocommit=True)'},
+    "mysqldb": MYSQL % {"module": "MySQLdb", "connect": 'MySQLdb.connect(host="127.0.0.1", port=port, '
+                                                        'user="root", db="app", autocommit=True)'},
     "redis-py": """
 import redis
 connect = lambda: redis.Redis(host="127.0.0.1", port=port)

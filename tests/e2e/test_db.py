@@ -435,6 +435,17 @@ class Workload:
         self.proc.wait()
 
 
+def mariadb_deltas(mariadb, work, counters):
+    """Run a workload (Workload.go); returns its result words and the global Com_* counters it
+    moved, by name."""
+    truth = mariadb.connect()
+    s0 = mariadb.com_status(truth)
+    res = work.go()
+    s1 = mariadb.com_status(truth)
+    truth.close()
+    return res, {k: s1[k] - s0.get(k, 0) for k in counters}
+
+
 @pytest.fixture
 def workload():
     started = []
@@ -540,14 +551,10 @@ def test_mysqldb_connection_opened_before_attach(mariadb, watch_factory, workloa
     n = 20
     work = workload(MYSQLDB_BEFORE_ATTACH, mariadb.port, n)
     w = watch_factory("-p", work.pid)
-    truth = mariadb.connect()
-    s0 = mariadb.com_status(truth)
-    assert work.go() == ["done"]
-    s1 = mariadb.com_status(truth)
-    truth.close()
+    res, d = mariadb_deltas(mariadb, work, ("Com_select", "Com_update"))
+    assert res == ["done"], res
     snap = w.stop()
     print_hooks(snap, "mysqldb before attach")
-    d = {k: s1[k] - s0[k] for k in ("Com_select", "Com_update")}
     entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
     print("truth", d, "pyvitals", entry["operations"], entry["latency_ms"])
     assert d == {"Com_select": n, "Com_update": n}, d

@@ -8,7 +8,7 @@ count: pg_stat_statements for PostgreSQL, global Com_* status for MariaDB."""
 import pytest
 
 from servers import mariadb, postgres  # noqa: F401 (module fixtures)
-from test_db import peer_entry, print_hooks, queries_of, service, workload  # noqa: F401 (fixture)
+from test_db import mariadb_deltas, peer_entry, print_hooks, queries_of, service, workload  # noqa: F401 (fixture)
 
 BEFORE = " (prepared before attach)"
 
@@ -130,15 +130,11 @@ def test_mysql_statements_prepared_before_attach(mariadb, watch_factory, workloa
     n = 20
     work = workload(MY_STMT, mariadb.port, n)
     w = watch_factory("-p", work.pid)
-    truth = mariadb.connect()
-    s0 = mariadb.com_status(truth)
-    assert work.go() == ["done"]
-    s1 = mariadb.com_status(truth)
-    truth.close()
+    res, d = mariadb_deltas(mariadb, work, ("Com_stmt_execute", "Com_stmt_prepare", "Com_select", "Com_update",
+                                            "Com_insert", "Com_delete"))
+    assert res == ["done"], res
     snap = w.stop()
     print_hooks(snap, "mysql prepared before attach")
-    d = {k: s1[k] - s0[k] for k in ("Com_stmt_execute", "Com_stmt_prepare", "Com_select", "Com_update",
-                                     "Com_insert", "Com_delete")}
     entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
     got = queries_of(entry)
     print("truth", d, "pyvitals", got, entry["operations"])
@@ -193,14 +189,10 @@ def test_wide_result_keeps_the_calls_after_it(mariadb, wide_table, watch_factory
     n = 20
     work = workload(WIDE, driver, mariadb.port, n)
     w = watch_factory("-p", work.pid)
-    truth = mariadb.connect()
-    s0 = mariadb.com_status(truth)
-    assert work.go() == ["done", "3", str(WIDE_COLUMNS + 1)]
-    s1 = mariadb.com_status(truth)
-    truth.close()
+    res, d = mariadb_deltas(mariadb, work, ("Com_select", "Com_update"))
+    assert res == ["done", "3", str(WIDE_COLUMNS + 1)], res
     snap = w.stop()
     print_hooks(snap, f"wide result {driver}")
-    d = {k: s1[k] - s0[k] for k in ("Com_select", "Com_update")}
     entry = peer_entry(service(snap), "mysql", f"127.0.0.1:{mariadb.port}")
     print("truth", d, "pyvitals", entry["operations"], queries_of(entry))
     assert d == {"Com_select": 1, "Com_update": n}, d
