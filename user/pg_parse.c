@@ -172,9 +172,14 @@ static struct db_pending *pg_push(struct db_conn *c, uint8_t kind, struct db_fra
 		return e;
 	}
 	struct db_pending *last = db_q_at(c, c->q.n - 1);
+	/* db_q_push counted a dropped request: only calls are (a Sync or Parse is no call) */
+	if (kind != PK_QUERY && kind != PK_EXEC)
+		c->st.dropped--;
 	if (!last)
 		return NULL;
 	last->skip_after = 0;
+	if ((last->flags & DB_PF_CALL) && last->state != DB_DONE)
+		c->st.dropped++; /* the call it held is no longer followed */
 	if (last->kind != PK_BARRIER) {
 		last->aux = last->kind == PK_SYNC || last->kind == PK_QUERY || last->kind == PK_FUNC;
 		last->kind = PK_BARRIER;
