@@ -84,16 +84,9 @@ struct sqlite_lib {
 	int deleted;
 };
 int sqlite_maps_find(FILE *maps, struct sqlite_lib *lib);
-/* One pass for libsqlite3 (lib) and the dynamic loader (loader, "ld-*.so*"); either may be
- * NULL. Returns SQLITE_MAPS_* bits of what was found. */
-#define SQLITE_MAPS_LIB 1
-#define SQLITE_MAPS_LOADER 2
-int sqlite_maps_scan(FILE *maps, struct sqlite_lib *lib, struct sqlite_lib *loader);
 /* The libsqlite3.so.0 a process under root ("/proc/PID/root", or "" for ours) would most
  * likely load: the first regular file in the usual library directories. 1 and out, or 0. */
 int sqlite_lib_guess(const char *root, char *out, size_t len);
-/* File offset of function name in an ELF file; 0 (err filled) if absent. */
-size_t sqlite_elf_func(const char *path, const char *name, char *err, size_t errlen);
 
 /* File offsets (what a uprobe takes) of the probe points of one libsqlite3 file. */
 struct sqlite_offsets {
