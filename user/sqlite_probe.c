@@ -37,7 +37,8 @@
  * processes (pid -1): the kernel puts them into every process that maps the file, now or
  * later, so a worker forked or respawned later, a process found by --comm later and a
  * dlopen after attach are all seen from their first call, with no attach per process.
- * The price: other processes that use the same file take the trap too (~2-3 us per call;
+ * The price: other processes that use the same file take the trap too (~2 us per trap, ~3 per
+ * statement execution;
  * bpf/sqlite.bpf.c ignores them after one map lookup), as long as pyvitals runs. */
 struct sq_file {
 	unsigned int maj, min;
@@ -943,5 +944,5 @@ void sqlite_probe_describe_pid(FILE *out, int pid)
 		fprintf(out, "sqlite: open via sqlite3_open_v2 (%s)\n",
 			o.emulated_open ? "emulated" : "single-stepped");
 	fprintf(out, "sqlite: watch probes this file once for all processes that map it: while it "
-		"runs, calls of processes it does not watch trap too (a few us each) and are ignored\n");
+		"runs, calls of processes it does not watch trap too (~2 us per trap, ~3 traps per statement) and are ignored\n");
 }
