@@ -37,9 +37,9 @@
  * processes (pid -1): the kernel puts them into every process that maps the file, now or
  * later, so a worker forked or respawned later, a process found by --comm later and a
  * dlopen after attach are all seen from their first call, with no attach per process.
- * The price: other processes that use the same file take the trap too (~2 us per trap, ~3 per
- * statement execution;
- * bpf/sqlite.bpf.c ignores them after one map lookup), as long as pyvitals runs. */
+ * The price: other processes that use the same file take the trap too, as long as pyvitals
+ * runs (~2 us per trap, ~3 per statement execution; bpf/sqlite.bpf.c ignores them after one
+ * map lookup). */
 struct sq_file {
 	unsigned int maj, min;
 	unsigned long long ino;
