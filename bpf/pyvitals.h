@@ -205,7 +205,6 @@ enum pv_sq_type {
 	PV_SQ_EXEC = 1,  /* a statement execution finished (DONE, error, or reset/finalize) */
 	PV_SQ_PREP = 2,  /* a statement was prepared: stmt -> text (also failed prepares) */
 	PV_SQ_OPEN = 3,  /* a connection was opened: db -> filename */
-	PV_SQ_LINKMAP = 4, /* the dynamic loader changed the process's link map (dlopen/dlclose) */
 };
 
 #define PV_SQ_F_ABANDONED 1  /* reset/finalize before SQLITE_DONE (rows were left unread) */
@@ -251,22 +250,14 @@ struct pv_sq_open {
 };
 _Static_assert(sizeof(struct pv_sq_open) == 24 + PV_SQ_PATH_MAX, "pv_sq_open layout");
 
-/* From a uprobe on the loader's _dl_debug_state, which glibc and musl call around every
- * change of the link map (the r_debug protocol debuggers use): userspace looks at the
- * process's maps again, so a libsqlite3 loaded after attach is found without polling. */
-struct pv_sq_linkmap {
-	__u32 type;      /* PV_SQ_LINKMAP */
-	__u32 tgid;
-	__u64 ts_ns;     /* CLOCK_MONOTONIC of the call */
-};
-_Static_assert(sizeof(struct pv_sq_linkmap) == 16, "pv_sq_linkmap layout");
-
-/* Drop counters of the sqlite object (.bss). */
+/* Counters of the sqlite object (.bss): drops, and the calls of other processes trapped. */
 struct pv_sq_counters {
 	__u64 ringbuf_full;    /* records lost because the ring buffer was full */
 	__u64 inflight_full;   /* executions not timed: no room in the in-flight map */
 	__u64 deep_nesting;    /* steps nested deeper than the per-thread stack */
 	__u64 storage_fail;    /* per-thread storage unavailable */
 	__u64 unreadable;      /* pointers (ppStmt, ppDb, text) that could not be read */
+	__u64 untracked;       /* probe hits of untracked processes (the probes are per file, for
+				* every process; a call with a return probe counts twice): ignored */
 };
 #endif /* PYVITALS_SQLITE_H */

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* SQLite statement executions of tracked processes, from uprobes on their libsqlite3
- * (attached per process by user/sqlite_probe.c, so other processes pay nothing).
+/* SQLite statement executions of tracked processes, from uprobes on their libsqlite3.
+ * user/sqlite_probe.c attaches each libsqlite3 file once for all processes (the kernel
+ * inserts the probes into every process that maps the file, so workers forked later and
+ * dlopens after attach are covered from their first call), which means other processes
+ * using the same file trap too: every program starts with is_tracked() and, for them,
+ * does nothing but that one lookup and a count.
  *
  * An execution runs from the first sqlite3_step of a statement to the step that returns
  * SQLITE_DONE or an error; steps returning SQLITE_ROW in between belong to it. A statement
@@ -80,6 +84,17 @@ struct {
 
 struct pv_sq_counters sq_counters = {};
 
+/* The one thing a call of an untracked process costs (besides the trap itself). */
+static __always_inline struct pv_proc_info *is_tracked(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pv_proc_info *info = bpf_map_lookup_elem(&tracked, &tgid);
+
+	if (!info)
+		__sync_fetch_and_add(&sq_counters.untracked, 1);
+	return info;
+}
+
 static __always_inline struct sq_thread *thread_state(int create)
 {
 	struct sq_thread *t = bpf_task_storage_get(&sq_threads, bpf_get_current_task_btf(), 0,
@@ -87,15 +102,6 @@ static __always_inline struct sq_thread *thread_state(int create)
 	if (!t && create)
 		__sync_fetch_and_add(&sq_counters.storage_fail, 1);
 	return t;
-}
-
-static __always_inline int service_of(__u32 tgid, __u32 *service)
-{
-	struct pv_proc_info *info = bpf_map_lookup_elem(&tracked, &tgid);
-	if (!info)
-		return -1;
-	*service = info->service;
-	return 0;
 }
 
 static __always_inline void emit_exec(const struct sq_key *k, const struct sq_run *r, __u64 end,
@@ -118,12 +124,12 @@ static __always_inline void emit_exec(const struct sq_key *k, const struct sq_ru
 SEC("uprobe")
 int BPF_KPROBE(sq_step_enter, void *stmt)
 {
-	struct sq_thread *t = thread_state(1);
 	struct sq_key k = { .stmt = (__u64)stmt, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct sq_thread *t;
 	__u64 db = 0;
 	__u32 d;
 
-	if (!t)
+	if (!is_tracked() || !(t = thread_state(1)))
 		return 0;
 	d = t->depth++;
 	if (d >= SQ_NEST) {
@@ -153,16 +159,17 @@ int BPF_KPROBE(sq_step_enter, void *stmt)
 SEC("uretprobe")
 int BPF_KRETPROBE(sq_step_exit, long ret)
 {
-	struct sq_thread *t = thread_state(0);
-	__u64 now = bpf_ktime_get_ns(), start, db;
-	__u64 id = bpf_get_current_pid_tgid();
+	struct pv_proc_info *info = is_tracked();
+	__u64 id = bpf_get_current_pid_tgid(), now, start, db;
 	struct sq_key k = { .tgid = id >> 32 };
 	struct sq_run r = {}, *cur;
+	struct sq_thread *t;
 	__u32 d;
 	__s32 rc = (__s32)ret;
 
-	if (!t || !t->depth)
+	if (!info || !(t = thread_state(0)) || !t->depth)
 		return 0;
+	now = bpf_ktime_get_ns();
 	d = --t->depth;
 	if (d >= SQ_NEST)
 		return 0;
@@ -175,8 +182,7 @@ int BPF_KRETPROBE(sq_step_exit, long ret)
 		return 0;
 	if (start) {
 		/* The first step of an execution. */
-		if (service_of(k.tgid, &r.service))
-			return 0;
+		r.service = info->service;
 		r.start = start;
 		r.last_end = now;
 		r.db = db;
@@ -208,7 +214,7 @@ int BPF_KPROBE(sq_reset_enter, void *stmt)
 	struct sq_key k = { .stmt = (__u64)stmt, .tgid = bpf_get_current_pid_tgid() >> 32 };
 	struct sq_run *r;
 
-	if (!stmt || !(r = bpf_map_lookup_elem(&sq_inflight, &k)))
+	if (!is_tracked() || !stmt || !(r = bpf_map_lookup_elem(&sq_inflight, &k)))
 		return 0;
 	emit_exec(&k, r, r->last_end ? r->last_end : bpf_ktime_get_ns(), SQLITE_ROW,
 		  PV_SQ_F_ABANDONED);
@@ -221,9 +227,9 @@ int BPF_KPROBE(sq_reset_enter, void *stmt)
 static __always_inline int prep_enter(struct pt_regs *ctx, __u64 db, __u64 sql, __s64 n, __u64 pp,
 				      __u64 old)
 {
-	struct sq_thread *t = thread_state(1);
+	struct sq_thread *t;
 
-	if (!t)
+	if (!is_tracked() || !(t = thread_state(1)))
 		return 0;
 	if (t->prep_depth++)
 		return 0;
@@ -288,15 +294,14 @@ static __always_inline void copy_text(struct pv_sq_prep *p, __u64 sql, __s64 n)
 SEC("uretprobe")
 int BPF_KRETPROBE(sq_prep_exit, long ret)
 {
-	struct sq_thread *t = thread_state(0);
+	struct pv_proc_info *info = is_tracked();
+	struct sq_thread *t;
 	struct pv_sq_prep *p;
 	__u64 stmt = 0;
-	__u32 service, tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__s32 rc = (__s32)ret;
 
-	if (!t || !t->prep_depth || --t->prep_depth || !t->p_pp)
-		return 0;
-	if (service_of(tgid, &service))
+	if (!info || !(t = thread_state(0)) || !t->prep_depth || --t->prep_depth || !t->p_pp)
 		return 0;
 	if (rc == SQLITE_OK) {
 		if (bpf_probe_read_user(&stmt, sizeof(stmt), (void *)t->p_pp)) {
@@ -313,7 +318,7 @@ int BPF_KRETPROBE(sq_prep_exit, long ret)
 		return 0;
 	}
 	p->type = PV_SQ_PREP;
-	p->service = service;
+	p->service = info->service;
 	p->start_ns = t->p_start;
 	p->end_ns = bpf_ktime_get_ns();
 	p->stmt = stmt;
@@ -332,9 +337,9 @@ int BPF_KRETPROBE(sq_prep_exit, long ret)
 SEC("uprobe")
 int BPF_KPROBE(sq_open_enter, const char *name, void **ppdb)
 {
-	struct sq_thread *t = thread_state(1);
+	struct sq_thread *t;
 
-	if (t) {
+	if (is_tracked() && (t = thread_state(1))) {
 		t->o_name = (__u64)name;
 		t->o_ppdb = (__u64)ppdb;
 	}
@@ -344,11 +349,11 @@ int BPF_KPROBE(sq_open_enter, const char *name, void **ppdb)
 SEC("uretprobe")
 int BPF_KRETPROBE(sq_open_exit, long ret)
 {
-	struct sq_thread *t = thread_state(0);
+	struct sq_thread *t;
 	struct pv_sq_open *o;
 	__u64 db = 0;
 
-	if (!t || !t->o_ppdb)
+	if (!is_tracked() || !(t = thread_state(0)) || !t->o_ppdb)
 		return 0;
 	if (bpf_probe_read_user(&db, sizeof(db), (void *)t->o_ppdb) || !db) {
 		t->o_ppdb = 0;
@@ -370,25 +375,5 @@ int BPF_KRETPROBE(sq_open_exit, long ret)
 		o->path[0] = 0;
 	t->o_ppdb = 0;
 	bpf_ringbuf_submit(o, BPF_RB_NO_WAKEUP);
-	return 0;
-}
-
-/* ---- the loader: a library mapped after attach ----
- * _dl_debug_state runs twice per dlopen/dlclose (a handful of times per process, ~50 at a
- * Python start-up), so waking userspace at each is cheap, and it makes the look at the
- * process's maps follow the load within milliseconds. */
-
-SEC("uprobe")
-int BPF_KPROBE(sq_linkmap)
-{
-	struct pv_sq_linkmap e = { .type = PV_SQ_LINKMAP };
-	__u32 service;
-
-	e.tgid = bpf_get_current_pid_tgid() >> 32;
-	if (service_of(e.tgid, &service))
-		return 0;
-	e.ts_ns = bpf_ktime_get_ns();
-	if (bpf_ringbuf_output(&sq_events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
-		__sync_fetch_and_add(&sq_counters.ringbuf_full, 1);
 	return 0;
 }

@@ -107,6 +107,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 					sqlite_probe_forget(a->sqlite, pe->pid);
 				break;
 			}
+			/* A new image: its libraries are looked for afresh. */
+			if (pe->kind == PV_PROC_EXEC && a->sqlite)
+				sqlite_probe_forget(a->sqlite, pe->pid);
 			if (pe->kind == PV_PROC_EXEC && service < a->nservices)
 				service = place_exec(a, pe->pid, service);
 			add_process_probes(a, pe->pid, service);
@@ -422,7 +425,6 @@ void agent_finish(struct agent *a)
 {
 	pid_t child;
 
-	sqlite_probe_park(a->sqlite);
 	fflush(NULL);
 	child = fork();
 	if (child > 0)

@@ -71,11 +71,6 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	ev.data.fd = ring_buffer__epoll_fd(a->rb);
 	epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
-	/* A process loaded a library: SQLite probes follow within the wake-up, not a tick. */
-	if (a->sqlite) {
-		ev.data.fd = sqlite_probe_epoll_fd(a->sqlite);
-		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
-	}
 	if (loop->key) {
 		ev.data.fd = STDIN_FILENO;
 		epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev);

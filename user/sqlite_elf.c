@@ -65,38 +65,19 @@ static const char *maps_line(char *line, struct sqlite_lib *lib)
 	return base + 1;
 }
 
-int sqlite_maps_scan(FILE *maps, struct sqlite_lib *lib, struct sqlite_lib *loader)
-{
-	struct sqlite_lib one;
-	char line[1024];
-	int found = 0;
-
-	if (lib)
-		memset(lib, 0, sizeof(*lib));
-	if (loader)
-		memset(loader, 0, sizeof(*loader));
-	while (fgets(line, sizeof(line), maps)) {
-		const char *base = maps_line(line, &one);
-		if (!base)
-			continue;
-		/* libsqlite3.so, libsqlite3.so.0, libsqlite3.so.0.8.6; not libsqlite3mc or the like. */
-		if (lib && !(found & SQLITE_MAPS_LIB) && !strncmp(base, "libsqlite3.so", 13)) {
-			*lib = one;
-			found |= SQLITE_MAPS_LIB;
-		}
-		/* ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld-musl-x86_64.so.1, ld-2.31.so */
-		if (loader && !(found & SQLITE_MAPS_LOADER) && !strncmp(base, "ld-", 3) &&
-		    strstr(base, ".so")) {
-			*loader = one;
-			found |= SQLITE_MAPS_LOADER;
-		}
-	}
-	return found;
-}
-
 int sqlite_maps_find(FILE *maps, struct sqlite_lib *lib)
 {
-	return sqlite_maps_scan(maps, lib, NULL) ? 1 : 0;
+	char line[1024];
+
+	memset(lib, 0, sizeof(*lib));
+	while (fgets(line, sizeof(line), maps)) {
+		const char *base = maps_line(line, lib);
+		/* libsqlite3.so, libsqlite3.so.0, libsqlite3.so.0.8.6; not libsqlite3mc or the like. */
+		if (base && !strncmp(base, "libsqlite3.so", 13))
+			return 1;
+	}
+	memset(lib, 0, sizeof(*lib));
+	return 0;
 }
 
 #if defined(__x86_64__)
@@ -270,22 +251,6 @@ static int elf_open(struct sq_elf *x, const char *path, char *err, size_t errlen
 		if (gelf_getphdr(x->e, (int)i, &x->ph[x->nph]))
 			x->nph++;
 	return 0;
-}
-
-size_t sqlite_elf_func(const char *path, const char *name, char *err, size_t errlen)
-{
-	struct sq_elf x;
-	uint64_t va = 0;
-	size_t off;
-
-	if (elf_open(&x, path, err, errlen))
-		return 0;
-	find_symbols(&x, &name, 1, &va);
-	off = va_to_off(&x, va);
-	elf_close(&x);
-	if (!off)
-		snprintf(err, errlen, "%s has no function %s in its symbol tables", path, name);
-	return off;
 }
 
 int sqlite_elf_offsets(const char *path, struct sqlite_offsets *o, char *err, size_t errlen)

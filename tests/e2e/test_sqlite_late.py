@@ -1,9 +1,10 @@
 """SQLite loaded after pyvitals attached (issue #8 item 9): an app that imports sqlite3 on its
 first request, gunicorn workers respawned by --max-requests or after a SIGKILL, a service
-found by --comm after pyvitals started, and a libsqlite3 other than the one pyvitals armed
-(LD_LIBRARY_PATH). The truth is the app's own count: every response says how many statement
-executions it made. pyvitals runs with PYVITALS_DEBUG=1 so that its stderr says when the
-probes came relative to the load."""
+found by --comm after pyvitals started, and a libsqlite3 other than the one pyvitals probed
+first (LD_LIBRARY_PATH). Probes are per libsqlite3 file, for all processes: a process pyvitals
+does not watch uses the same file and must neither be recorded nor disturbed. The truth is
+the app's own count: every response says how many statement executions it made. pyvitals
+runs with PYVITALS_DEBUG=1 so that its stderr says when it probed which file."""
 import concurrent.futures
 import http.client
 import json
@@ -199,9 +200,6 @@ def test_respawned_workers_count_every_call(db_path, started):
     no_failures(agent)
 
 
-@pytest.mark.xfail(strict=False, reason="passes alone and by hand (40 of 40, 16 of 16); once, run right "
-                   "after test_respawned_workers_count_every_call, pyvitals saw 0 of 40 calls and armed one "
-                   "worker 125 ms late: not understood yet")
 def test_comm_service_started_after_pyvitals(db_path, started, tmp_path):
     comm = "pvlate-gunicorn"  # 15 characters: the whole name fits in the kernel's comm
     script = tmp_path / comm
@@ -219,30 +217,92 @@ def test_comm_service_started_after_pyvitals(db_path, started, tmp_path):
     no_failures(agent)
 
 
-def test_unexpected_library_probed_within_a_second(db_path, started, tmp_path):
-    """A libsqlite3 pyvitals could not arm (a private copy through LD_LIBRARY_PATH): the
-    dlopen itself must bring the probes, well within a second, with no poll."""
+def test_unexpected_library_probed_within_seconds(db_path, started, tmp_path):
+    """A libsqlite3 pyvitals could not expect (a private copy through LD_LIBRARY_PATH) is found
+    by the looks at the worker's maps, once a second, and reported as a late blind spot, since
+    calls in between would be missed. Bound: 1.1 s to the look, plus the attach, which takes
+    ~1 ms but waits behind another pyvitals removing its probes (the previous test's: up to
+    ~1.1 s seen)."""
     if not os.path.exists(SYSTEM_LIB):
         pytest.skip(f"{SYSTEM_LIB} is not installed")
     libdir = tmp_path / "lib"
     libdir.mkdir()
-    shutil.copy(os.path.realpath(SYSTEM_LIB), libdir / "libsqlite3.so.0")
+    private = str(libdir / "libsqlite3.so.0")
+    shutil.copy(os.path.realpath(SYSTEM_LIB), private)
     svc = Service(db_path, workers=1, env={"LD_LIBRARY_PATH": str(libdir)})
     started.append(svc)
     agent = Agent("-p", svc.pid)
     started.append(agent)
     loaded = svc.get("/import")
-    assert loaded["first_load"] and maps_sqlite(loaded["pid"]) == str(libdir / "libsqlite3.so.0")
-    time.sleep(1.0)  # the bound under test: calls from here on must all be seen
+    assert loaded["first_load"] and maps_sqlite(loaded["pid"]) == private
+    time.sleep(2.5)  # the bound under test: calls from here on must all be seen
     out = [svc.get("/late/5") for _ in range(10)]
     app_calls = sum(r["calls"] for r in out)
     snap = agent.stop()
     lines = agent.sqlite_lines()
     print("pyvitals:", lines)
-    late = [l for l in lines if f"pid {loaded['pid']} mapped" in l and "not the armed file" in l]
-    assert late, "the worker's load must have been followed by a look at its maps"
-    ms = float(late[0].split("attached ")[1].split(" ms")[0])
-    print(f"probes attached {ms:.1f} ms after the dlopen")
-    assert ms < 500
+    probed = [l for l in lines if l.startswith("pyvitals: sqlite: probes on ") and private in l]
+    assert len(probed) == 1, "the private copy must have been probed once"
+    at = float(probed[0].split("at monotonic ")[1].split(" s")[0])
+    ms = (at - loaded["imported_at"]) * 1000
+    print(f"private libsqlite3 probed {ms:.1f} ms after the dlopen")
+    assert 0 < ms < 2500
+    late = [l for l in lines if f"pid {loaded['pid']} mapped {private} before it was probed" in l]
+    assert late, "the window before the probes must be reported"
     assert sqlite_calls(snap, db_path) == app_calls == 50
+    no_failures(agent)
+
+
+UNTRACKED = """
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
+print("ready", flush=True)
+sys.stdin.readline()
+n = int(sys.argv[2])
+for i in range(n):
+    c.execute("INSERT INTO t (v) VALUES (?)", (str(i),))
+rows = c.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+print(rows, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_untracked_process_on_the_same_library_is_not_recorded(db_path, started, tmp_path):
+    """The probes are on the file, so another process using the same libsqlite3 traps too: its
+    calls must be dropped in the kernel (counted as untracked hits), and it must work as before."""
+    svc = Service(db_path, workers=1)
+    started.append(svc)
+    other_db = str(tmp_path / "other.db")
+    other = subprocess.Popen([PY, "-c", UNTRACKED, other_db, "2000"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().split() == ["ready"]
+        assert maps_sqlite(other.pid) == maps_sqlite(svc.pid) or maps_sqlite(svc.pid) is None
+        agent = Agent("-p", svc.pid)
+        started.append(agent)
+        out = [svc.get("/late/3") for _ in range(5)]
+        assert maps_sqlite(out[0]["pid"]) == maps_sqlite(other.pid), "both must use one file"
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "2000", "the untracked process must work as before"
+        out += [svc.get("/late/3") for _ in range(5)]
+        time.sleep(1.5)  # the hit count is printed at most once a second
+        snap = agent.stop()
+        other.stdin.write("done\n")
+        other.stdin.flush()
+        assert other.wait(10) == 0
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+    lines = agent.sqlite_lines()
+    print("pyvitals:", lines)
+    assert sqlite_calls(snap, db_path) == sum(r["calls"] for r in out) == 30
+    assert other_db not in json.dumps(snap), "the untracked process's database must not appear"
+    assert other.pid not in snap["services"][0]["pids"]
+    hits = [int(l.split(": ")[2].split()[0]) for l in lines if "probe hits of untracked processes" in l]
+    print("untracked probe hits:", hits)
+    # Each of its 2,000 INSERTs enters and returns from sqlite3_step at least once.
+    assert hits and max(hits) >= 2 * 2000
     no_failures(agent)

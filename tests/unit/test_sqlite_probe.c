@@ -151,47 +151,8 @@ UNIT_TEST(sqlite_elf_offsets_debian)
 	CHECK(o.emulated_prep && o.emulated_open);
 }
 
-/* One pass finds both libsqlite3 and the dynamic loader (for the _dl_debug_state probe). */
-static const struct {
-	const char *desc;
-	const char *maps;
-	int found;
-	const char *lib, *loader;
-} scan_cases[] = {
-	{ "python before import sqlite3: loader only",
-	  "55d0c0a00000-55d0c0a6f000 r--p 00000000 fe:01 131 /usr/bin/python3.11\n"
-	  "7f1a2c000000-7f1a2c001000 r--p 00000000 fe:01 250 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n",
-	  SQLITE_MAPS_LOADER, "", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" },
-	{ "after import: both, loader listed after the library",
-	  "7f1a2b000000-7f1a2b012000 r--p 00000000 fe:01 333420 /usr/lib/x86_64-linux-gnu/libsqlite3.so.0.8.6\n"
-	  "7f1a2c000000-7f1a2c001000 r--p 00000000 fe:01 250 /lib64/ld-linux-x86-64.so.2\n",
-	  SQLITE_MAPS_LIB | SQLITE_MAPS_LOADER, "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0.8.6",
-	  "/lib64/ld-linux-x86-64.so.2" },
-	{ "musl and old glibc loader names",
-	  "1000-2000 r-xp 00000000 00:1f 9 /lib/ld-musl-x86_64.so.1\n", SQLITE_MAPS_LOADER, "",
-	  "/lib/ld-musl-x86_64.so.1" },
-	{ "a library named ld-something that is not a .so is not the loader",
-	  "1000-2000 r-xp 00000000 00:1f 9 /usr/bin/ld-wrapper\n", 0, "", "" },
-	{ "static binary: nothing", "400000-401000 r-xp 00000000 00:1f 9 /usr/local/bin/app\n", 0, "", "" },
-};
-
-UNIT_TEST(sqlite_maps_scan_loader)
-{
-	for (size_t i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]); i++) {
-		struct sqlite_lib lib, ld;
-		FILE *f = fmemopen((void *)scan_cases[i].maps, strlen(scan_cases[i].maps), "r");
-		int found;
-		if (!f)
-			continue;
-		found = sqlite_maps_scan(f, &lib, &ld);
-		fclose(f);
-		CHECKF(found == scan_cases[i].found, "%s: found %d", scan_cases[i].desc, found);
-		CHECKF(!strcmp(lib.path, scan_cases[i].lib), "%s: lib %.200s", scan_cases[i].desc, lib.path);
-		CHECKF(!strcmp(ld.path, scan_cases[i].loader), "%s: loader %.200s", scan_cases[i].desc, ld.path);
-	}
-}
-
-/* The armed file: the first libsqlite3.so.0 in the usual directories under a process's root. */
+/* The likely file, probed before a process loads it: the first libsqlite3.so.0 in the usual
+ * directories under a process's root. */
 UNIT_TEST(sqlite_lib_guess_under_root)
 {
 	char root[] = "/tmp/pv-guess-XXXXXX", dir[128], file[160], out[256];
@@ -219,21 +180,4 @@ UNIT_TEST(sqlite_lib_guess_under_root)
 	snprintf(dir, sizeof(dir), "%s/usr", root);
 	rmdir(dir);
 	rmdir(root);
-}
-
-/* The loader's debugger hook, in this machine's loader (what the dlopen probe is put on). */
-UNIT_TEST(sqlite_elf_func_loader)
-{
-	const char *ld = "/lib64/ld-linux-x86-64.so.2";
-	char err[256] = "";
-	size_t off;
-
-	if (access(ld, R_OK))
-		return;
-	off = sqlite_elf_func(ld, "_dl_debug_state", err, sizeof(err));
-	CHECKF(off != 0, "%s: %s", ld, err);
-	err[0] = 0;
-	CHECK(sqlite_elf_func(ld, "no_such_function_here", err, sizeof(err)) == 0);
-	CHECKF(strstr(err, "no_such_function_here") != NULL, "message names the function: %s", err);
-	CHECK(sqlite_elf_func("/nonexistent/ld.so", "_dl_debug_state", err, sizeof(err)) == 0);
 }
