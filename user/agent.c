@@ -76,6 +76,7 @@ void agent_refresh_probes(struct agent *a)
 }
 
 static int place_exec(struct agent *a, int pid, int service);
+static int tracked_service(struct agent *a, int pid);
 
 static int handle_record(void *ctx, void *data, size_t size)
 {
@@ -143,6 +144,11 @@ static int track(struct agent *a, int pid, int service)
 	struct pv_proc_info info = { .service = service };
 
 	return bpf_map__update_elem(a->skel->maps.tracked, &pid, sizeof(pid), &info, sizeof(info), BPF_ANY);
+}
+
+int agent_service_of(struct agent *a, int pid)
+{
+	return tracked_service(a, pid);
 }
 
 static int tracked_service(struct agent *a, int pid)

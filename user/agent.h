@@ -49,6 +49,8 @@ void agent_drain(struct agent *a);
 void agent_refresh_probes(struct agent *a);
 /* Pids of one service, from the kernel's tracked map (sorted); returns how many. */
 int agent_pids(struct agent *a, int service, int *pids, int max);
+/* The service a process is tracked in, or -1. */
+int agent_service_of(struct agent *a, int pid);
 /* True when every -p target and its descendants have exited (never for --comm). */
 bool agent_targets_gone(struct agent *a);
 uint64_t agent_lost_events(struct agent *a);

@@ -6,6 +6,7 @@
 #include "json.h"
 #include "report.h"
 #include "runtime.h"
+#include "sqlite_probe.h"
 
 #define MAX_PIDS 4096
 static const char *class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -83,8 +84,27 @@ static void json_routes(FILE *f, const struct service *s, bool attributed)
 	free(v);
 }
 
+/* A service's blind spots: its connections' (kept as they are seen) and its processes whose
+ * SQLite calls are not all seen (a state, asked for at each snapshot). */
+static void service_blind_spots(struct agent *a, struct service *s, struct blind_spots *out)
+{
+	static struct sqlite_blind sb[64];
+	int n = a->sqlite ? sqlite_probe_blind_spots(a->sqlite, sb, 64) : 0;
+
+	*out = s->blind;
+	for (int i = 0; i < n && i < 64; i++) {
+		char pid[32];
+
+		if (agent_service_of(a, sb[i].pid) != s->id)
+			continue;
+		snprintf(pid, sizeof(pid), "pid %d", sb[i].pid);
+		blind_spots_add(out, false, pid, "", "sqlite", sb[i].why, true);
+	}
+}
+
 static void json_service(FILE *f, struct agent *a, struct service *s)
 {
+	static struct blind_spots blind;
 	static int pids[MAX_PIDS];
 	int n = agent_pids(a, s->id, pids, MAX_PIDS);
 
@@ -102,18 +122,19 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	json_latency(f, &s->http.latency);
 	/* Requests that happened but are missing from the figures (or served on connections we
 	 * cannot read): exact is false when any did. */
+	service_blind_spots(a, s, &blind);
 	fprintf(f, ", \"exact\": %s, \"unread_requests\": %llu, \"dropped_requests\": %llu",
-		s->http.unread_requests || s->http.dropped_requests || blind_spots_server(&s->blind) ? "false" : "true",
+		s->http.unread_requests || s->http.dropped_requests || blind_spots_server(&blind) ? "false" : "true",
 		(unsigned long long)s->http.unread_requests, (unsigned long long)s->http.dropped_requests);
 	fputs(", \"routes\": ", f);
-	json_routes(f, s, !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&s->blind));
+	json_routes(f, s, !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&blind));
 	fputs("}, \"db_attribution\": ", f);
 	json_str(f, attr_event_loop(s->attr) ? "unavailable: requests overlap on one thread (event-loop server), "
 		 "so calls cannot be tied to a request" :
-		 blind_spots_hide_db_calls(&s->blind) ? "unavailable: connections that may carry database calls "
-		 "could not be parsed (see blind_spots)" : "per-thread");
+		 blind_spots_hide_db_calls(&blind) ? "unavailable: connections or processes that may carry "
+		 "database calls could not be seen (see blind_spots)" : "per-thread");
 	fputs(", \"blind_spots\": ", f);
-	blind_spots_json(&s->blind, f);
+	blind_spots_json(&blind, f);
 	fputs(", \"runtime\": ", f);
 	if (a->rt) {
 		runtime_write_json(a->rt, s->id, f, (agent_now_ns() - a->start_ns) / 1e9);
@@ -165,7 +186,7 @@ void report_json(struct agent *a, FILE *out, bool final)
 		"\"http_malformed\": %llu, \"http_unanswered\": %llu, \"http_unread_requests\": %llu, "
 		"\"db_resyncs\": %llu, \"db_malformed\": %llu, \"db_unparsed_ios\": {\"capture_limit\": %llu, "
 		"\"malformed\": %llu, \"before_first_message\": %llu}, \"db_requests_dropped\": %llu}, "
-		"\"services\": [",
+		"\"sqlite_other_process_hits\": %llu, \"services\": [",
 		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
 		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
 		(unsigned long long)k->truncated, (unsigned long long)k->unreadable,
@@ -174,7 +195,8 @@ void report_json(struct agent *a, FILE *out, bool final)
 		(unsigned long long)cc.unread_requests, (unsigned long long)cc.db_resyncs,
 		(unsigned long long)cc.db_malformed, (unsigned long long)cc.db_unparsed_ios[DB_LOSS_CAPTURE],
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_MALFORMED],
-		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests);
+		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests,
+		(unsigned long long)(a->sqlite ? sqlite_probe_untracked(a->sqlite) : 0));
 	for (int i = 0; i < a->nservices; i++) {
 		if (i)
 			fputs(", ", out);
@@ -197,6 +219,7 @@ static void text_row(FILE *f, const char *method, const char *route, uint64_t re
 
 void report_text(struct agent *a, FILE *out, bool final, bool screen)
 {
+	static struct blind_spots blind;
 	double up_s = (agent_now_ns() - a->start_ns) / 1e9;
 	static int pids[MAX_PIDS];
 	char when[32];
@@ -227,7 +250,8 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			fprintf(out, "\n  %s\n", line);
 		}
 		db_stats_text(&s->db, out, screen ? 5 : 10);
-		blind_spots_text(&s->blind, out);
+		service_blind_spots(a, s, &blind);
+		blind_spots_text(&blind, out);
 		for (unsigned j = 0; j < s->nfindings; j++)
 			fprintf(out, "  N+1: %s runs \"%.60s\" %u times in one request\n", s->findings[j].route,
 				s->findings[j].statement->text, s->findings[j].count);

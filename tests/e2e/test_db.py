@@ -728,7 +728,7 @@ def test_tls_connection_is_a_blind_spot(redis_server, db_app, watch_factory):
     routes = routes_by_key(svc)
     assert routes[("GET", "/redis/{id}")]["requests"] == 3 and routes[("GET", "/redis-tls/{id}")]["requests"] == 3
     assert all(r["db_calls_per_request"] is None for r in routes.values()), routes
-    assert svc["db_attribution"].startswith("unavailable: connections that may carry database calls")
+    assert svc["db_attribution"].startswith("unavailable: connections or processes that may carry database calls")
     entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.port}")
     assert entry["operations"] == {"GET": 6} and entry["exact"] is True, entry
 

@@ -249,6 +249,9 @@ def test_unexpected_library_probed_within_seconds(db_path, started, tmp_path):
     assert 0 < ms < 2500
     late = [l for l in lines if f"pid {loaded['pid']} mapped {private} before it was probed" in l]
     assert late, "the window before the probes must be reported"
+    spots = [b for s in snap["services"] for b in s["blind_spots"] if b["protocol"] == "sqlite"]
+    assert [b["peer"] for b in spots] == [f"pid {loaded['pid']}"], spots
+    assert all(r["db_calls_per_request"] is None for s in snap["services"] for r in s["http_server"]["routes"])
     assert sqlite_calls(snap, db_path) == app_calls == 50
     no_failures(agent)
 
