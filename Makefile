@@ -13,7 +13,9 @@ ifneq ($(SANITIZE),)
 BUILD    := build/sanitize
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
-CFLAGS   += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser
+# user/ is split by concern (cli, agent, wire, probes, stats, output); headers are found by name.
+USER_DIRS := $(patsubst %/,%,$(wildcard user/*/))
+CFLAGS   += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf $(addprefix -I,$(USER_DIRS))
 LDLIBS   := -lbpf -lelf -lz -lm
 BPFFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf \
             -I/usr/include/$(shell uname -m)-linux-gnu
@@ -21,9 +23,10 @@ BPFFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c)
+USER_SRCS := $(wildcard user/*/*.c)
+USER_HDRS := $(wildcard user/*/*.h)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
-LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+LIB_OBJS  := $(filter-out $(BUILD)/user/cli/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 
@@ -57,13 +60,14 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/pyvitals.h $(wildcard bpf/*.bpf.h) $(BUILD)/vm
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) bpf/pyvitals.h $(SKELS) | $(BUILD)/user
+$(BUILD)/user/%.o: user/%.c $(USER_HDRS) bpf/pyvitals.h $(SKELS) | $(BUILD)/user
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 pyvitals: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard user/*.h) | $(BUILD)/unit
+$(BUILD)/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(USER_HDRS) | $(BUILD)/unit
 	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
 
 $(BUILD)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)

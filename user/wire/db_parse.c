@@ -8,28 +8,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The wire protocols, one row each: adding one is a parser file and a row here (and its
+ * classification rule below). */
+static const struct db_protocol {
+	const char *name;
+	void *(*new_state)(void);
+	db_feed_fn feed;
+} PROTOCOLS[] = {
+	[DB_POSTGRESQL] = { "postgresql", pg_new, pg_feed },
+	[DB_MYSQL] = { "mysql", mysql_new, mysql_feed },
+	[DB_REDIS] = { "redis", redis_new, redis_feed },
+	[DB_MEMCACHED] = { "memcached", mc_new, mc_feed },
+	[DB_SQLITE] = { "sqlite", NULL, NULL }, /* in-process: uprobes, not the wire */
+};
+
+static const struct db_protocol *protocol(enum db_system s)
+{
+	return s > DB_NONE && (size_t)s < sizeof(PROTOCOLS) / sizeof(PROTOCOLS[0]) ? &PROTOCOLS[s] : NULL;
+}
+
 const char *db_system_name(enum db_system s)
 {
-	switch (s) {
-	case DB_POSTGRESQL: return "postgresql";
-	case DB_MYSQL: return "mysql";
-	case DB_REDIS: return "redis";
-	case DB_MEMCACHED: return "memcached";
-	case DB_SQLITE: return "sqlite";
-	default: return "none";
-	}
+	return protocol(s) ? protocol(s)->name : "none";
 }
 
 struct db_conn *db_conn_new(enum db_system sys)
 {
-	void *proto;
-	switch (sys) {
-	case DB_POSTGRESQL: proto = pg_new(); break;
-	case DB_MYSQL: proto = mysql_new(); break;
-	case DB_REDIS: proto = redis_new(); break;
-	case DB_MEMCACHED: proto = mc_new(); break;
-	default: return NULL;
-	}
+	const struct db_protocol *proto_of = protocol(sys);
+	void *proto = proto_of && proto_of->new_state ? proto_of->new_state() : NULL;
+
 	if (!proto)
 		return NULL;
 	struct db_conn *c = calloc(1, sizeof(*c));
@@ -55,17 +62,6 @@ void db_conn_free(struct db_conn *c)
 	free(c);
 }
 
-static db_feed_fn feed_fn(enum db_system s)
-{
-	switch (s) {
-	case DB_POSTGRESQL: return pg_feed;
-	case DB_MYSQL: return mysql_feed;
-	case DB_REDIS: return redis_feed;
-	case DB_MEMCACHED: return mc_feed;
-	default: return NULL;
-	}
-}
-
 void db_conn_feed(struct db_conn *c, int send, const uint8_t *cap, size_t cap_len, size_t len,
 		  uint64_t ts_ns, uint32_t tid, db_call_cb cb, void *ctx)
 {
@@ -78,7 +74,7 @@ void db_conn_feed(struct db_conn *c, int send, const uint8_t *cap, size_t cap_le
 		cap_len = len;
 	if (!send && c->orphans)
 		c->orphan_end = ts_ns;
-	feed_fn(c->sys)(c, send, cap, cap_len, len, ts_ns, tid, cb, ctx);
+	PROTOCOLS[c->sys].feed(c, send, cap, cap_len, len, ts_ns, tid, cb, ctx);
 }
 
 static void flush_orphans(struct db_conn *c, db_call_cb cb, void *ctx)
