@@ -16,6 +16,7 @@
 #include "pyvitals.h"
 #include "syscalls.bpf.h"
 
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -167,6 +168,46 @@ static __always_inline void fill_addresses(struct pv_data_event *e, struct sock 
 	}
 }
 
+static __always_inline void emit_close(__u64 key);
+
+/* The socket's inode: a unix socket's identity beyond its (reusable) address. */
+static __always_inline __u64 sock_ino(struct sock *sk)
+{
+	return BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+}
+
+/* Tell userspace a unix stream socket's path, before its first data record. */
+static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service)
+{
+	struct unix_sock *u = (struct unix_sock *)sk;
+	struct unix_address *a = BPF_CORE_READ(u, addr);
+	struct pv_unix_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	int len;
+
+	if (!e) {
+		__sync_fetch_and_add(&counters.ringbuf_full, 1);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = PV_EV_UNIX;
+	e->service = service;
+	e->sk = key;
+	e->ours = a != NULL;
+	if (!a) {
+		struct sock *peer = BPF_CORE_READ(u, peer);
+
+		a = peer ? BPF_CORE_READ((struct unix_sock *)peer, addr) : NULL;
+	}
+	if (a) {
+		len = BPF_CORE_READ(a, len) - (int)sizeof(short); /* sun_family comes first */
+		if (len > PV_UNIX_PATH_MAX)
+			len = PV_UNIX_PATH_MAX;
+		if (len > 0 && !bpf_probe_read_kernel(e->path, PV_UNIX_PATH_MAX, &a->name[0].sun_path))
+			e->len = len;
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -177,12 +218,26 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	__u64 key = (__u64)sk, plain;
 	int failed;
 
-	if (!proc || ret <= 0 || !sk)
+	if (!proc || ret < 0 || !sk)
 		return 0;
 	if (dir == PV_DIR_RECV && (flags & MSG_PEEK))
 		return 0;
 	known = bpf_map_lookup_elem(&conns, &key);
 	if (known && known->skip)
+		return 0;
+	if (known && known->ino) {
+		/* a unix socket: its end of stream is its close (no state change says so), and a
+		 * new socket at the address of a dead one is told by its inode */
+		if (ret == 0 && dir == PV_DIR_RECV) {
+			emit_close(key);
+			return 0;
+		}
+		if (sock_ino(sk) != known->ino) {
+			emit_close(key);
+			known = NULL;
+		}
+	}
+	if (ret == 0)
 		return 0;
 	e = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!e)
@@ -191,8 +246,13 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	if (!known) {
 		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 		info.service = proc->service;
-		info.skip = (e->family != AF_INET && e->family != AF_INET6) ||
-			    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP;
+		if (e->family == AF_UNIX) {
+			info.skip = BPF_CORE_READ(sk, sk_type) != SOCK_STREAM;
+			info.ino = sock_ino(sk);
+		} else {
+			info.skip = (e->family != AF_INET && e->family != AF_INET6) ||
+				    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP;
+		}
 		/* A socket that speaks first is a client (a database driver, mostly): its
 		 * batches are parsed message by message, so capture more from the start,
 		 * before userspace has had a chance to classify it. */
@@ -201,8 +261,12 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 			__sync_fetch_and_add(&counters.conn_map_full, 1);
 		if (info.skip)
 			return 0;
-		fill_addresses(e, sk);
-		e->flags = PV_DATA_F_ADDR;
+		if (e->family == AF_UNIX) {
+			emit_unix(sk, key, proc->service);
+		} else {
+			fill_addresses(e, sk);
+			e->flags = PV_DATA_F_ADDR;
+		}
 	}
 
 	e->type = PV_EV_DATA;

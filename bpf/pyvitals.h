@@ -22,6 +22,7 @@ enum pv_event_type {
 	PV_EV_DATA = 1,  /* bytes moved on a TCP socket by a tracked process */
 	PV_EV_CLOSE = 2, /* a tracked socket stopped carrying data (our side closed, or it died) */
 	PV_EV_PROC = 3,  /* a process joined (fork, exec of a matching comm) or left a service */
+	PV_EV_UNIX = 4,  /* the path of a unix stream socket, before its first data record */
 };
 
 enum pv_dir { PV_DIR_RECV = 0, PV_DIR_SEND = 1 };
@@ -77,14 +78,31 @@ struct pv_proc_event {
 };
 _Static_assert(sizeof(struct pv_proc_event) == 32, "pv_proc_event layout");
 
+/* A unix stream socket's path: its own (a server's listening path: accepted sockets share it)
+ * or, when it has none, its peer's (a client of /run/postgresql/.s.PGSQL.5432). */
+#define PV_UNIX_PATH_MAX 108
+struct pv_unix_event {
+	__u32 type;      /* PV_EV_UNIX */
+	__u32 service;
+	__u64 sk;
+	__u8 ours;       /* 1: the path is this socket's own name, 0: its peer's */
+	__u8 pad[7];
+	char path[PV_UNIX_PATH_MAX]; /* sun_path; abstract names start with a NUL; "" if unnamed */
+	__u32 len;       /* bytes of path[] used */
+};
+_Static_assert(sizeof(struct pv_unix_event) == 24 + PV_UNIX_PATH_MAX + 4, "pv_unix_event layout");
+
 /* Value of the socket map, keyed by struct sock *. Userspace raises capture for sockets it
  * classified as database clients: pipelined batches (asyncpg) outgrow the default. */
 struct pv_conn_info {
 	__u32 service;
-	__u32 skip;      /* not TCP over IPv4/IPv6, or nothing userspace parses: passed over after
-	                  * one lookup (its close is still reported) */
+	__u32 skip;      /* not a TCP or unix stream socket, or nothing userspace parses: passed
+	                  * over after one lookup (its close is still reported) */
 	__u32 capture;   /* bytes to copy per I/O on this socket (up to PV_CHUNK_MAX records);
 	                  * 0 = the configured default */
+	__u32 pad;
+	__u64 ino;       /* unix sockets: the socket's inode. No state change tells when a unix
+	                  * socket dies, so a new socket at a reused address is told by this */
 };
 
 /* Value of the tracked-process map, keyed by tgid. */

@@ -42,6 +42,18 @@ def wait_port(port, timeout=15.0):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def wait_unix(path, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {path} after {timeout}s")
+
+
 def children(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -53,14 +65,20 @@ def children(pid):
 class Gunicorn:
     """gunicorn serving tests/e2e/apps/flask_app.py on a loopback port."""
 
-    def __init__(self, workers=2, worker_class="sync", threads=1, app="flask_app:app"):
-        self.port = free_port()
-        cmd = [PY, "-m", "gunicorn", "--chdir", APPS, "-b", f"127.0.0.1:{self.port}", "-w", str(workers),
+    def __init__(self, workers=2, worker_class="sync", threads=1, app="flask_app:app", unix=None):
+        """unix: a socket path to bind instead of a loopback port (gunicorn's recommended setup
+        behind nginx)."""
+        self.port, self.unix = (None, unix) if unix else (free_port(), None)
+        cmd = [PY, "-m", "gunicorn", "--chdir", APPS, "-b", f"unix:{unix}" if unix else f"127.0.0.1:{self.port}",
+               "-w", str(workers),
                "-k", worker_class, "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning",
                app]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.workers = workers
-        wait_port(self.port)
+        if unix:
+            wait_unix(unix)
+        else:
+            wait_port(self.port)
         deadline = time.time() + 15
         while len(children(self.proc.pid)) < workers and time.time() < deadline:
             time.sleep(0.05)

@@ -21,6 +21,7 @@ PACKAGES = {
     "mariadb": ["mariadb-server", "python3-pymysql", "python3-mysqldb"],
     "redis": ["redis-server", "python3-redis", "openssl"],
     "memcached": ["memcached", "python3-pymemcache"],
+    "nginx": ["nginx-light"],
 }
 
 
@@ -144,7 +145,8 @@ class Postgres:
         self.start()
 
     def env(self):
-        return {"PG_HOST": "127.0.0.1", "PG_PORT": str(self.port), "PG_DB": "app"}
+        # PG_SOCKET_DIR: where libpq finds .s.PGSQL.<port> (the app's DB_VIA_UNIX picks it)
+        return {"PG_HOST": "127.0.0.1", "PG_PORT": str(self.port), "PG_DB": "app", "PG_SOCKET_DIR": self.dir}
 
     def connect(self, db="postgres"):
         import psycopg2
@@ -221,7 +223,7 @@ class MariaDB:
         c.close()
 
     def env(self):
-        return {"MY_HOST": "127.0.0.1", "MY_PORT": str(self.port), "MY_DB": "app"}
+        return {"MY_HOST": "127.0.0.1", "MY_PORT": str(self.port), "MY_DB": "app", "MY_SOCKET": self.sock}
 
     def connect(self, db="app"):
         import pymysql
@@ -250,7 +252,8 @@ class Redis:
                     "--dir", self.dir, "--logfile", self.log, "--daemonize", "no",
                     # a TLS port too, as managed Redis offers: traffic pyvitals cannot read
                     "--tls-port", str(self.tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
-                    "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]
+                    "--tls-ca-cert-file", cert, "--tls-auth-clients", "no",
+                    "--unixsocket", os.path.join(self.dir, "redis.sock"), "--unixsocketperm", "700"]
         self.proc = None
 
     def setup(self):
@@ -279,7 +282,8 @@ class Redis:
         self.start()
 
     def env(self):
-        return {"REDIS_PORT": str(self.port), "REDIS_TLS_PORT": str(self.tls_port)}
+        return {"REDIS_PORT": str(self.port), "REDIS_TLS_PORT": str(self.tls_port),
+                "REDIS_SOCKET": os.path.join(self.dir, "redis.sock")}
 
     def client(self):
         import redis
@@ -364,3 +368,39 @@ def redis_server():
 @pytest.fixture(scope="module")
 def memcached():
     yield from _session_server(Memcached)
+
+
+class Nginx:
+    """nginx (Debian nginx-light) on a loopback port in front of one upstream, its own prefix,
+    config, pid file and logs in a temp dir. `upstream` is an nginx address ("unix:/path" or
+    "127.0.0.1:port"); `via` the directive passing requests ("proxy_pass" with HTTP/1.1
+    keep-alive to the upstream, or "uwsgi_pass"). stop() ends it."""
+
+    def __init__(self, upstream, via="proxy_pass"):
+        binary = need_binary("/usr/sbin/nginx", "nginx-light")
+        self.dir = tempfile.mkdtemp(prefix="pyvitals-nginx-")
+        self.port = free_port()
+        passing = (f"proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+                   if via == "proxy_pass" else "include /etc/nginx/uwsgi_params; uwsgi_pass app;")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""user root; worker_processes 1; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log off; client_body_temp_path {self.dir}/body; proxy_temp_path {self.dir}/proxy;
+  uwsgi_temp_path {self.dir}/uwsgi; fastcgi_temp_path {self.dir}/fastcgi; scgi_temp_path {self.dir}/scgi;
+  upstream app {{ server {upstream}; keepalive 8; }}
+  server {{ listen 127.0.0.1:{self.port}; location / {{ {passing} }} }}
+}}
+""")
+        self.proc = subprocess.Popen([binary, "-p", self.dir, "-c", conf, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"nginx did not start: {log_tail(os.path.join(self.dir, 'error.log'))}")
+
+    def stop(self):
+        stop_proc(self.proc, signal.SIGQUIT)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -805,3 +805,36 @@ def test_doctor_lists_blind_spots_of_a_pid(redis_server, workload):
     print(out.stdout[-1500:])
     assert out.returncode == 0, out.stderr
     assert f"BLIND client 127.0.0.1:{redis_server.tls_port} unknown (tls): encrypted (TLS)" in out.stdout
+
+
+def test_databases_over_unix_sockets(postgres, mariadb, redis_server, db_app, watch_factory):
+    """Issue #9: local servers are usually reached over their unix sockets (libpq without a host,
+    MySQL's localhost, redis unix_socket_path). Calls must be parsed as on TCP, the peer named by
+    the socket path, and per-request counts kept."""
+    g = db_app(postgres, mariadb, redis_server, DB_VIA_UNIX="1")
+    pg_truth, my_truth, r = postgres.connect("postgres"), mariadb.connect(), redis_server.client()
+    w = watch_factory("-p", g.pid)
+    postgres.reset_stats(pg_truth)
+    my0 = mariadb.com_status(my_truth)
+    r.config_resetstat()
+    calls, errors = drive(g.port, ["/pg/3"] * 8 + ["/my/2"] * 8 + ["/redis"] * 4)
+    pgss, my1 = postgres.statements(pg_truth), mariadb.com_status(my_truth)
+    rstats = {k: c for k, (c, _) in commandstats(r).items() if not k.startswith(("CONFIG", "INFO"))}
+    snap = w.stop()
+    pg_truth.close()
+    my_truth.close()
+    print_hooks(snap, "unix sockets")
+    svc = service(snap)
+    peers = {(d["system"], d["peer"]): d for d in svc["db"]}
+    print("peers", {k: (v["calls"], v["operations"]) for k, v in peers.items()}, "blind", svc["blind_spots"])
+    pg = peers[("postgresql", f"unix:{postgres.dir}/.s.PGSQL.{postgres.port}")]
+    my = peers[("mysql", f"unix:{mariadb.sock}")]
+    rd = peers[("redis", f"unix:{redis_server.dir}/redis.sock")]
+    assert (calls, errors) == (8 * 3 + 8 * 3 + 4 * 14, 4), (calls, errors)
+    assert pg["calls"] == sum(pgss.values()) == 24 and pg["exact"], (pg["operations"], pgss)
+    assert my["operations"] == {"SELECT": my1["Com_select"] - my0["Com_select"],
+                                "INSERT": my1["Com_insert"] - my0["Com_insert"]} == {"SELECT": 16, "INSERT": 8}
+    assert rd["operations"] == rstats and rd["calls"] == 56 and rd["errors"] == 4, (rd["operations"], rstats)
+    assert svc["blind_spots"] == [], svc["blind_spots"]
+    routes = routes_by_key(svc)
+    assert routes[("GET", "/pg/{id}")]["db_calls_per_request"] == 3, routes[("GET", "/pg/{id}")]

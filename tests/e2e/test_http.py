@@ -249,3 +249,35 @@ def test_uvicorn_asyncio_server_exact_and_nothing_truncated(watch_factory):
     print("hooks:", snap["hooks"], "ab complete", complete, "pyvitals", http["requests"], "drops", snap["drops"])
     assert complete == 430 and http["requests"] == complete and http["exact"] is True, http
     assert snap["drops"]["truncated_captures"] == 0, snap["drops"]
+
+
+def test_nginx_in_front_of_gunicorn_on_a_unix_socket(gunicorn_factory, watch_factory, tmp_path):
+    """Issue #9: nginx proxying to gunicorn bound to a unix socket (gunicorn's recommended
+    deployment), nginx keeping its upstream connections alive, some opened before attach:
+    every route, status class and the latency of /sleep/20 as the client saw them."""
+    from servers import Nginx
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4, unix=str(tmp_path / "gunicorn.sock"))
+    nginx = Nginx(f"unix:{g.unix}")
+    try:
+        warm = Truth()
+        drive_mix(nginx.port, warm, rounds=3)  # opens nginx's upstream keep-alive connections
+        w = watch_factory("-p", g.pid)
+        truth = Truth()
+        conn = drive_mix(nginx.port, truth, rounds=15)
+        sleeps = []
+        for i in range(20):
+            t = time.perf_counter()
+            request(conn, truth, "GET", "/sleep/20", "/sleep/{id}", 200, None)
+            sleeps.append((time.perf_counter() - t) * 1000)
+        snap = w.stop()
+    finally:
+        nginx.stop()
+    svc = snap["services"][0]
+    print("hooks:", snap["hooks"], "requests", svc["http_server"]["requests"], "blind", svc["blind_spots"])
+    assert_matches_truth(svc, truth)
+    assert svc["http_server"]["exact"] is True and svc["blind_spots"] == [], svc["http_server"]
+    p50 = routes_by_key(svc)[("GET", "/sleep/{id}")]["latency_ms"]["p50"]
+    client_p50 = sorted(sleeps)[len(sleeps) // 2]
+    print(f"/sleep/20 p50: pyvitals {p50} ms, client {client_p50:.2f} ms")
+    # the service's own time is inside the client's (nginx and the network add to the latter)
+    assert 20 <= p50 <= client_p50 * 1.05, (p50, client_p50)

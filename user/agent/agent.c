@@ -96,6 +96,11 @@ static int handle_record(void *ctx, void *data, size_t size)
 		if (size >= sizeof(*c))
 			conns_close(a->conns, c->sk, c->ts_ns);
 		break;
+	case PV_EV_UNIX:
+		if (size >= sizeof(struct pv_unix_event) &&
+		    ((const struct pv_unix_event *)data)->service < (unsigned)a->nservices)
+			conns_unix(a->conns, data);
+		break;
 	case PV_EV_PROC:
 		/* Membership lives in the tracked map; new processes get the per-process probes at
 		 * once (a forked child has none of its parent's), an exited one loses its own. */

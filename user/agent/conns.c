@@ -112,6 +112,21 @@ static void format_peer(struct conn *c, const struct pv_data_event *e)
 	c->rport = e->rport;
 }
 
+/* The port a unix socket's path stands for: the usual socket names of the servers we parse,
+ * so that the port hints of classification apply. 0 when the path says nothing. */
+static uint16_t unix_port_hint(const char *path)
+{
+	static const struct { const char *part; uint16_t port; } hints[] = {
+		{ ".s.PGSQL.", 5432 }, { "mysql", 3306 }, { "mariadb", 3306 }, { "redis", 6379 },
+		{ "memcached", 11211 },
+	};
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (strstr(path, hints[i].part))
+			return hints[i].port;
+	return 0;
+}
+
 /* What a connection we cannot parse probably carries, from the well-known port of its server. */
 static const char *port_guess(unsigned port)
 {
@@ -334,6 +349,24 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS)
 		ignore(t, c, "", "protocol not parsed");
+}
+
+void conns_unix(struct conn_table *t, const struct pv_unix_event *e)
+{
+	struct conn *c = lookup(t, e->sk, 1, e->service);
+	char path[PV_UNIX_PATH_MAX + 1];
+	size_t n = e->len < PV_UNIX_PATH_MAX ? e->len : PV_UNIX_PATH_MAX;
+
+	if (!c)
+		return;
+	memcpy(path, e->path, n);
+	path[n] = 0;
+	if (n && !path[0]) /* an abstract name: shown with a leading @, as ss does */
+		path[0] = '@';
+	path[strnlen(path, n)] = 0;
+	snprintf(c->peer, sizeof(c->peer), "unix:%s", n ? path : "(unnamed)");
+	snprintf(c->local, sizeof(c->local), "%s", c->peer);
+	c->rport = n ? unix_port_hint(path) : 0;
 }
 
 void conns_data(struct conn_table *t, const struct pv_data_event *e)

@@ -30,6 +30,8 @@ void conns_free(struct conn_table *t);
 void conns_set_nservices(struct conn_table *t, int nservices);
 void conns_data(struct conn_table *t, const struct pv_data_event *e);
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns);
+/* A unix stream socket's path (before its first data): the connection is named by it. */
+void conns_unix(struct conn_table *t, const struct pv_unix_event *e);
 /* Close every connection idle since before `older_than_ns`, and, with final, all of them. */
 void conns_sweep(struct conn_table *t, uint64_t older_than_ns, int final);
 void conns_counters(const struct conn_table *t, struct conn_counters *out);

@@ -2,7 +2,8 @@
 known number of database and cache calls on the thread serving the request, with real
 drivers (psycopg2, PyMySQL, mysqlclient, redis-py, pymemcache, sqlite3). Each worker thread
 keeps its own connection open across requests. Servers come from the environment:
-PG_HOST/PG_PORT/PG_DB, MY_HOST/MY_PORT/MY_DB, REDIS_PORT, REDIS_TLS_PORT, MC_PORT, SQLITE_PATH.
+PG_HOST/PG_PORT/PG_DB, MY_HOST/MY_PORT/MY_DB, REDIS_PORT, REDIS_TLS_PORT, MC_PORT, SQLITE_PATH, and
+PG_SOCKET_DIR, MY_SOCKET, REDIS_SOCKET with DB_VIA_UNIX=1.
 Every route answers with the calls it made, so the test can check its own plan."""
 import os
 import select
@@ -13,6 +14,9 @@ import threading
 from flask import Flask
 
 app = Flask(__name__)
+# DB_VIA_UNIX=1: PostgreSQL, MariaDB (PyMySQL) and Redis through their unix sockets, as local
+# servers are usually reached (libpq's default without a host, MySQL's localhost)
+VIA_UNIX = os.environ.get("DB_VIA_UNIX") == "1"
 local = threading.local()
 sqlite_lock = threading.Lock()
 sqlite_executes = 0
@@ -35,7 +39,8 @@ def pg():
             pass
         c = None
     if c is None:
-        c = psycopg2.connect(host=os.environ["PG_HOST"], port=int(os.environ["PG_PORT"]),
+        c = psycopg2.connect(host=os.environ["PG_SOCKET_DIR"] if VIA_UNIX else os.environ["PG_HOST"],
+                             port=int(os.environ["PG_PORT"]),
                              dbname=os.environ["PG_DB"], user="postgres")
         c.autocommit = True  # no BEGIN/COMMIT around each statement: one call per execute
         local.pg = c
@@ -93,6 +98,7 @@ def my():
     if c is None:
         # autocommit=True matches the server default, so PyMySQL sends no SET on connect
         c = pymysql.connect(host=os.environ["MY_HOST"], port=int(os.environ["MY_PORT"]), user="root",
+                            unix_socket=os.environ["MY_SOCKET"] if VIA_UNIX else None,
                             database=os.environ["MY_DB"], autocommit=True)
         local.my = c
         local.my_stmt = None
@@ -193,7 +199,8 @@ def rds():
     import redis
     c = getattr(local, "redis", None)
     if c is None:
-        c = redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), socket_timeout=10)
+        c = (redis.Redis(unix_socket_path=os.environ["REDIS_SOCKET"], socket_timeout=10) if VIA_UNIX else
+             redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), socket_timeout=10))
         local.redis = c
     return c
 
