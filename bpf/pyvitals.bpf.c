@@ -177,7 +177,7 @@ static __always_inline __u64 sock_ino(struct sock *sk)
 }
 
 /* Tell userspace a unix stream socket's path, before its first data record. */
-static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service)
+static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service, __u64 ino)
 {
 	struct unix_sock *u = (struct unix_sock *)sk;
 	struct unix_address *a = BPF_CORE_READ(u, addr);
@@ -192,6 +192,7 @@ static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service)
 	e->type = PV_EV_UNIX;
 	e->service = service;
 	e->sk = key;
+	e->ino = ino;
 	e->ours = a != NULL;
 	if (!a) {
 		struct sock *peer = BPF_CORE_READ(u, peer);
@@ -262,7 +263,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		if (info.skip)
 			return 0;
 		if (e->family == AF_UNIX) {
-			emit_unix(sk, key, proc->service);
+			emit_unix(sk, key, proc->service, info.ino);
 		} else {
 			fill_addresses(e, sk);
 			e->flags = PV_DATA_F_ADDR;
@@ -361,6 +362,20 @@ int BPF_PROG(fexit_tcp_recvmsg4, struct sock *sk, struct msghdr *msg, size_t len
 	return on_sock_io(sk, ret, flags, PV_DIR_RECV);
 }
 
+/* Unix stream sockets: the tracepoints above cover every family; fexit and kprobes hook the
+ * unix protocol's own functions. */
+SEC("fexit/unix_stream_sendmsg")
+int BPF_PROG(fexit_unix_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
+{
+	return on_sock_io(BPF_CORE_READ(sock, sk), ret, 0, PV_DIR_SEND);
+}
+
+SEC("fexit/unix_stream_recvmsg")
+int BPF_PROG(fexit_unix_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	return on_sock_io(BPF_CORE_READ(sock, sk), ret, flags, PV_DIR_RECV);
+}
+
 /* ---- hook set 3: kprobes ---- */
 static __always_inline int stash_args(struct sock *sk, int flags)
 {
@@ -411,6 +426,30 @@ int BPF_KPROBE(kp_tcp_recvmsg6, struct sock *sk, struct msghdr *msg, size_t len,
 
 SEC("kretprobe/tcp_recvmsg")
 int BPF_KRETPROBE(krp_tcp_recvmsg, int ret)
+{
+	return unstash_args(ret, PV_DIR_RECV);
+}
+
+SEC("kprobe/unix_stream_sendmsg")
+int BPF_KPROBE(kp_unix_sendmsg, struct socket *sock)
+{
+	return stash_args(BPF_CORE_READ(sock, sk), 0);
+}
+
+SEC("kretprobe/unix_stream_sendmsg")
+int BPF_KRETPROBE(krp_unix_sendmsg, int ret)
+{
+	return unstash_args(ret, PV_DIR_SEND);
+}
+
+SEC("kprobe/unix_stream_recvmsg")
+int BPF_KPROBE(kp_unix_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags)
+{
+	return stash_args(BPF_CORE_READ(sock, sk), flags);
+}
+
+SEC("kretprobe/unix_stream_recvmsg")
+int BPF_KRETPROBE(krp_unix_recvmsg, int ret)
 {
 	return unstash_args(ret, PV_DIR_RECV);
 }

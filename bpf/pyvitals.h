@@ -85,12 +85,13 @@ struct pv_unix_event {
 	__u32 type;      /* PV_EV_UNIX */
 	__u32 service;
 	__u64 sk;
+	__u64 ino;       /* the socket's inode: /proc/net/unix lists it while the socket lives */
 	__u8 ours;       /* 1: the path is this socket's own name, 0: its peer's */
 	__u8 pad[7];
 	char path[PV_UNIX_PATH_MAX]; /* sun_path; abstract names start with a NUL; "" if unnamed */
 	__u32 len;       /* bytes of path[] used */
 };
-_Static_assert(sizeof(struct pv_unix_event) == 24 + PV_UNIX_PATH_MAX + 4, "pv_unix_event layout");
+_Static_assert(sizeof(struct pv_unix_event) == 32 + PV_UNIX_PATH_MAX + 4, "pv_unix_event layout");
 
 /* Value of the socket map, keyed by struct sock *. Userspace raises capture for sockets it
  * classified as database clients: pipelined batches (asyncpg) outgrow the default. */

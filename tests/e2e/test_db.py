@@ -838,3 +838,39 @@ def test_databases_over_unix_sockets(postgres, mariadb, redis_server, db_app, wa
     assert svc["blind_spots"] == [], svc["blind_spots"]
     routes = routes_by_key(svc)
     assert routes[("GET", "/pg/{id}")]["db_calls_per_request"] == 3, routes[("GET", "/pg/{id}")]
+
+
+SHORT_UNIX = """
+import sys, time, redis
+path, n = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(n):
+    r = redis.Redis(unix_socket_path=path)
+    r.set("su:%d" % i, "v")
+    r.get("su:%d" % i)
+    r.close()
+    time.sleep(0.01)
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_short_unix_connections_counted_under_their_path(redis_server, watch_factory, workload):
+    """Issue #9: unix connections opened and closed one after another (no kernel event tells
+    when our side closes a unix socket; a new socket often takes a dead one's address): every
+    call counted, all under the socket's path."""
+    n = 60
+    path = f"{redis_server.dir}/redis.sock"
+    work = workload(SHORT_UNIX, path, n)
+    w = watch_factory("-p", work.pid)
+    r = redis_server.client()
+    r.config_resetstat()
+    assert work.go() == ["done"]
+    truth = {k: c for k, (c, _) in commandstats(r).items() if not k.startswith(("CONFIG", "INFO"))}
+    snap = w.stop()
+    print_hooks(snap, "short unix connections")
+    peers = {(d["system"], d["peer"]): d["operations"] for d in service(snap)["db"]}
+    print("truth", truth, "pyvitals", peers)
+    assert truth == {"SET": n, "GET": n}, truth
+    assert peers == {("redis", f"unix:{path}"): truth}, peers

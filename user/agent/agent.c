@@ -35,9 +35,14 @@ uint64_t agent_now_ns(void)
 static void set_socket_capture(void *ctx, uint64_t sk, int service, enum conns_capture what)
 {
 	struct agent *a = ctx;
-	struct pv_conn_info info = { .service = service, .capture = a->opt.db_capture,
-				     .skip = what == CAPTURE_NONE };
+	struct pv_conn_info info;
 
+	/* keep what the kernel side knows of it (a unix socket's inode tells its reuse) */
+	if (bpf_map__lookup_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), 0))
+		return;
+	info.service = service;
+	info.capture = a->opt.db_capture;
+	info.skip = what == CAPTURE_NONE;
 	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_EXIST);
 }
 
@@ -130,15 +135,19 @@ static int handle_record(void *ctx, void *data, size_t size)
 static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
 {
 	struct bpf_program *tp[] = { s->progs.tp_sock_send, s->progs.tp_sock_recv };
-	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg, s->progs.krp_tcp_recvmsg };
+	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg, s->progs.krp_tcp_recvmsg,
+				     s->progs.kp_unix_sendmsg, s->progs.krp_unix_sendmsg, s->progs.kp_unix_recvmsg,
+				     s->progs.krp_unix_recvmsg };
 	bool recv4 = s->rodata->cfg.recvmsg_params == 4, recv6 = s->rodata->cfg.recvmsg_params == 6;
 
 	for (int i = 0; i < 2; i++)
 		bpf_program__set_autoload(tp[i], h == HOOKS_TRACEPOINT);
 	bpf_program__set_autoload(s->progs.fexit_tcp_sendmsg, h == HOOKS_FENTRY);
+	bpf_program__set_autoload(s->progs.fexit_unix_sendmsg, h == HOOKS_FENTRY);
+	bpf_program__set_autoload(s->progs.fexit_unix_recvmsg, h == HOOKS_FENTRY);
 	bpf_program__set_autoload(s->progs.fexit_tcp_recvmsg, h == HOOKS_FENTRY && !recv4);
 	bpf_program__set_autoload(s->progs.fexit_tcp_recvmsg4, h == HOOKS_FENTRY && recv4);
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < sizeof(kp) / sizeof(kp[0]); i++)
 		bpf_program__set_autoload(kp[i], h == HOOKS_KPROBE);
 	bpf_program__set_autoload(s->progs.kp_tcp_recvmsg, h == HOOKS_KPROBE && !recv6);
 	bpf_program__set_autoload(s->progs.kp_tcp_recvmsg6, h == HOOKS_KPROBE && recv6);

@@ -120,6 +120,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 				break;
 			}
 			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
+			conns_sweep_unix(a->conns, now);
 			agent_refresh_probes(a);
 			if (take_snapshot(a, loop, false))
 				done = true;

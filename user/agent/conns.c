@@ -44,6 +44,8 @@ struct conn {
 	bool blind;                    /* listed as a blind spot */
 	uint16_t rport;
 	bool captures_all;             /* the kernel side was asked to copy all of it */
+	uint64_t unix_ino;             /* a unix socket's inode (0: TCP) */
+	uint32_t tgid;                 /* the process that first moved data on it */
 	enum db_system db_sys;
 	struct conn *next;
 };
@@ -365,6 +367,7 @@ void conns_unix(struct conn_table *t, const struct pv_unix_event *e)
 		path[0] = '@';
 	path[strnlen(path, n)] = 0;
 	snprintf(c->peer, sizeof(c->peer), "unix:%s", n ? path : "(unnamed)");
+	c->unix_ino = e->ino;
 	snprintf(c->local, sizeof(c->local), "%s", c->peer);
 	c->rport = n ? unix_port_hint(path) : 0;
 }
@@ -376,8 +379,10 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 
 	if (!c)
 		return;
-	if (!c->last_ns)
+	if (!c->last_ns) {
 		c->spoke_first = e->dir == PV_DIR_SEND;
+		c->tgid = e->tgid;
+	}
 	c->last_ns = e->ts_ns;
 	if (e->flags & PV_DATA_F_ADDR)
 		format_peer(c, e);
@@ -453,6 +458,91 @@ void conns_sweep(struct conn_table *t, uint64_t older_than_ns, int final)
 			}
 		}
 	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The inodes of the unix sockets alive in pid's network namespace (sorted), or NULL when its
+ * /proc/PID/net/unix cannot be read (the process is gone). */
+static uint64_t *unix_inodes(uint32_t pid, size_t *n)
+{
+	char path[64], line[512];
+	uint64_t *v = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/net/unix", pid);
+	if (!(f = fopen(path, "re")))
+		return NULL;
+	*n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long ino;
+
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %llu", &ino) != 1)
+			continue;
+		if (*n == cap) {
+			uint64_t *g = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+			if (!g)
+				break;
+			v = g;
+		}
+		v[(*n)++] = ino;
+	}
+	fclose(f);
+	if (!v)
+		v = calloc(1, sizeof(*v));
+	if (v)
+		qsort(v, *n, sizeof(*v), cmp_u64);
+	return v;
+}
+
+#define UNIX_LISTS 16
+
+void conns_sweep_unix(struct conn_table *t, uint64_t now_ns)
+{
+	/* one list per process that has unix connections (most often they share a namespace;
+	 * reading per process keeps a process in another namespace right) */
+	struct { uint32_t pid; uint64_t *ino; size_t n; } lists[UNIX_LISTS];
+	int nlists = 0;
+
+	for (unsigned b = 0; b < CONN_BUCKETS; b++) {
+		struct conn **pp = &t->buckets[b];
+
+		while (*pp) {
+			struct conn *c = *pp;
+			int i;
+
+			if (!c->unix_ino) {
+				pp = &c->next;
+				continue;
+			}
+			for (i = 0; i < nlists && lists[i].pid != c->tgid; i++)
+				;
+			if (i == nlists) {
+				if (nlists == UNIX_LISTS) { /* more processes than slots: look next time */
+					pp = &c->next;
+					continue;
+				}
+				lists[i].pid = c->tgid;
+				lists[i].ino = unix_inodes(c->tgid, &lists[i].n);
+				nlists++;
+			}
+			if (lists[i].ino && bsearch(&c->unix_ino, lists[i].ino, lists[i].n, sizeof(uint64_t), cmp_u64)) {
+				pp = &c->next;
+				continue;
+			}
+			*pp = c->next;
+			release(t, c, now_ns);
+		}
+	}
+	for (int i = 0; i < nlists; i++)
+		free(lists[i].ino);
 }
 
 void conns_counters(const struct conn_table *t, struct conn_counters *out)

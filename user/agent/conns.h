@@ -34,5 +34,8 @@ void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns);
 void conns_unix(struct conn_table *t, const struct pv_unix_event *e);
 /* Close every connection idle since before `older_than_ns`, and, with final, all of them. */
 void conns_sweep(struct conn_table *t, uint64_t older_than_ns, int final);
+/* Close the unix connections whose socket is gone: no kernel event says so when our side
+ * closes first (its inode left /proc/PID/net/unix). */
+void conns_sweep_unix(struct conn_table *t, uint64_t now_ns);
 void conns_counters(const struct conn_table *t, struct conn_counters *out);
 #endif
