@@ -374,14 +374,17 @@ class Nginx:
     """nginx (Debian nginx-light) on a loopback port in front of one upstream, its own prefix,
     config, pid file and logs in a temp dir. `upstream` is an nginx address ("unix:/path" or
     "127.0.0.1:port"); `via` the directive passing requests ("proxy_pass" with HTTP/1.1
-    keep-alive to the upstream, or "uwsgi_pass"). stop() ends it."""
+    keep-alive to the upstream, or "uwsgi_pass"); keepalive=False makes nginx open an upstream
+    connection per request (its default). stop() ends it."""
 
-    def __init__(self, upstream, via="proxy_pass"):
+    def __init__(self, upstream, via="proxy_pass", keepalive=True):
         binary = need_binary("/usr/sbin/nginx", "nginx-light")
         self.dir = tempfile.mkdtemp(prefix="pyvitals-nginx-")
         self.port = free_port()
-        passing = (f"proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
-                   if via == "proxy_pass" else "include /etc/nginx/uwsgi_params; uwsgi_pass app;")
+        passing = "include /etc/nginx/uwsgi_params; uwsgi_pass app;"
+        if via == "proxy_pass":
+            passing = ("proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+                       if keepalive else "proxy_pass http://app;")
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""user root; worker_processes 1; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log;
@@ -389,7 +392,7 @@ events {{ worker_connections 256; }}
 http {{
   access_log off; client_body_temp_path {self.dir}/body; proxy_temp_path {self.dir}/proxy;
   uwsgi_temp_path {self.dir}/uwsgi; fastcgi_temp_path {self.dir}/fastcgi; scgi_temp_path {self.dir}/scgi;
-  upstream app {{ server {upstream}; keepalive 8; }}
+  upstream app {{ server {upstream};{" keepalive 8;" if keepalive else ""} }}
   server {{ listen 127.0.0.1:{self.port}; location / {{ {passing} }} }}
 }}
 """)

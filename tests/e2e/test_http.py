@@ -251,13 +251,15 @@ def test_uvicorn_asyncio_server_exact_and_nothing_truncated(watch_factory):
     assert snap["drops"]["truncated_captures"] == 0, snap["drops"]
 
 
-def test_nginx_in_front_of_gunicorn_on_a_unix_socket(gunicorn_factory, watch_factory, tmp_path):
+@pytest.mark.parametrize("keepalive", [True, False], ids=["upstream-keepalive", "connection-per-request"])
+def test_nginx_in_front_of_gunicorn_on_a_unix_socket(gunicorn_factory, watch_factory, tmp_path, keepalive):
     """Issue #9: nginx proxying to gunicorn bound to a unix socket (gunicorn's recommended
-    deployment), nginx keeping its upstream connections alive, some opened before attach:
-    every route, status class and the latency of /sleep/20 as the client saw them."""
+    deployment), nginx keeping its upstream connections alive (some opened before attach) or
+    opening one per request (gunicorn closes each first: no end of stream is read): every
+    route, status class and the latency of /sleep/20 as the client saw them."""
     from servers import Nginx
     g = gunicorn_factory(workers=2, worker_class="gthread", threads=4, unix=str(tmp_path / "gunicorn.sock"))
-    nginx = Nginx(f"unix:{g.unix}")
+    nginx = Nginx(f"unix:{g.unix}", keepalive=keepalive)
     try:
         warm = Truth()
         drive_mix(nginx.port, warm, rounds=3)  # opens nginx's upstream keep-alive connections
