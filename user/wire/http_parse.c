@@ -116,7 +116,7 @@ enum http_guess http_guess_response(const uint8_t *p, size_t n)
 }
 
 /* Path of a request target: no query or fragment; absolute-form loses scheme and authority. */
-static void target_path(const uint8_t *t, size_t n, char *out, size_t outlen)
+void http_target_path(const uint8_t *t, size_t n, char *out, size_t outlen)
 {
 	if (prefix_of(t, n, "http://") == 2 || prefix_of(t, n, "https://") == 2) {
 		const uint8_t *s = memchr(t, ':', n) + 3;
@@ -176,7 +176,7 @@ int http_parse_first_line(const uint8_t *p, size_t n, int request, struct http_h
 		return HTTP_HEAD_BAD_LINE;
 	memcpy(out->method, p, m);
 	out->method[m] = 0;
-	target_path(p + t, e - t, out->path, sizeof(out->path));
+	http_target_path(p + t, e - t, out->path, sizeof(out->path));
 	return HTTP_HEAD_OK;
 }
 

@@ -62,6 +62,9 @@ struct http_head {              /* a parsed request or response head */
 enum http_head_rc { HTTP_HEAD_OK = 0, HTTP_HEAD_BAD_LINE = -1, HTTP_HEAD_BAD_FIELD = -2 };
 /* Parse the first line only (no line terminator in p..n). */
 int http_parse_first_line(const uint8_t *p, size_t n, int request, struct http_head *out);
+/* The path of a request target t..n into out (outlen > 0): no query or fragment, absolute-form
+ * loses scheme and authority, truncated to fit; "/" when empty. Also used for uwsgi's REQUEST_URI. */
+void http_target_path(const uint8_t *t, size_t n, char *out, size_t outlen);
 /* Parse a complete head: first line, fields, blank line. Returns enum http_head_rc. */
 int http_parse_head(const uint8_t *p, size_t n, int request, struct http_head *out);
 
