@@ -30,6 +30,10 @@ typedef void (*http_txn_cb)(void *ctx, const struct http_txn *txn);
 
 struct http_server_conn;        /* opaque: both directions of one server-side connection */
 struct http_server_conn *http_server_conn_new(void);
+/* How requests are framed; responses are HTTP either way (uWSGI answers nginx's uwsgi requests
+ * with HTTP responses). */
+enum http_req_framing { HTTP_REQ_HTTP = 0, HTTP_REQ_UWSGI = 1 };
+struct http_server_conn *http_server_conn_new_framed(enum http_req_framing framing);
 void http_server_conn_free(struct http_server_conn *c);
 /* Feed one I/O. recv = bytes the service read (requests); !recv = bytes it wrote (responses). */
 void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *cap, size_t cap_len,
