@@ -20,7 +20,7 @@ from servers import log_tail, missing, need_binary, stop_proc
 from test_http import assert_matches_truth
 
 # The Debian packages these tests need (make deps installs them; Makefile DEPS).
-PACKAGES = ["nginx-light", "uwsgi", "uwsgi-plugin-python3"]
+PACKAGES = ["nginx-light", "uwsgi", "uwsgi-plugin-python3", "curl"]
 UWSGI_PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
 
 
@@ -75,7 +75,7 @@ class Nginx:
         if not os.path.exists(params):
             missing(params, "nginx-light")
         self.dir = tempfile.mkdtemp(prefix="pyvitals-nginx-")
-        self.port = free_port()
+        self.port, self.h2_port = free_port(), free_port()
         self.error_log = os.path.join(self.dir, "error.log")
         conf = os.path.join(self.dir, "nginx.conf")
         temps = "\n".join(f"  {k}_temp_path {self.dir}/{k};" for k in ("client_body", "proxy", "uwsgi", "fastcgi", "scgi"))
@@ -92,6 +92,7 @@ http {{
 {temps}
   server {{
     listen 127.0.0.1:{self.port};
+    listen 127.0.0.1:{self.h2_port} http2;
     location / {{ include {params}; uwsgi_pass {upstream}; }}
   }}
 }}
@@ -219,3 +220,21 @@ def test_respawned_workers_are_counted(stack, watch_factory):
     assert sum(served_by[p] for p in fresh) >= 20, f"respawned workers served too little: {dict(served_by)}"
     svc = check_exact(snap, truth)
     assert fresh <= set(svc["pids"]), f"respawned workers {sorted(fresh)} not in {svc['pids']}"
+
+
+def test_behind_nginx_for_http2_clients(stack, watch_factory):
+    """An HTTP/2 client of nginx makes it pass SERVER_PROTOCOL HTTP/2.0, and uWSGI writes that
+    back as its status line ("HTTP/2.0 200 OK"): those answers must be read too."""
+    curl = need_binary("curl", "curl")
+    u, n = stack("--socket")
+    w = watch_factory("-p", u.pid)
+    truth = Truth()
+    urls = [(f"/users/{i}", "/users/{id}") for i in range(20)] + [("/missing", "/missing")] * 5
+    for path, route in urls:
+        # one curl per URL: curl 7.88 sends nothing for a second URL on a prior-knowledge h2 connection
+        out = subprocess.run([curl, "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                              f"http://127.0.0.1:{n.h2_port}{path}"], capture_output=True, text=True, timeout=30)
+        version, code = out.stdout.split() if out.returncode == 0 else ("?", "?")
+        assert version == "2", f"curl {path}: rc {out.returncode} {out.stdout!r} {out.stderr!r}"
+        truth.add("GET", route, int(code))
+    check_exact(w.stop(), truth)

@@ -301,6 +301,9 @@ UNIT_TEST(uwsgi_guesses)
 		G("TLS ClientHello", "\026\003\001\002\000\001", HTTP_NO),
 		G("RESP", "*2\r\n$3\r\nGET\r\n", HTTP_NO),
 	};
+	CHECK(http_guess_response((const uint8_t *)"HTTP/2.0 200 OK\r\n", 17) == HTTP_YES);
+	CHECK(http_guess_response((const uint8_t *)"HTTP/2.x 200 OK\r\n", 17) == HTTP_NO);
+	CHECK(http_guess_response((const uint8_t *)"HTTP/20 200 OK\r\n", 16) == HTTP_NO);
 	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
 		enum http_guess got = uwsgi_guess_request((const uint8_t *)g[i].p, g[i].n);
 		CHECKF(got == g[i].want, "%s: got %d want %d", g[i].desc, got, g[i].want);
@@ -385,6 +388,9 @@ static const struct {
 	{ "a broken second request is malformed, its answer unread", { RL(NGX_GET_USERS5), WL(UW_RESP_USERS5), R(BAD_VARS),
 	  W("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"), R(SMALL_GET), W(OK0), CLOSE },
 	  "GET /users/5 200 1-2;GET /b 200 5-6", 0, 0, 1, 1 },
+	/* nginx passes SERVER_PROTOCOL HTTP/2.0 for an HTTP/2 client, and uWSGI echoes it */
+	{ "HTTP/2.0 status line", { RL(NGX_GET_USERS5), W("HTTP/2.0 404 NOT FOUND\r\nContent-Length: 0\r\n\r\n"), CLOSE },
+	  "GET /users/5 404 1-2", 0, 0, 0, 0 },
 	{ "never answered: dropped at close", { RL(NGX_GET_USERS5), CLOSE }, "", 0, 1, 0, 0 },
 	{ "an HTTP request on a uwsgi connection is not one", { R("GET / HTTP/1.1\r\n\r\n"), W(OK0), CLOSE }, "", 0, 0, 0, 1 },
 	{ "close resets the connection, not its framing", { RL(NGX_GET_USERS5), WL(UW_RESP_USERS5), CLOSE,

@@ -91,16 +91,22 @@ enum http_guess http_guess_request(const uint8_t *p, size_t n)
 	return http_parse_first_line(p, l, 1, &h) == HTTP_HEAD_OK ? HTTP_YES : HTTP_NO;
 }
 
+/* Any HTTP-version (RFC 9112: "HTTP/" DIGIT "." DIGIT), not only 1.x: uWSGI writes back the
+ * SERVER_PROTOCOL nginx passed it, "HTTP/2.0" when the client spoke HTTP/2 to nginx. */
 enum http_guess http_guess_response(const uint8_t *p, size_t n)
 {
-	static const char pre[] = "HTTP/1.";
+	static const char pre[] = "HTTP/";
 	for (size_t i = 0; i < 12; i++) {
 		if (i == n)
 			return HTTP_MAYBE;
 		uint8_t c = p[i];
 		int ok;
-		if (i < 7)
+		if (i < 5)
 			ok = c == (uint8_t)pre[i];
+		else if (i == 6)
+			ok = c == '.';
+		else if (i == 5 || i == 7)
+			ok = is_digit(c);
 		else if (i == 8)
 			ok = c == ' ';
 		else if (i == 9)

@@ -15,7 +15,7 @@ enum http_guess { HTTP_NO = 0, HTTP_YES = 1, HTTP_MAYBE = 2 };
 /* Does this look like the start of an HTTP/1.x request (method token, SP, '/' or '*' or absolute URI)?
  * MAYBE when the bytes are a proper prefix of one (e.g. "GE"), so the caller can wait for more. */
 enum http_guess http_guess_request(const uint8_t *p, size_t n);
-/* Same for a response status line ("HTTP/1.1 200"). */
+/* Same for a response status line ("HTTP/1.1 200"; any HTTP-version: uWSGI echoes "HTTP/2.0"). */
 enum http_guess http_guess_response(const uint8_t *p, size_t n);
 
 struct http_txn {               /* one finished request/response exchange */
