@@ -238,3 +238,25 @@ def test_behind_nginx_for_http2_clients(stack, watch_factory):
         assert version == "2", f"curl {path}: rc {out.returncode} {out.stdout!r} {out.stderr!r}"
         truth.add("GET", route, int(code))
     check_exact(w.stop(), truth)
+
+
+@pytest.mark.parametrize("capture", ["512", "4096"])
+def test_vars_past_the_capture_are_counted_not_hidden(stack, watch_factory, capture):
+    """nginx sends QUERY_STRING first: a 600-byte query pushes the method and path past the default
+    512-byte capture. Those requests are counted from their answers as unread (exact false), never
+    dropped silently; a capture that holds the vars reads them exactly."""
+    u, n = stack("--socket")
+    w = watch_factory("-p", u.pid, extra=("--capture", capture))
+    truth = Truth()
+    conn = http.client.HTTPConnection("127.0.0.1", n.port, timeout=30)
+    for i in range(10):
+        request(conn, truth, "GET", f"/users/{i}?q=" + "a" * 600, "/users/{id}", 200)
+    snap = w.stop()
+    http_server = snap["services"][0]["http_server"]
+    print("capture", capture, "hooks:", snap["hooks"], "requests", http_server["requests"],
+          "unread", http_server["unread_requests"], "parse", snap["parse"])
+    if capture == "512":
+        assert http_server["exact"] is False and http_server["unread_requests"] == 10, http_server
+        assert http_server["requests"] == 0, http_server
+    else:
+        check_exact(snap, truth)
