@@ -11,6 +11,7 @@
 #include "db_parse.h"
 #include "http_parse.h"
 #include "service.h"
+#include "uwsgi_parse.h"
 
 #define CONN_BUCKETS 65536
 #define CLASSIFY_ATTEMPTS 64   /* I/Os on an unknown connection before giving up on it */
@@ -316,6 +317,13 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		}
 	}
 	c->npending = 0;
+	/* nginx uwsgi_pass: the uwsgi protocol in, HTTP out; one HTTP session with uwsgi request framing. */
+	if (e->dir == PV_DIR_RECV && uwsgi_guess_request(e->data, e->cap_len) == HTTP_YES &&
+	    (c->http = http_server_conn_new_framed(HTTP_REQ_UWSGI))) {
+		c->proto = PROTO_HTTP_SERVER;
+		t->counters.http_server++;
+		return;
+	}
 	if (e->dir == PV_DIR_SEND && http_guess_request(e->data, e->cap_len) == HTTP_YES) {
 		ignore(t, c, "http (outgoing)", "outgoing HTTP calls are not parsed");
 		return;

@@ -91,16 +91,22 @@ enum http_guess http_guess_request(const uint8_t *p, size_t n)
 	return http_parse_first_line(p, l, 1, &h) == HTTP_HEAD_OK ? HTTP_YES : HTTP_NO;
 }
 
+/* Any HTTP-version (RFC 9112: "HTTP/" DIGIT "." DIGIT), not only 1.x: uWSGI writes back the
+ * SERVER_PROTOCOL nginx passed it, "HTTP/2.0" when the client spoke HTTP/2 to nginx. */
 enum http_guess http_guess_response(const uint8_t *p, size_t n)
 {
-	static const char pre[] = "HTTP/1.";
+	static const char pre[] = "HTTP/";
 	for (size_t i = 0; i < 12; i++) {
 		if (i == n)
 			return HTTP_MAYBE;
 		uint8_t c = p[i];
 		int ok;
-		if (i < 7)
+		if (i < 5)
 			ok = c == (uint8_t)pre[i];
+		else if (i == 6)
+			ok = c == '.';
+		else if (i == 5 || i == 7)
+			ok = is_digit(c);
 		else if (i == 8)
 			ok = c == ' ';
 		else if (i == 9)
@@ -116,7 +122,7 @@ enum http_guess http_guess_response(const uint8_t *p, size_t n)
 }
 
 /* Path of a request target: no query or fragment; absolute-form loses scheme and authority. */
-static void target_path(const uint8_t *t, size_t n, char *out, size_t outlen)
+void http_target_path(const uint8_t *t, size_t n, char *out, size_t outlen)
 {
 	if (prefix_of(t, n, "http://") == 2 || prefix_of(t, n, "https://") == 2) {
 		const uint8_t *s = memchr(t, ':', n) + 3;
@@ -176,7 +182,7 @@ int http_parse_first_line(const uint8_t *p, size_t n, int request, struct http_h
 		return HTTP_HEAD_BAD_LINE;
 	memcpy(out->method, p, m);
 	out->method[m] = 0;
-	target_path(p + t, e - t, out->path, sizeof(out->path));
+	http_target_path(p + t, e - t, out->path, sizeof(out->path));
 	return HTTP_HEAD_OK;
 }
 

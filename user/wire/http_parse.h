@@ -15,7 +15,7 @@ enum http_guess { HTTP_NO = 0, HTTP_YES = 1, HTTP_MAYBE = 2 };
 /* Does this look like the start of an HTTP/1.x request (method token, SP, '/' or '*' or absolute URI)?
  * MAYBE when the bytes are a proper prefix of one (e.g. "GE"), so the caller can wait for more. */
 enum http_guess http_guess_request(const uint8_t *p, size_t n);
-/* Same for a response status line ("HTTP/1.1 200"). */
+/* Same for a response status line ("HTTP/1.1 200"; any HTTP-version: uWSGI echoes "HTTP/2.0"). */
 enum http_guess http_guess_response(const uint8_t *p, size_t n);
 
 struct http_txn {               /* one finished request/response exchange */
@@ -30,6 +30,10 @@ typedef void (*http_txn_cb)(void *ctx, const struct http_txn *txn);
 
 struct http_server_conn;        /* opaque: both directions of one server-side connection */
 struct http_server_conn *http_server_conn_new(void);
+/* How requests are framed; responses are HTTP either way (uWSGI answers nginx's uwsgi requests
+ * with HTTP responses). */
+enum http_req_framing { HTTP_REQ_HTTP = 0, HTTP_REQ_UWSGI = 1 };
+struct http_server_conn *http_server_conn_new_framed(enum http_req_framing framing);
 void http_server_conn_free(struct http_server_conn *c);
 /* Feed one I/O. recv = bytes the service read (requests); !recv = bytes it wrote (responses). */
 void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *cap, size_t cap_len,
@@ -62,6 +66,9 @@ struct http_head {              /* a parsed request or response head */
 enum http_head_rc { HTTP_HEAD_OK = 0, HTTP_HEAD_BAD_LINE = -1, HTTP_HEAD_BAD_FIELD = -2 };
 /* Parse the first line only (no line terminator in p..n). */
 int http_parse_first_line(const uint8_t *p, size_t n, int request, struct http_head *out);
+/* The path of a request target t..n into out (outlen > 0): no query or fragment, absolute-form
+ * loses scheme and authority, truncated to fit; "/" when empty. Also used for uwsgi's REQUEST_URI. */
+void http_target_path(const uint8_t *t, size_t n, char *out, size_t outlen);
 /* Parse a complete head: first line, fields, blank line. Returns enum http_head_rc. */
 int http_parse_head(const uint8_t *p, size_t n, int request, struct http_head *out);
 

@@ -5,9 +5,14 @@
  * When framing is lost (a head or chunk-size line lies in uncaptured bytes, a head overflows
  * the buffer) we recover instead of guessing: the request side waits for an I/O that starts
  * with a request; the response side switches to "ends at the last write before the next
- * request is read, at the next status line, or at close". */
+ * request is read, at the next status line, or at close".
+ *
+ * The request side has a framing mode: HTTP, or uwsgi (nginx uwsgi_pass), whose 4-byte header
+ * says how long the vars are, so its head is framed by counting even where it was not captured;
+ * a request whose vars past the capture hide its body length loses framing as an HTTP one does. */
 #include "http_parse.h"
 #include "ring.h"
+#include "uwsgi_parse.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +43,12 @@ struct pend {
 struct dir {
 	uint8_t st;
 	uint8_t tentative;  /* head began while unsynced: if it is not HTTP, drop it silently */
+	uint8_t uwsgi;      /* request side framed as uwsgi (enum http_req_framing) */
+	uint8_t truncated;  /* uwsgi vars went past a capture: buf holds only their prefix */
 	uint32_t line;      /* non-CR bytes in the head's current line */
 	uint32_t buf_len;
 	uint8_t *buf;       /* head bytes when a head spans I/Os; allocated on first need */
-	uint64_t body_left;
+	uint64_t body_left;  /* body bytes to come; in a uwsgi head, vars bytes to come */
 	struct http_chunker ch;
 	uint64_t head_ts;
 	uint32_t head_tid;
@@ -64,9 +71,17 @@ struct feed_ctx {
 	void *ctx;
 };
 
+struct http_server_conn *http_server_conn_new_framed(enum http_req_framing framing)
+{
+	struct http_server_conn *c = calloc(1, sizeof(struct http_server_conn));
+	if (c)
+		c->req.uwsgi = framing == HTTP_REQ_UWSGI;
+	return c;
+}
+
 struct http_server_conn *http_server_conn_new(void)
 {
-	return calloc(1, sizeof(struct http_server_conn));
+	return http_server_conn_new_framed(HTTP_REQ_HTTP);
 }
 
 void http_server_conn_free(struct http_server_conn *c)
@@ -154,6 +169,7 @@ static void start_head(struct dir *d, int tentative, const struct feed_ctx *f)
 {
 	d->st = D_HEAD;
 	d->tentative = tentative;
+	d->truncated = 0;
 	d->line = 0;
 	d->buf_len = 0;
 	d->head_ts = f->ts;
@@ -242,6 +258,17 @@ static void head_done(struct http_server_conn *c, struct dir *d, int rc, const s
 	}
 }
 
+/* The method and path a parsed uwsgi head names, into h; 0 if it names none. */
+static int uwsgi_head(int rc, const struct uwsgi_req *u, struct http_head *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (rc == UWSGI_BAD || !u->method[0] || !u->path[0])
+		return 0;
+	memcpy(h->method, u->method, sizeof(h->method));
+	memcpy(h->path, u->path, sizeof(h->path));
+	return 1;
+}
+
 /* Framing lost at a message boundary or inside a head or chunk line (see top comment). */
 static void lost(struct http_server_conn *c, struct dir *d, const struct feed_ctx *f)
 {
@@ -250,7 +277,10 @@ static void lost(struct http_server_conn *c, struct dir *d, const struct feed_ct
 	int line_ok = 0;
 	memset(&h, 0, sizeof(h));
 	c->stats.resyncs++;
-	if (d->st == D_HEAD) {
+	if (d->st == D_HEAD && d->uwsgi) {
+		struct uwsgi_req u;
+		line_ok = uwsgi_head(uwsgi_parse_request(d->buf, d->buf_len, &u), &u, &h);
+	} else if (d->st == D_HEAD) {
 		const uint8_t *nl = d->buf_len ? memchr(d->buf, '\n', d->buf_len) : NULL;
 		if (nl) {
 			size_t l = nl - d->buf;
@@ -289,9 +319,72 @@ static int buf_append(struct dir *d, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static enum http_guess guess(int req, const uint8_t *p, size_t n)
+static enum http_guess guess(const struct dir *d, int req, const uint8_t *p, size_t n)
 {
+	if (d->uwsgi)
+		return uwsgi_guess_request(p, n);
 	return req ? http_guess_request(p, n) : http_guess_response(p, n);
+}
+
+/* A uwsgi head's vars were all counted: queue the request and frame its body. */
+static void uwsgi_head_done(struct http_server_conn *c, struct dir *d, const struct feed_ctx *f)
+{
+	struct uwsgi_req u;
+	struct http_head h;
+	int rc = uwsgi_parse_request(d->buf, d->buf_len, &u);
+	int named = uwsgi_head(rc, &u, &h);
+	d->buf_len = 0;
+	if (rc == UWSGI_BAD) {
+		bad_head(c, d, d->tentative, f);
+		return;
+	}
+	/* Its header and first key were checked, so a request began even when the vars that name it
+	 * lie past the capture: it gets a slot (unsynced too), and its response counts it as unread. */
+	enqueue(c, &h, named, f);
+	if (!u.have_length && rc == UWSGI_PARTIAL) {
+		c->stats.resyncs++; /* the body's length lies past the capture */
+		unsync(d);
+	} else if (u.content_length) {
+		d->st = D_BODY_LEN;
+		d->body_left = u.content_length;
+	} else {
+		d->st = D_IDLE;
+	}
+}
+
+/* uwsgi head bytes: the 4-byte header, then the vars it announces, counted by len even where
+ * they were not captured (only the captured prefix is kept for parsing). Returns bytes
+ * consumed; 0 when framing was lost (the header itself was not captured). */
+static size_t feed_uwsgi_head(struct http_server_conn *c, struct dir *d, const uint8_t *p, size_t have,
+                              size_t rest, const struct feed_ctx *f)
+{
+	if (d->buf_len < UWSGI_HEADER) {
+		size_t k = have < UWSGI_HEADER - d->buf_len ? have : UWSGI_HEADER - d->buf_len;
+		if (!k || buf_append(d, p, k)) {
+			lost(c, d, f);
+			return 0;
+		}
+		if (d->buf_len == UWSGI_HEADER) {
+			if (uwsgi_guess_request(d->buf, d->buf_len) == HTTP_NO)
+				bad_head(c, d, d->tentative, f);
+			else
+				d->body_left = uwsgi_datasize(d->buf);
+		}
+		return k;
+	}
+	size_t k = rest < d->body_left ? rest : (size_t)d->body_left;
+	size_t seen = have < k ? have : k;
+	if (!d->truncated && seen) {
+		size_t room = HTTP_HEAD_MAX - d->buf_len, keep = seen < room ? seen : room;
+		if (buf_append(d, p, keep) || keep < seen)
+			d->truncated = 1;
+	}
+	if (seen < k)
+		d->truncated = 1; /* later bytes would not follow on from the kept prefix */
+	d->body_left -= k;
+	if (!d->body_left)
+		uwsgi_head_done(c, d, f);
+	return k;
 }
 
 /* Scan head bytes for the blank line ending the head; returns bytes consumed. */
@@ -329,7 +422,7 @@ static size_t feed_head(struct http_server_conn *c, struct dir *d, const uint8_t
 		return i;
 	}
 	/* A partial first line can already rule out HTTP. */
-	if (guess(req, d->buf, d->buf_len) == HTTP_NO)
+	if (guess(d, req, d->buf, d->buf_len) == HTTP_NO)
 		bad_head(c, d, d->tentative, f);
 	return i;
 }
@@ -339,12 +432,12 @@ static size_t feed_head(struct http_server_conn *c, struct dir *d, const uint8_t
 static int stale_prefix(int req, const struct dir *d, const uint8_t *p, size_t n)
 {
 	uint8_t tmp[96];
-	if (!d->tentative || !d->buf_len || d->buf_len > 32 || guess(req, d->buf, d->buf_len) != HTTP_MAYBE)
+	if (!d->tentative || !d->buf_len || d->buf_len > 32 || guess(d, req, d->buf, d->buf_len) != HTTP_MAYBE)
 		return 0;
 	size_t k = n < sizeof(tmp) - d->buf_len ? n : sizeof(tmp) - d->buf_len;
 	memcpy(tmp, d->buf, d->buf_len);
 	memcpy(tmp + d->buf_len, p, k);
-	return guess(req, tmp, d->buf_len + k) == HTTP_NO && guess(req, p, n) != HTTP_NO;
+	return guess(d, req, tmp, d->buf_len + k) == HTTP_NO && guess(d, req, p, n) != HTTP_NO;
 }
 
 static void body_done(struct http_server_conn *c, struct dir *d, const struct feed_ctx *f)
@@ -366,7 +459,7 @@ static void feed_dir(struct http_server_conn *c, struct dir *d, const uint8_t *c
 		case D_UNSYNCED: {
 			int g = HTTP_NO;
 			if (pos == 0 && have)
-				g = guess(req, p, have);
+				g = guess(d, req, p, have);
 			if (g == HTTP_NO)
 				return;
 			start_head(d, 1, f);
@@ -377,7 +470,7 @@ static void feed_dir(struct http_server_conn *c, struct dir *d, const uint8_t *c
 				lost(c, d, f); /* the next message starts where we cannot see */
 				return;
 			}
-			if (*p == '\r' || *p == '\n')
+			if (!d->uwsgi && (*p == '\r' || *p == '\n'))
 				pos++; /* stray CRLF between messages (RFC 9112 2.2) */
 			else
 				start_head(d, 0, f);
@@ -389,6 +482,13 @@ static void feed_dir(struct http_server_conn *c, struct dir *d, const uint8_t *c
 			}
 			if (pos == 0 && stale_prefix(req, d, p, have))
 				start_head(d, 1, f);
+			if (d->uwsgi) {
+				size_t k = feed_uwsgi_head(c, d, p, have, rest, f);
+				if (!k)
+					return;
+				pos += k;
+				break;
+			}
 			pos += feed_head(c, d, p, have, f);
 			break;
 		case D_BODY_LEN: {
@@ -466,11 +566,12 @@ void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn
 		c->stats.dropped_requests += c->q[(c->qhead + i) % c->qcap].valid;
 	/* Start over as a fresh connection, keeping the counters and buffers. */
 	struct http_conn_stats st = c->stats;
-	uint8_t *rb = c->req.buf, *wb = c->resp.buf;
+	uint8_t *rb = c->req.buf, *wb = c->resp.buf, uwsgi = c->req.uwsgi;
 	struct pend *q = c->q;
 	uint32_t qcap = c->qcap;
 	memset(c, 0, sizeof(*c));
 	c->stats = st;
+	c->req.uwsgi = uwsgi;
 	c->req.buf = rb;
 	c->resp.buf = wb;
 	c->q = q;
