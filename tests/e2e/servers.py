@@ -371,29 +371,41 @@ def memcached():
 
 
 class Nginx:
-    """nginx (Debian nginx-light) on a loopback port in front of one upstream, its own prefix,
-    config, pid file and logs in a temp dir. `upstream` is an nginx address ("unix:/path" or
-    "127.0.0.1:port"); `via` the directive passing requests ("proxy_pass" with HTTP/1.1
-    keep-alive to the upstream, or "uwsgi_pass"); keepalive=False makes nginx open an upstream
-    connection per request (its default). stop() ends it."""
+    """nginx (Debian nginx-light) on a loopback port (and an h2c one, `h2_port`) in front of
+    one upstream, its own prefix, config, pid file and logs in a temp dir. `upstream` is an
+    nginx address ("unix:/path" or "127.0.0.1:port"); `via` the directive passing requests:
+    "proxy_pass" (HTTP/1.1, upstream connections kept alive unless keepalive=False, nginx's
+    default) or "uwsgi_pass" (the uwsgi protocol, Debian's uwsgi_params). Clients may keep
+    their connections. stop() ends it."""
 
     def __init__(self, upstream, via="proxy_pass", keepalive=True):
         binary = need_binary("/usr/sbin/nginx", "nginx-light")
+        params = "/etc/nginx/uwsgi_params"
+        if via == "uwsgi_pass" and not os.path.exists(params):
+            missing(params, "nginx-light")
         self.dir = tempfile.mkdtemp(prefix="pyvitals-nginx-")
-        self.port = free_port()
-        passing = "include /etc/nginx/uwsgi_params; uwsgi_pass app;"
-        if via == "proxy_pass":
-            passing = ("proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
-                       if keepalive else "proxy_pass http://app;")
+        self.port, self.h2_port = free_port(), free_port()
+        self.error_log = os.path.join(self.dir, "error.log")
+        if via == "uwsgi_pass":
+            passing, pool = f"include {params}; uwsgi_pass app;", ""
+        elif keepalive:
+            passing, pool = "proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";", \
+                " keepalive 8;"
+        else:
+            passing, pool = "proxy_pass http://app;", ""
+        temps = " ".join(f"{k}_temp_path {self.dir}/{k};" for k in ("client_body", "proxy", "uwsgi", "fastcgi", "scgi"))
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(f"""user root; worker_processes 1; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log;
+            f.write(f"""user root; master_process on; worker_processes 1; pid {self.dir}/nginx.pid;
+error_log {self.error_log} warn;
 events {{ worker_connections 256; }}
 http {{
-  access_log off; client_body_temp_path {self.dir}/body; proxy_temp_path {self.dir}/proxy;
-  uwsgi_temp_path {self.dir}/uwsgi; fastcgi_temp_path {self.dir}/fastcgi; scgi_temp_path {self.dir}/scgi;
-  upstream app {{ server {upstream};{" keepalive 8;" if keepalive else ""} }}
-  server {{ listen 127.0.0.1:{self.port}; location / {{ {passing} }} }}
+  access_log off; keepalive_timeout 60s; keepalive_requests 100000; {temps}
+  upstream app {{ server {upstream};{pool} }}
+  server {{
+    listen 127.0.0.1:{self.port}; listen 127.0.0.1:{self.h2_port} http2;
+    location / {{ {passing} }}
+  }}
 }}
 """)
         self.proc = subprocess.Popen([binary, "-p", self.dir, "-c", conf, "-g", "daemon off;"],
@@ -402,7 +414,7 @@ http {{
             wait_port(self.port)
         except RuntimeError:
             self.stop()
-            raise RuntimeError(f"nginx did not start: {log_tail(os.path.join(self.dir, 'error.log'))}")
+            pytest.fail(f"nginx did not start: {log_tail(self.error_log)}")
 
     def stop(self):
         stop_proc(self.proc, signal.SIGQUIT)

@@ -281,5 +281,6 @@ def test_nginx_in_front_of_gunicorn_on_a_unix_socket(gunicorn_factory, watch_fac
     p50 = routes_by_key(svc)[("GET", "/sleep/{id}")]["latency_ms"]["p50"]
     client_p50 = sorted(sleeps)[len(sleeps) // 2]
     print(f"/sleep/20 p50: pyvitals {p50} ms, client {client_p50:.2f} ms")
-    # the service's own time is inside the client's (nginx and the network add to the latter)
-    assert 20 <= p50 <= client_p50 * 1.05, (p50, client_p50)
+    # the service's own time is inside the client's (nginx and the network add to the latter),
+    # within the histogram's error either way
+    assert 20 * 0.95 <= p50 <= client_p50 * 1.05, (p50, client_p50)

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import APPS, children, free_port, routes_by_key, wait_port
 from http_client import MIX, Truth, drive_mix, request
-from servers import log_tail, missing, need_binary, stop_proc
+from conftest import wait_unix
+from servers import Nginx, log_tail, missing, need_binary, stop_proc
 from test_http import assert_matches_truth
 
 # The Debian packages these tests need (make deps installs them; Makefile DEPS).
@@ -25,17 +26,20 @@ UWSGI_PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
 
 
 class Uwsgi:
-    """uwsgi --master with N workers on a loopback port, in the foreground (proc.pid is the
-    master). mode is "--socket" (uwsgi protocol), "--http-socket" or "--http11-socket"."""
+    """uwsgi --master with N workers on a loopback port or, with unix=True, a unix socket
+    (`addr` is what nginx connects to), in the foreground (proc.pid is the master). mode is
+    "--socket" (uwsgi protocol), "--http-socket" or "--http11-socket"."""
 
-    def __init__(self, mode, workers=2, max_requests=0):
+    def __init__(self, mode, workers=2, max_requests=0, unix=False):
         self.bin = need_binary("uwsgi", "uwsgi")
         if not os.path.exists(UWSGI_PLUGIN):
             missing(UWSGI_PLUGIN, "uwsgi-plugin-python3")
         self.dir = tempfile.mkdtemp(prefix="pyvitals-uwsgi-")
         self.log = os.path.join(self.dir, "uwsgi.log")
-        self.port = free_port()
-        cmd = [self.bin, "--plugin", "python3", mode, f"127.0.0.1:{self.port}", "--master", "--processes",
+        self.port = None if unix else free_port()
+        self.unix = os.path.join(self.dir, "uwsgi.sock") if unix else None
+        self.addr = f"unix:{self.unix}" if unix else f"127.0.0.1:{self.port}"
+        cmd = [self.bin, "--plugin", "python3", mode, self.unix or f"127.0.0.1:{self.port}", "--master", "--processes",
                str(workers), "--chdir", APPS, "--module", "flask_app:app", "--die-on-term",
                "--disable-logging", "--logto", self.log]
         if max_requests:
@@ -43,7 +47,7 @@ class Uwsgi:
             cmd += ["--max-requests", str(max_requests), "--min-worker-lifetime", "1"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_port(self.port)
+            wait_unix(self.unix) if unix else wait_port(self.port)
             deadline = time.time() + 15
             while len(self.worker_pids()) < workers and time.time() < deadline:
                 time.sleep(0.05)
@@ -65,51 +69,6 @@ class Uwsgi:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Nginx:
-    """nginx (master + 1 worker, as root) in a temp prefix, passing every request to a uwsgi
-    socket with Debian's uwsgi_params. Clients keep their connections alive (keepalive_timeout)."""
-
-    def __init__(self, upstream):
-        self.bin = need_binary("/usr/sbin/nginx", "nginx-light")
-        params = "/etc/nginx/uwsgi_params"
-        if not os.path.exists(params):
-            missing(params, "nginx-light")
-        self.dir = tempfile.mkdtemp(prefix="pyvitals-nginx-")
-        self.port, self.h2_port = free_port(), free_port()
-        self.error_log = os.path.join(self.dir, "error.log")
-        conf = os.path.join(self.dir, "nginx.conf")
-        temps = "\n".join(f"  {k}_temp_path {self.dir}/{k};" for k in ("client_body", "proxy", "uwsgi", "fastcgi", "scgi"))
-        with open(conf, "w") as f:
-            f.write(f"""master_process on;
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.error_log} warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  keepalive_timeout 60s;
-  keepalive_requests 100000;
-{temps}
-  server {{
-    listen 127.0.0.1:{self.port};
-    listen 127.0.0.1:{self.h2_port} http2;
-    location / {{ include {params}; uwsgi_pass {upstream}; }}
-  }}
-}}
-""")
-        self.proc = subprocess.Popen([self.bin, "-p", self.dir, "-c", conf, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_port(self.port)
-        except RuntimeError as e:
-            self.stop()
-            pytest.fail(f"nginx did not start: {e}\n{log_tail(self.error_log)}")
-
-    def stop(self):
-        stop_proc(self.proc, signal.SIGTERM)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def stack():
     """Starts uwsgi (and nginx in front when asked); stops all of them at the end."""
@@ -120,7 +79,7 @@ def stack():
         started.append(u)
         n = None
         if nginx:
-            n = Nginx(f"127.0.0.1:{u.port}")
+            n = Nginx(u.addr, via="uwsgi_pass")
             started.append(n)
         return u, n
 
@@ -163,8 +122,9 @@ def check_exact(snap, truth):
     return svc
 
 
-def test_behind_nginx_uwsgi_pass_tcp(stack, watch_factory):
-    u, n = stack("--socket")
+@pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
+def test_behind_nginx_uwsgi_pass(stack, watch_factory, unix):
+    u, n = stack("--socket", unix=unix)
     w = watch_factory("-p", u.pid)
     truth = Truth()
     drive_mix(n.port, truth, rounds=15)
