@@ -65,15 +65,18 @@ def children(pid):
 class Gunicorn:
     """gunicorn serving tests/e2e/apps/flask_app.py on a loopback port."""
 
-    def __init__(self, workers=2, worker_class="sync", threads=1, app="flask_app:app", unix=None):
+    def __init__(self, workers=2, worker_class="sync", threads=1, app="flask_app:app", unix=None, extra=(),
+                 env=None, argv0=None):
         """unix: a socket path to bind instead of a loopback port (gunicorn's recommended setup
-        behind nginx)."""
+        behind nginx); extra: more gunicorn options; env: added to the environment; argv0
+        replaces `python3 -m gunicorn` (a script of another name gives another comm)."""
         self.port, self.unix = (None, unix) if unix else (free_port(), None)
-        cmd = [PY, "-m", "gunicorn", "--chdir", APPS, "-b", f"unix:{unix}" if unix else f"127.0.0.1:{self.port}",
-               "-w", str(workers),
+        cmd = [*(argv0 or [PY, "-m", "gunicorn"]), "--chdir", APPS,
+               "-b", f"unix:{unix}" if unix else f"127.0.0.1:{self.port}", "-w", str(workers),
                "-k", worker_class, "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning",
-               app]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               *extra, app]
+        self.proc = subprocess.Popen(cmd, env=dict(os.environ, **(env or {})), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         self.workers = workers
         if unix:
             wait_unix(unix)

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import APPS, HOOKS_ARGS, PY, PYVITALS, children, free_port, wait_port
+from conftest import HOOKS_ARGS, PY, PYVITALS, Gunicorn
 
 SELECT = "SELECT id, name FROM users WHERE id = ?"
 SYSTEM_LIB = "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"
@@ -50,27 +50,12 @@ def db_path():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-class Service:
-    """gunicorn (sync workers) serving apps/sqlite_late_app.py; argv0 replaces `python3 -m
-    gunicorn` (a script of another name gives the processes another comm)."""
+class Service(Gunicorn):
+    """gunicorn (sync workers) serving apps/sqlite_late_app.py on the database at db."""
 
     def __init__(self, db, workers=1, extra=(), env=None, argv0=None):
-        self.port = free_port()
-        cmd = [*(argv0 or [PY, "-m", "gunicorn"]), "--chdir", APPS, "-b", f"127.0.0.1:{self.port}",
-               "-w", str(workers), "-k", "sync", "--log-level", "warning", *extra, "sqlite_late_app:app"]
-        self.proc = subprocess.Popen(cmd, env=dict(os.environ, SQLITE_PATH=db, **(env or {})),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        deadline = time.time() + 15
-        while len(children(self.proc.pid)) < workers and time.time() < deadline:
-            time.sleep(0.05)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def workers(self):
-        return children(self.proc.pid)
+        super().__init__(workers=workers, app="sqlite_late_app:app", extra=extra,
+                         env={"SQLITE_PATH": db, **(env or {})}, argv0=argv0)
 
     def get(self, path):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -80,15 +65,6 @@ class Service:
         c.close()
         assert r.status == 200, f"GET {path}: {r.status} {body[:300]!r}"
         return json.loads(body)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 class Agent:
@@ -163,7 +139,7 @@ def drive(svc, paths, clients):
 def test_import_on_first_request_counts_every_call(db_path, started):
     svc = Service(db_path, workers=2)
     started.append(svc)
-    assert all(maps_sqlite(w) is None for w in svc.workers()), "the app must not have loaded sqlite yet"
+    assert all(maps_sqlite(w) is None for w in svc.worker_pids()), "the app must not have loaded sqlite yet"
     agent = Agent("-p", svc.pid)
     started.append(agent)
     out = drive(svc, ["/late/5"] * 20, clients=2)
@@ -183,10 +159,10 @@ def test_respawned_workers_count_every_call(db_path, started):
     agent = Agent("-p", svc.pid)
     started.append(agent)
     out = [svc.get("/late/3") for _ in range(10)]  # workers: 4 + 4 + 2 requests
-    victim = svc.workers()
+    victim = svc.worker_pids()
     os.kill(victim[0], signal.SIGKILL)
     deadline = time.time() + 15
-    while (not svc.workers() or svc.workers() == victim) and time.time() < deadline:
+    while (not svc.worker_pids() or svc.worker_pids() == victim) and time.time() < deadline:
         time.sleep(0.05)
     out += [svc.get("/late/3") for _ in range(2)]
     pids = {r["pid"] for r in out}
