@@ -3,20 +3,9 @@
  * expected transactions read "METHOD PATH STATUS start-end" in step numbers. */
 #include "unit.h"
 #include "http_parse.h"
+#include "test_http_common.h"
 #include <stdint.h>
 #include <stdlib.h>
-
-struct step {
-	char op;            /* 'R' service read, 'W' service wrote, 'C' close */
-	const char *data;   /* the captured bytes */
-	size_t cap;
-	size_t extra;       /* bytes moved beyond the capture, never seen */
-};
-#define R(s) { 'R', s, sizeof(s) - 1, 0 }
-#define W(s) { 'W', s, sizeof(s) - 1, 0 }
-#define RX(s, x) { 'R', s, sizeof(s) - 1, x }
-#define WX(s, x) { 'W', s, sizeof(s) - 1, x }
-#define CLOSE { 'C', NULL, 0, 0 }
 
 struct fixture {
 	const char *desc;
@@ -154,42 +143,9 @@ static const struct fixture fixtures[] = {
 	{ "MySQL handshake is not HTTP", { W("\x4a\x00\x00\x00\x0a" "8.0.36\x00"), R("\x20\x00\x00\x01\x85\xa6\xff\x01"), CLOSE }, "", 0, 0, 0 },
 };
 
-struct got {
-	char text[2048];
-	int n, bad;
-};
-
-static void collect(void *ctx, const struct http_txn *t)
-{
-	struct got *g = ctx;
-	size_t l = strlen(g->text);
-	if (t->tid != 100 + t->start_ns)
-		g->bad++;
-	snprintf(g->text + l, sizeof(g->text) - l, "%s%s %s %d %llu-%llu", g->n++ ? ";" : "", t->method,
-	         t->path, t->status, (unsigned long long)t->start_ns, (unsigned long long)t->end_ns);
-}
-
-/* Feeds one step; uncaptured bytes get a pointer to data that must never be read. */
-static void feed_step(struct http_server_conn *c, const struct step *s, uint64_t ts, struct got *g)
-{
-	if (s->op == 'C') {
-		http_server_conn_close(c, ts, collect, g);
-		return;
-	}
-	uint8_t *copy = malloc(s->cap ? s->cap : 1); /* exact size: ASan catches over-reads */
-	memcpy(copy, s->data, s->cap);
-	http_server_conn_feed(c, s->op == 'R', copy, s->cap, s->cap + s->extra, ts, 100 + ts, collect, g);
-	free(copy);
-}
-
 static void run(const struct step *steps, size_t n, struct got *g, struct http_conn_stats *st)
 {
-	struct http_server_conn *c = http_server_conn_new();
-	memset(g, 0, sizeof(*g));
-	for (size_t i = 0; i < n && steps[i].op; i++)
-		feed_step(c, &steps[i], i + 1, g);
-	http_server_conn_stats(c, st);
-	http_server_conn_free(c);
+	http_run_steps(HTTP_REQ_HTTP, steps, n, g, st);
 }
 
 UNIT_TEST(http_fixtures)

@@ -4,6 +4,7 @@
  * pyvitals' default capture sees them); then truncated and malformed variants. Session steps
  * follow test_http.c: step i has ts = i, expected transactions read "METHOD PATH STATUS start-end". */
 #include "unit.h"
+#include "test_http_common.h"
 #include "http_parse.h"
 #include "uwsgi_parse.h"
 #include <stdint.h>
@@ -312,53 +313,13 @@ UNIT_TEST(uwsgi_guesses)
 
 /* ---- The session: uwsgi requests, HTTP responses ---- */
 
-struct step {
-	char op;            /* 'R' service read, 'W' service wrote, 'C' close */
-	const char *data;
-	size_t cap;
-	size_t extra;       /* bytes moved beyond the capture, never seen */
-};
-#define R(s) { 'R', s, sizeof(s) - 1, 0 }
-#define W(s) { 'W', s, sizeof(s) - 1, 0 }
-#define RX(s, x) { 'R', s, sizeof(s) - 1, x }
 /* A recorded I/O: its captured prefix and the length it really moved. */
 #define RL(s) { 'R', s, sizeof(s) - 1, s##_LEN - (sizeof(s) - 1) }
 #define WL(s) { 'W', s, sizeof(s) - 1, s##_LEN - (sizeof(s) - 1) }
-#define CLOSE { 'C', NULL, 0, 0 }
-
-struct got {
-	char text[1024];
-	int n;
-};
-
-static void collect(void *ctx, const struct http_txn *t)
-{
-	struct got *g = ctx;
-	size_t l = strlen(g->text);
-	snprintf(g->text + l, sizeof(g->text) - l, "%s%s %s %d %llu-%llu", g->n++ ? ";" : "", t->method,
-	         t->path, t->status, (unsigned long long)t->start_ns, (unsigned long long)t->end_ns);
-}
-
-static void feed(struct http_server_conn *c, const struct step *s, uint64_t ts, struct got *g)
-{
-	if (s->op == 'C') {
-		http_server_conn_close(c, ts, collect, g);
-		return;
-	}
-	uint8_t *copy = malloc(s->cap ? s->cap : 1); /* exact size: ASan catches over-reads */
-	memcpy(copy, s->data, s->cap);
-	http_server_conn_feed(c, s->op == 'R', copy, s->cap, s->cap + s->extra, ts, 100 + ts, collect, g);
-	free(copy);
-}
 
 static void run(const struct step *steps, size_t n, struct got *g, struct http_conn_stats *st)
 {
-	struct http_server_conn *c = http_server_conn_new_framed(HTTP_REQ_UWSGI);
-	memset(g, 0, sizeof(*g));
-	for (size_t i = 0; i < n && steps[i].op; i++)
-		feed(c, &steps[i], i + 1, g);
-	http_server_conn_stats(c, st);
-	http_server_conn_free(c);
+	http_run_steps(HTTP_REQ_UWSGI, steps, n, g, st);
 }
 
 /* A second request on one connection (uwsgi_pass with keep-alive upstreams is possible). */
