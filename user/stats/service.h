@@ -9,7 +9,6 @@
 #include "http_parse.h"
 #include "pyvitals.h"
 
-enum { STATUS_1XX, STATUS_2XX, STATUS_3XX, STATUS_4XX, STATUS_5XX, STATUS_CLASSES };
 #define ROUTE_BUCKETS 1024
 #define OVERFLOW_ROUTE "{overflow}"
 
