@@ -1,6 +1,7 @@
 /* Connection table. A connection is classified by the first bytes seen on it, whichever
- * way they flow: a read that starts an HTTP request makes it a server connection, bytes of
- * a database or cache protocol a client one (the port is only a hint); bytes that look like
+ * way they flow: a read that starts an HTTP request makes it a server connection, a write
+ * that starts one an HTTP client connection (an outbound call), bytes of a database or
+ * cache protocol a database client one (the port is only a hint); bytes that look like
  * nothing we parse leave it unknown for a while (a keep-alive connection picked up
  * mid-message is classified at its next message), then ignored. */
 #include <arpa/inet.h>
@@ -17,7 +18,7 @@
 #define CLASSIFY_ATTEMPTS 64   /* I/Os on an unknown connection before giving up on it */
 #define PENDING_MAX 16         /* bytes held while a request might be starting */
 
-enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_DB_CLIENT, PROTO_IGNORED };
+enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_HTTP_CLIENT, PROTO_DB_CLIENT, PROTO_IGNORED };
 
 struct conn {
 	uint64_t sk;
@@ -91,6 +92,13 @@ static unsigned bucket_of(uint64_t sk)
 static void on_txn(void *ctx, const struct http_txn *txn)
 {
 	service_record_http(ctx, txn);
+}
+
+static void on_client_txn(void *ctx, const struct http_txn *txn)
+{
+	struct conn *c = ctx;
+
+	service_record_http_client(c->svc, c->peer, txn);
 }
 
 static void on_db_call(void *ctx, const struct db_call *call)
@@ -176,10 +184,16 @@ static bool account(struct conn_table *t, struct conn *c)
 		lost = st.resyncs > old->resyncs;
 		k->resyncs += st.resyncs - old->resyncs;
 		k->malformed += st.malformed - old->malformed;
-		k->dropped_requests += st.dropped_requests - old->dropped_requests;
-		k->unread_requests += st.unread_requests - old->unread_requests;
-		c->svc->http.dropped_requests += st.dropped_requests - old->dropped_requests;
-		c->svc->http.unread_requests += st.unread_requests - old->unread_requests;
+		if (c->proto == PROTO_HTTP_CLIENT) {
+			/* an outbound call's losses belong to its peer, not to the requests served */
+			http_client_lost(&c->svc->http_client, c->peer, st.unread_requests - old->unread_requests,
+					 st.dropped_requests - old->dropped_requests);
+		} else {
+			k->dropped_requests += st.dropped_requests - old->dropped_requests;
+			k->unread_requests += st.unread_requests - old->unread_requests;
+			c->svc->http.dropped_requests += st.dropped_requests - old->dropped_requests;
+			c->svc->http.unread_requests += st.unread_requests - old->unread_requests;
+		}
 		*old = st;
 	}
 	if (c->db) {
@@ -205,7 +219,9 @@ static bool account(struct conn_table *t, struct conn *c)
 
 static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
 {
-	if (c->http)
+	if (c->http && c->proto == PROTO_HTTP_CLIENT)
+		http_server_conn_close(c->http, ts_ns, on_client_txn, c);
+	else if (c->http)
 		http_server_conn_close(c->http, ts_ns, on_txn, &t->services[c->service]);
 	if (c->db)
 		db_conn_close(c->db, ts_ns, on_db_call, c);
@@ -324,8 +340,12 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		t->counters.http_server++;
 		return;
 	}
+	/* The service sends a request: it calls an upstream (the same session machine, client role). */
 	if (e->dir == PV_DIR_SEND && http_guess_request(e->data, e->cap_len) == HTTP_YES) {
-		ignore(t, c, "http (outgoing)", "outgoing HTTP calls are not parsed");
+		if ((c->http = http_client_conn_new()))
+			c->proto = PROTO_HTTP_CLIENT;
+		else
+			ignore(t, c, "http (outgoing)", "out of memory");
 		return;
 	}
 
@@ -407,6 +427,12 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 			blind(c, proto, "encrypted (TLS, negotiated by the driver)");
 			set_capture(t, c, CAPTURE_NONE);
 		}
+		return;
+	}
+	if (c->proto == PROTO_HTTP_CLIENT) {
+		http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
+				      on_client_txn, c);
+		account(t, c);
 		return;
 	}
 	if (c->proto != PROTO_HTTP_SERVER)

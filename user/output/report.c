@@ -52,7 +52,10 @@ static uint64_t errors_of(const uint64_t *st)
 	return st[STATUS_5XX];
 }
 
-static void json_routes(FILE *f, const struct service *s, bool attributed)
+/* Route figures per request are printed only when calls can be tied to requests. */
+struct attributed { bool db, http; };
+
+static void json_routes(FILE *f, const struct service *s, struct attributed attributed)
 {
 	unsigned n;
 	struct route_stats **v = sorted_routes(s, &n);
@@ -72,12 +75,17 @@ static void json_routes(FILE *f, const struct service *s, bool attributed)
 		fputs(", \"latency_ms\": ", f);
 		json_latency(f, &r->latency);
 		fputs(", \"db_calls_per_request\": ", f);
-		if (attributed && r->requests) {
+		if (attributed.db && r->requests) {
 			json_num(f, (double)r->db_calls / r->requests);
 			fprintf(f, ", \"db_calls_max\": %llu", (unsigned long long)r->db_calls_max);
 		} else {
 			fputs("null, \"db_calls_max\": null", f);
 		}
+		fputs(", \"http_calls_per_request\": ", f);
+		if (attributed.http && r->requests)
+			json_num(f, (double)r->http_calls / r->requests);
+		else
+			fputs("null", f);
 		fputs("}", f);
 	}
 	fputs("]", f);
@@ -102,8 +110,24 @@ static void service_blind_spots(struct agent *a, struct service *s, struct blind
 	}
 }
 
+/* Could a connection we cannot read carry outbound HTTP calls? A client one whose protocol is
+ * unknown or HTTP(S) could; a database's (known by its bytes or port) or a SQLite process not.
+ * Groups past the list's bound are unknown: assume they could. */
+static bool blind_spots_hide_http_calls(const struct blind_spots *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		if (!b->e[i].server &&
+		    (!strncmp(b->e[i].protocol, "http", 4) || !strncmp(b->e[i].protocol, "unknown", 7)))
+			return true;
+	return b->overflow > 0;
+}
+
+#define EVENT_LOOP_REASON "unavailable: requests overlap on one thread (event-loop server), " \
+	"so calls cannot be tied to a request"
+
 static void json_service(FILE *f, struct agent *a, struct service *s)
 {
+	struct attributed attributed;
 	static struct blind_spots blind;
 	static int pids[MAX_PIDS];
 	int n = agent_pids(a, s->id, pids, MAX_PIDS);
@@ -126,13 +150,20 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	fprintf(f, ", \"exact\": %s, \"unread_requests\": %llu, \"dropped_requests\": %llu",
 		s->http.unread_requests || s->http.dropped_requests || blind_spots_server(&blind) ? "false" : "true",
 		(unsigned long long)s->http.unread_requests, (unsigned long long)s->http.dropped_requests);
+	attributed.db = !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&blind);
+	attributed.http = !attr_event_loop(s->attr) && !blind_spots_hide_http_calls(&blind);
 	fputs(", \"routes\": ", f);
-	json_routes(f, s, !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&blind));
-	fputs("}, \"db_attribution\": ", f);
-	json_str(f, attr_event_loop(s->attr) ? "unavailable: requests overlap on one thread (event-loop server), "
-		 "so calls cannot be tied to a request" :
+	json_routes(f, s, attributed);
+	fputs("}, \"http_client\": ", f);
+	http_client_json(&s->http_client, f);
+	fputs(", \"db_attribution\": ", f);
+	json_str(f, attr_event_loop(s->attr) ? EVENT_LOOP_REASON :
 		 blind_spots_hide_db_calls(&blind) ? "unavailable: connections or processes that may carry "
 		 "database calls could not be seen (see blind_spots)" : "per-thread");
+	fputs(", \"http_attribution\": ", f);
+	json_str(f, attr_event_loop(s->attr) ? EVENT_LOOP_REASON :
+		 blind_spots_hide_http_calls(&blind) ? "unavailable: client connections that may carry "
+		 "HTTP calls could not be read (see blind_spots)" : "per-thread");
 	fputs(", \"blind_spots\": ", f);
 	blind_spots_json(&blind, f);
 	fputs(", \"runtime\": ", f);
@@ -250,6 +281,7 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			fprintf(out, "\n  %s\n", line);
 		}
 		db_stats_text(&s->db, out, screen ? 5 : 10);
+		http_client_text(&s->http_client, out);
 		service_blind_spots(a, s, &blind);
 		blind_spots_text(&blind, out);
 		for (unsigned j = 0; j < s->nfindings; j++)

@@ -1,4 +1,4 @@
-/* Per-thread queues of finished db calls, consumed by the request that thread completes. */
+/* Per-thread queues of finished db and HTTP calls, consumed by the request that thread completes. */
 #include <stdlib.h>
 #include <string.h>
 #include "attribution.h"
@@ -8,7 +8,7 @@
 
 struct pending_call {
 	uint64_t start_ns;
-	struct query_stats *q;
+	struct query_stats *q;          /* NULL: an outbound HTTP call */
 };
 
 struct thread_calls {
@@ -52,7 +52,7 @@ static struct thread_calls *thread_of(struct attribution *a, uint32_t tid, bool 
 	return t;
 }
 
-void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q)
+static void add_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q)
 {
 	struct thread_calls *t = thread_of(a, tid, true);
 
@@ -73,6 +73,17 @@ void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct
 		t->cap = cap;
 	}
 	t->v[t->n++] = (struct pending_call){ start_ns, q };
+}
+
+void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q)
+{
+	if (q)
+		add_call(a, tid, start_ns, q);
+}
+
+void attr_http_call(struct attribution *a, uint32_t tid, uint64_t start_ns)
+{
+	add_call(a, tid, start_ns, NULL);
 }
 
 static int by_query(const void *x, const void *y)
@@ -122,6 +133,8 @@ bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_
 	for (unsigned i = 0; i < t->n; i++) {
 		if (t->v[i].start_ns > tx->end_ns) {
 			t->v[keep++] = t->v[i];  /* a later request's */
+		} else if (t->v[i].start_ns >= tx->start_ns && !t->v[i].q) {
+			out->http_calls++;
 		} else if (t->v[i].start_ns >= tx->start_ns && mine) {
 			mine[n++] = t->v[i].q;
 		}

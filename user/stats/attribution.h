@@ -1,6 +1,6 @@
-/* Per-request attribution of database calls: a call made on the thread that is serving an
- * HTTP request, between the request's first byte read and its response's last byte
- * written, belongs to that request. Exact for thread-per-request servers; when requests
+/* Per-request attribution of database calls and outbound HTTP calls: a call made on the
+ * thread that is serving an HTTP request, between the request's first byte read and its
+ * response's last byte written, belongs to that request. Exact for thread-per-request servers; when requests
  * overlap on one thread (an event loop) attribution is switched off rather than guessed. */
 #ifndef ATTRIBUTION_H
 #define ATTRIBUTION_H
@@ -15,6 +15,7 @@ struct attribution;
 
 struct request_calls {
 	unsigned calls;                               /* db calls made while serving the request */
+	unsigned http_calls;                          /* outbound HTTP calls made meanwhile */
 	struct { struct query_stats *q; unsigned count; } top[ATTR_TOP]; /* most repeated, descending */
 	unsigned ntop;
 };
@@ -23,6 +24,8 @@ struct attribution *attr_new(void);
 void attr_free(struct attribution *a);
 /* A db call finished: remember it on its thread until that thread's request completes. */
 void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q);
+/* An outbound HTTP call began at start_ns (its request's first byte written) on thread tid. */
+void attr_http_call(struct attribution *a, uint32_t tid, uint64_t start_ns);
 /* A request completed: take the calls that belong to it. false when attribution is off. */
 bool attr_take(struct attribution *a, const struct http_txn *t, struct request_calls *out);
 bool attr_event_loop(const struct attribution *a);   /* requests were seen overlapping on a thread */

@@ -27,6 +27,7 @@ void service_free(struct service *s)
 	free(s->routes);
 	free(s->overflow);
 	db_stats_free(&s->db);
+	http_client_free(&s->http_client);
 	free(s->settle);
 	s->settle = NULL;
 	attr_free(s->attr);
@@ -175,6 +176,7 @@ void service_settle(struct service *s)
 		if (!s->attr || !attr_take(s->attr, &s->settle[i].txn, &calls))
 			continue;
 		r->db_calls += calls.calls;
+		r->http_calls += calls.http_calls;
 		if (calls.calls > r->db_calls_max)
 			r->db_calls_max = calls.calls;
 		for (unsigned j = 0; j < calls.ntop && calls.top[j].count >= s->n1_threshold; j++)
@@ -189,4 +191,11 @@ void service_record_db(struct service *s, const char *peer, const struct db_call
 
 	if (q && s->attr)
 		attr_db_call(s->attr, call->tid, call->start_ns, q);
+}
+
+void service_record_http_client(struct service *s, const char *peer, const struct http_txn *t)
+{
+	http_client_add(&s->http_client, peer, t);
+	if (s->attr)
+		attr_http_call(s->attr, t->tid, t->start_ns);
 }

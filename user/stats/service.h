@@ -6,10 +6,10 @@
 #include "blind_spots.h"
 #include "db_stats.h"
 #include "hist.h"
+#include "http_client.h"
 #include "http_parse.h"
 #include "pyvitals.h"
 
-enum { STATUS_1XX, STATUS_2XX, STATUS_3XX, STATUS_4XX, STATUS_5XX, STATUS_CLASSES };
 #define ROUTE_BUCKETS 1024
 #define OVERFLOW_ROUTE "{overflow}"
 
@@ -22,6 +22,7 @@ struct route_stats {
 	uint64_t seen_requests;       /* requests at the previous snapshot */
 	double rate;                  /* requests per second over the last interval */
 	uint64_t db_calls, db_calls_max; /* database/cache calls made while serving these requests */
+	uint64_t http_calls;          /* outbound HTTP calls made while serving them */
 	struct route_stats *next;     /* hash chain */
 };
 
@@ -59,6 +60,7 @@ struct service {
 	unsigned nroutes, max_routes;
 	struct route_stats *overflow; /* the rest once max_routes is reached */
 	struct db_stats db;
+	struct http_client_stats http_client; /* its outbound HTTP calls, per peer */
 	struct blind_spots blind;     /* connections whose traffic could not be parsed */
 	struct attribution *attr;
 	unsigned n1_threshold;
@@ -75,6 +77,8 @@ int service_init(struct service *s, int id, int root_pid, const char *comm, unsi
 void service_free(struct service *s);
 void service_record_http(struct service *s, const struct http_txn *t);
 void service_record_db(struct service *s, const char *peer, const struct db_call *call);
+/* An outbound HTTP call to peer finished (answered, or failed with its connection). */
+void service_record_http_client(struct service *s, const char *peer, const struct http_txn *t);
 /* Attribute db calls to the requests completed since the last call; run after each drain. */
 void service_settle(struct service *s);
 /* Per-interval request rates, over the dt seconds since the previous call. */

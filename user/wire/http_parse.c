@@ -258,6 +258,17 @@ static int has_token(const uint8_t *p, size_t n, const char *tok)
 	return 0;
 }
 
+/* A Host value for output: it goes into JSON and a terminal, so only printable non-space
+ * bytes are kept (a host name or address and port has no others); truncated to fit. */
+static void copy_host(const uint8_t *v, size_t n, char *out, size_t outlen)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n && k + 1 < outlen; i++)
+		if (v[i] > 0x20 && v[i] < 0x7f)
+			out[k++] = (char)v[i];
+	out[k] = 0;
+}
+
 int http_parse_head(const uint8_t *p, size_t n, int request, struct http_head *out)
 {
 	size_t next, l = line_len(p, n, &next);
@@ -298,6 +309,8 @@ int http_parse_head(const uint8_t *p, size_t n, int request, struct http_head *o
 			te_chunked = name_is(v, vl, "chunked");
 		} else if (name_is(s, k, "connection")) {
 			out->conn_close |= has_token(v, vl, "close");
+		} else if (request && name_is(s, k, "host") && !out->host[0]) {
+			copy_host(v, vl, out->host, sizeof(out->host));
 		}
 	}
 	out->content_length = cl;

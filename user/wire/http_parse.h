@@ -1,6 +1,9 @@
-/* HTTP/1.x server-side transactions rebuilt from partial socket captures.
+/* HTTP/1.x transactions rebuilt from partial socket captures, on either side of a connection.
  *
- * Each socket I/O arrives as (direction, len moved, first cap bytes). http_parse.c holds the pure
+ * Each socket I/O arrives as (direction, len moved, first cap bytes). One session machine serves
+ * both roles: a server reads requests and writes responses, a client (the service calling an
+ * upstream) writes requests and reads responses. It only needs plaintext in order, so bytes
+ * decrypted elsewhere (TLS library probes) can feed it the same way. http_parse.c holds the pure
  * byte-level pieces (request/response guesses, head parsing, chunk framing); http_session.c holds the
  * per-connection state machine that frames both directions byte-exactly by counting len, pairs
  * responses with requests FIFO and reports each finished exchange through a callback.
@@ -12,19 +15,31 @@
 #include <stdint.h>
 
 enum http_guess { HTTP_NO = 0, HTTP_YES = 1, HTTP_MAYBE = 2 };
+/* Status classes, as counted everywhere a status is (server routes, client peers). */
+enum { STATUS_1XX, STATUS_2XX, STATUS_3XX, STATUS_4XX, STATUS_5XX, STATUS_CLASSES };
 /* Does this look like the start of an HTTP/1.x request (method token, SP, '/' or '*' or absolute URI)?
  * MAYBE when the bytes are a proper prefix of one (e.g. "GE"), so the caller can wait for more. */
 enum http_guess http_guess_request(const uint8_t *p, size_t n);
 /* Same for a response status line ("HTTP/1.1 200"; any HTTP-version: uWSGI echoes "HTTP/2.0"). */
 enum http_guess http_guess_response(const uint8_t *p, size_t n);
 
+/* How an exchange ended when it did not end with a whole response (client role only: a server
+ * that never answered is the client's problem, counted as dropped_requests). */
+enum http_abort {
+	HTTP_ABORT_NONE = 0,
+	HTTP_ABORT_NO_RESPONSE,     /* the connection closed (reset, timeout) before a final status */
+	HTTP_ABORT_CUT_SHORT,       /* it closed inside the response's body */
+};
+
 struct http_txn {               /* one finished request/response exchange */
 	char method[16];
 	char path[256];             /* request target without query string or fragment, truncated if longer */
+	char host[64];              /* the request's Host header, "" if none (truncated if longer) */
 	int status;                 /* final status code (never 1xx); 0 if the response never parsed */
+	int aborted;                /* enum http_abort */
 	uint64_t start_ns;          /* ts of the I/O that carried the request's first byte */
-	uint64_t end_ns;            /* ts of the I/O that carried the response's last byte */
-	uint32_t tid;               /* thread that read the request's first byte */
+	uint64_t end_ns;            /* ts of the I/O that carried the response's last byte (or the close) */
+	uint32_t tid;               /* thread that moved the request's first byte */
 };
 typedef void (*http_txn_cb)(void *ctx, const struct http_txn *txn);
 
@@ -34,16 +49,23 @@ struct http_server_conn *http_server_conn_new(void);
  * with HTTP responses). */
 enum http_req_framing { HTTP_REQ_HTTP = 0, HTTP_REQ_UWSGI = 1 };
 struct http_server_conn *http_server_conn_new_framed(enum http_req_framing framing);
+/* The client role: requests are the bytes the service writes, responses the bytes it reads.
+ * At close, requests still waiting for their response are reported as transactions with
+ * `aborted` set (status 0, or the status of a response cut short), not as dropped. */
+struct http_server_conn *http_client_conn_new(void);
 void http_server_conn_free(struct http_server_conn *c);
-/* Feed one I/O. recv = bytes the service read (requests); !recv = bytes it wrote (responses). */
+/* Feed one I/O. recv = bytes the service read (requests for a server, responses for a client);
+ * !recv = bytes it wrote. */
 void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *cap, size_t cap_len,
                            size_t len, uint64_t ts_ns, uint32_t tid, http_txn_cb cb, void *ctx);
 /* The connection closed (or our side shut it): finish a response delimited by close, using the
- * ts of its last write; drop requests that never got a response (count them in stats).
+ * ts of its last I/O; drop requests that never got a response (count them in stats; a client
+ * reports them as aborted transactions).
  * The connection is reset and may be fed again (a new connection on the same socket). */
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx);
-/* unread_requests: final responses written to a request that could not be read (it lay in
- * bytes past the capture, or before attach): requests missing from the routes. */
+/* unread_requests: final responses to a request that could not be read (it lay in bytes past
+ * the capture, or before attach): requests missing from the routes; for a client, also requests
+ * that could not be read and never got a response. */
 struct http_conn_stats { uint64_t resyncs, dropped_requests, malformed, unread_requests; };
 void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_stats *out);
 
@@ -56,6 +78,7 @@ enum http_body { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED, HTTP_BODY_
 struct http_head {              /* a parsed request or response head */
 	char method[16];            /* requests */
 	char path[256];             /* requests: see struct http_txn */
+	char host[64];              /* requests: the Host header, printable bytes only */
 	int status;                 /* responses */
 	int minor;                  /* HTTP/1.<minor> */
 	int body;                   /* enum http_body, as the head alone says (no HEAD/204/304 rules) */

@@ -1,6 +1,8 @@
-/* Per-connection HTTP/1.x state machine: frames requests (reads) and responses (writes)
- * byte-exactly by counting each I/O's len, even where only its first cap bytes were captured,
- * and pairs each final response with the oldest pending request.
+/* Per-connection HTTP/1.x state machine: frames requests and responses byte-exactly by
+ * counting each I/O's len, even where only its first cap bytes were captured, and pairs each
+ * final response with the oldest pending request. A server reads requests and writes
+ * responses; a client (the client role) writes requests and reads responses: only which
+ * direction feeds which side differs, so "read"/"write" below are a server's words.
  *
  * When framing is lost (a head or chunk-size line lies in uncaptured bytes, a head overflows
  * the buffer) we recover instead of guessing: the request side waits for an I/O that starts
@@ -35,6 +37,7 @@ enum dstate {
 struct pend {
 	char method[16];
 	char path[256];
+	char host[64];
 	uint64_t start_ns;
 	uint32_t tid;
 	uint8_t valid;  /* 0: placeholder that keeps FIFO order for a request we could not read */
@@ -60,7 +63,8 @@ struct http_server_conn {
 	uint32_t qhead, qlen, qcap;
 	struct pend cur;        /* the request the response being written answers */
 	int cur_status;
-	uint64_t last_write_ts;
+	uint64_t last_resp_ts;  /* ts of the latest I/O on the response side */
+	uint8_t client;         /* client role: requests are written, responses read */
 	struct http_conn_stats stats;
 };
 
@@ -84,6 +88,14 @@ struct http_server_conn *http_server_conn_new(void)
 	return http_server_conn_new_framed(HTTP_REQ_HTTP);
 }
 
+struct http_server_conn *http_client_conn_new(void)
+{
+	struct http_server_conn *c = http_server_conn_new_framed(HTTP_REQ_HTTP);
+	if (c)
+		c->client = 1;
+	return c;
+}
+
 void http_server_conn_free(struct http_server_conn *c)
 {
 	if (!c)
@@ -105,19 +117,26 @@ void http_server_conn_stats(const struct http_server_conn *c, struct http_conn_s
 	*out = c->stats;
 }
 
-static void emit(struct http_server_conn *c, uint64_t end_ns, const struct feed_ctx *f)
+static void deliver(const struct pend *p, int status, uint64_t end_ns, int aborted, const struct feed_ctx *f)
 {
-	if (!c->cur.valid || !f->cb)
+	if (!p->valid || !f->cb)
 		return;
 	struct http_txn t;
-	memcpy(t.method, c->cur.method, sizeof(t.method));
-	memcpy(t.path, c->cur.path, sizeof(t.path));
-	t.status = c->cur_status;
-	t.start_ns = c->cur.start_ns;
+	memcpy(t.method, p->method, sizeof(t.method));
+	memcpy(t.path, p->path, sizeof(t.path));
+	memcpy(t.host, p->host, sizeof(t.host));
+	t.status = status;
+	t.aborted = aborted;
+	t.start_ns = p->start_ns;
 	t.end_ns = end_ns;
-	t.tid = c->cur.tid;
-	c->cur.valid = 0;
+	t.tid = p->tid;
 	f->cb(f->ctx, &t);
+}
+
+static void emit(struct http_server_conn *c, uint64_t end_ns, const struct feed_ctx *f)
+{
+	deliver(&c->cur, c->cur_status, end_ns, HTTP_ABORT_NONE, f);
+	c->cur.valid = 0;
 }
 
 /* A response with lost framing ends when the next request is read. */
@@ -125,15 +144,16 @@ static void end_unknown(struct http_server_conn *c, const struct feed_ctx *f)
 {
 	if (c->resp.st != D_BODY_UNKNOWN)
 		return;
-	emit(c, c->last_write_ts, f);
+	emit(c, c->last_resp_ts, f);
 	c->resp.st = D_IDLE;
 }
 
 static void enqueue(struct http_server_conn *c, const struct http_head *h, int valid, const struct feed_ctx *f)
 {
 	end_unknown(c, f);
-	/* With nothing outstanding, the service's next write answers this request (Python
-	 * servers do not write ahead), so the response side is in sync from here. */
+	/* With nothing outstanding, the next response-side byte answers this request (Python
+	 * servers do not write ahead, clients do not read ahead of a reply), so the response
+	 * side is in sync from here. */
 	if (c->resp.st == D_UNSYNCED && !c->qlen)
 		c->resp.st = D_IDLE;
 	if (!queue_room(c)) {
@@ -146,6 +166,7 @@ static void enqueue(struct http_server_conn *c, const struct http_head *h, int v
 	if (valid) {
 		memcpy(p->method, h->method, sizeof(p->method));
 		memcpy(p->path, h->path, sizeof(p->path));
+		memcpy(p->host, h->host, sizeof(p->host));
 	}
 	p->start_ns = c->req.head_ts;
 	p->tid = c->req.head_tid;
@@ -528,7 +549,7 @@ static void feed_dir(struct http_server_conn *c, struct dir *d, const uint8_t *c
 		case D_BODY_UNKNOWN:
 			/* A status line at the start of a write closes the lost response. */
 			if (pos == 0 && have && http_guess_response(p, have) == HTTP_YES) {
-				emit(c, c->last_write_ts, f);
+				emit(c, c->last_resp_ts, f);
 				d->st = D_IDLE;
 				break;
 			}
@@ -548,9 +569,11 @@ void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *
 		return;
 	if (!cap || cap_len > len)
 		cap_len = cap ? len : 0;
-	feed_dir(c, recv ? &c->req : &c->resp, cap, cap_len, len, &f);
-	if (!recv && len)
-		c->last_write_ts = ts_ns;
+	/* A server's requests are the bytes it reads; a client's, the bytes it writes. */
+	int req = c->client ? !recv : recv;
+	feed_dir(c, req ? &c->req : &c->resp, cap, cap_len, len, &f);
+	if (!req && len)
+		c->last_resp_ts = ts_ns;
 }
 
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx)
@@ -558,20 +581,35 @@ void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn
 	struct feed_ctx f = { .ts = ts_ns, .cb = cb, .ctx = ctx };
 	if (!c)
 		return;
-	if (c->resp.st == D_BODY_CLOSE || c->resp.st == D_BODY_UNKNOWN)
-		emit(c, c->last_write_ts ? c->last_write_ts : ts_ns, &f);
-	else if (c->resp.st == D_BODY_LEN || c->resp.st == D_BODY_CHUNKED)
-		c->stats.dropped_requests += c->cur.valid; /* cut short: no honest end time */
-	for (unsigned i = 0; i < c->qlen; i++)
-		c->stats.dropped_requests += c->q[(c->qhead + i) % c->qcap].valid;
+	if (c->resp.st == D_BODY_CLOSE || c->resp.st == D_BODY_UNKNOWN) {
+		emit(c, c->last_resp_ts ? c->last_resp_ts : ts_ns, &f);
+	} else if (c->resp.st == D_BODY_LEN || c->resp.st == D_BODY_CHUNKED) {
+		/* Cut short: a server has no honest end time for it; a client's call failed. */
+		if (c->client)
+			deliver(&c->cur, c->cur_status, ts_ns, HTTP_ABORT_CUT_SHORT, &f);
+		else
+			c->stats.dropped_requests += c->cur.valid;
+	}
+	for (unsigned i = 0; i < c->qlen; i++) {
+		const struct pend *p = &c->q[(c->qhead + i) % c->qcap];
+		/* A client's request that never got its response is a failed call, counted as
+		 * such; one we could not read is missing from the figures. */
+		if (c->client && p->valid)
+			deliver(p, 0, ts_ns, HTTP_ABORT_NO_RESPONSE, &f);
+		else if (c->client)
+			c->stats.unread_requests++;
+		else
+			c->stats.dropped_requests += p->valid;
+	}
 	/* Start over as a fresh connection, keeping the counters and buffers. */
 	struct http_conn_stats st = c->stats;
-	uint8_t *rb = c->req.buf, *wb = c->resp.buf, uwsgi = c->req.uwsgi;
+	uint8_t *rb = c->req.buf, *wb = c->resp.buf, uwsgi = c->req.uwsgi, client = c->client;
 	struct pend *q = c->q;
 	uint32_t qcap = c->qcap;
 	memset(c, 0, sizeof(*c));
 	c->stats = st;
 	c->req.uwsgi = uwsgi;
+	c->client = client;
 	c->req.buf = rb;
 	c->resp.buf = wb;
 	c->q = q;
