@@ -41,7 +41,7 @@ static void set_socket_capture(void *ctx, uint64_t sk, int service, enum conns_c
 	if (bpf_map__lookup_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), 0))
 		return;
 	info.service = service;
-	info.capture = a->opt.db_capture;
+	info.capture = what == CAPTURE_HEADERS ? a->opt.capture : a->opt.db_capture;
 	info.skip = what == CAPTURE_NONE;
 	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_EXIST);
 }

@@ -342,9 +342,11 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	}
 	/* The service sends a request: it calls an upstream (the same session machine, client role). */
 	if (e->dir == PV_DIR_SEND && http_guess_request(e->data, e->cap_len) == HTTP_YES) {
-		if ((c->http = http_client_conn_new()))
+		if ((c->http = http_client_conn_new())) {
+			/* it spoke first, so it got the whole-batch capture: its bodies need no copy */
 			c->proto = PROTO_HTTP_CLIENT;
-		else
+			set_capture(t, c, CAPTURE_HEADERS);
+		} else
 			ignore(t, c, "http (outgoing)", "out of memory");
 		return;
 	}
@@ -432,7 +434,11 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 	if (c->proto == PROTO_HTTP_CLIENT) {
 		http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
 				      on_client_txn, c);
-		account(t, c);
+		/* framing lost in bytes past the capture (pipelined calls): capture it all from now on */
+		if (account(t, c) && e->cap_len < e->len && !c->captures_all) {
+			c->captures_all = true;
+			set_capture(t, c, CAPTURE_MORE);
+		}
 		return;
 	}
 	if (c->proto != PROTO_HTTP_SERVER)

@@ -20,6 +20,7 @@ struct conn_counters {
 /* How much of a socket the kernel side should copy from now on. */
 enum conns_capture {
 	CAPTURE_MORE,     /* a database client, or requests pipelined past the capture: all */
+	CAPTURE_HEADERS,  /* an HTTP client: the --capture prefix (heads, not the bodies it reads) */
 	CAPTURE_NONE,     /* nothing we parse: skip it (its close is still reported) */
 };
 typedef void (*conns_capture_fn)(void *ctx, uint64_t sk, int service, enum conns_capture what);
