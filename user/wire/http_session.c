@@ -218,6 +218,8 @@ static void bad_head(struct http_server_conn *c, struct dir *d, int silent, cons
 			enqueue(c, NULL, 0, f);
 		} else {
 			pop(c, 0);
+			/* the request it answers is read but cannot be reported: not a silent loss */
+			c->stats.dropped_requests += c->cur.valid;
 			c->cur.valid = 0;
 		}
 	}
