@@ -197,9 +197,11 @@ def test_gil_wait_of_two_cpu_bound_threads(agent, name, python):
     assert gil["source"] == "futex"
     # Truth from the threads themselves: blocked <= GIL wait + forced-switch handoff <= off-CPU
     # (the main thread adds a few ms). Run-queue delay (a loaded machine) is off-CPU time that
-    # is not GIL wait.
+    # is not GIL wait; so is blocking on the process's memory map lock or on page reclaim,
+    # which reached 7.5% of the blocked time in one clean-clone CI run (2,033 ms blocked,
+    # 1,881 ms on the GIL) and 0-6% in local runs.
     on_gil = gil["wait_ms"] + gil["handoff_ms"]
-    assert 0.95 * blocked_ms - 50 <= on_gil <= off_cpu_ms + 200, (gil, off_cpu_ms, blocked_ms)
+    assert 0.90 * blocked_ms - 50 <= on_gil <= off_cpu_ms + 200, (gil, off_cpu_ms, blocked_ms)
     assert gil["wait_ms"] >= 1000, f"{gil}: under 1 s; run-queue delay was {off_cpu_ms - blocked_ms:.0f} ms"
     assert gil["waits"] > 0 and gil["wait_ratio"] > 0
     assert threads == 3, "main + 2 spinning threads expected while they ran"

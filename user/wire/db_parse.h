@@ -66,7 +66,7 @@ bool db_conn_encrypted(const struct db_conn *c);
 /* ---- Shared by the parser files only (db_parse.c, pg/mysql/redis/memcache_parse.c). ---- */
 #include <stdbool.h>
 
-#define DB_MAX_PENDING 8192  /* requests in flight per connection (queue grows from 4): a pipeline */
+#define DB_MAX_PENDING 16384 /* requests in flight per connection (queue grows from 4): a pipeline */
 #define DB_KEEP 1024         /* bytes of a message body kept for parsing */
 #define DB_STMT_CACHE 32     /* prepared statements remembered per connection */
 
