@@ -224,8 +224,8 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	if (dir == PV_DIR_RECV && (flags & MSG_PEEK))
 		return 0;
 	known = bpf_map_lookup_elem(&conns, &key);
-	if (known && known->skip)
-		return 0;
+	/* before the skip: a skipped unix socket (a worker's socketpair, say) that died leaves its
+	 * entry, and a socket accepted later at its address must not inherit the skip */
 	if (known && known->ino) {
 		/* a unix socket: its end of stream is its close (no state change says so), and a
 		 * new socket at the address of a dead one is told by its inode */
@@ -238,7 +238,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 			known = NULL;
 		}
 	}
-	if (ret == 0)
+	if (ret == 0 || (known && known->skip))
 		return 0;
 	e = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!e)
