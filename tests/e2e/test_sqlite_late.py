@@ -200,7 +200,7 @@ def test_unexpected_library_probed_within_seconds(db_path, started, tmp_path):
     ~1 ms but waits behind another pyvitals removing its probes (the previous test's: up to
     ~1.1 s seen)."""
     if not os.path.exists(SYSTEM_LIB):
-        pytest.skip(f"{SYSTEM_LIB} is not installed")
+        pytest.fail(f"{SYSTEM_LIB} is missing: install the Debian package 'libsqlite3-0' (Python's sqlite3 needs it)")
     libdir = tmp_path / "lib"
     libdir.mkdir()
     private = str(libdir / "libsqlite3.so.0")

@@ -4,20 +4,12 @@
  * OUTCOME being ok, none (closed before a response) or cut (closed inside one). */
 #include "unit.h"
 #include "http_parse.h"
+#include "test_http_common.h"
 #include <stdint.h>
 #include <stdlib.h>
 
-struct step {
-	char op;            /* 'W' service wrote (a request), 'R' service read (a response), 'C' close */
-	const char *data;
-	size_t cap;
-	size_t extra;       /* bytes moved beyond the capture, never seen */
-};
-#define W(s) { 'W', s, sizeof(s) - 1, 0 }
-#define R(s) { 'R', s, sizeof(s) - 1, 0 }
-#define WX(s, x) { 'W', s, sizeof(s) - 1, x }
-#define RX(s, x) { 'R', s, sizeof(s) - 1, x }
-#define CLOSE { 'C', NULL, 0, 0 }
+/* struct step and its W/R/WX/RX/CLOSE come from test_http_common.h: here 'W' is a request the
+ * service wrote and 'R' a response it read. */
 
 struct fixture {
 	const char *desc;
@@ -78,11 +70,7 @@ static const struct fixture fixtures[] = {
 	  "", 0, 1, 1 },
 };
 
-struct got {
-	char text[2048];
-	int n, bad;
-};
-
+/* Transactions as "METHOD PATH HOST STATUS OUTCOME start-end" (struct got is the shared one). */
 static void collect(void *ctx, const struct http_txn *t)
 {
 	static const char *const outcome[] = { "ok", "none", "cut" };
