@@ -187,21 +187,21 @@ def test_gil_wait_of_two_cpu_bound_threads(agent, name, python):
     run = Run(agent, python, "gil_spin.py", [2], duration=4.5)
     lines = run.go()
     objs = run.finish()
-    off_cpu_ms, blocked_ms = (float(x) * 1000 for x in lines[-1].split()[1:3])
+    off_cpu_ms, blocked_ms, steal_ms = (float(x) * 1000 for x in lines[-1].split()[1:4])
     gil = runtime_of(objs[-1])["gil"]
     assert gil is not None, runtime_of(objs[-1])["unavailable"]
     threads = max(runtime_of(o)["threads"] or 0 for o in objs)
     MATRIX[name].update(gil_wait_ms=round(gil["wait_ms"]), off_cpu_ms=round(off_cpu_ms),
                         blocked_ms=round(blocked_ms), gil_threads=threads)
-    print(name, gil, "off-CPU ms", off_cpu_ms, "blocked ms", blocked_ms)
+    print(name, gil, "off-CPU ms", off_cpu_ms, "blocked ms", blocked_ms, "steal ms", steal_ms)
     assert gil["source"] == "futex"
-    # Truth from the threads themselves: blocked <= GIL wait + forced-switch handoff <= off-CPU
-    # (the main thread adds a few ms). Run-queue delay (a loaded machine) is off-CPU time that
-    # is not GIL wait; so is blocking on the process's memory map lock or on page reclaim,
-    # which reached 7.5% of the blocked time in one clean-clone CI run (2,033 ms blocked,
-    # 1,881 ms on the GIL) and 0-6% in local runs.
+    # Truth from the threads themselves: blocked - steal <= GIL wait + forced-switch handoff <=
+    # off-CPU (the main thread adds a few ms). Run-queue delay (a loaded machine) is off-CPU time
+    # that is not GIL wait, and so is time the hypervisor stole from a running spinner: it was
+    # 7.5-20% of the blocked time in clean-clone CI runs on this VM (2,125 ms blocked, 1,790 ms
+    # on the GIL) and ~0 in quiet local runs.
     on_gil = gil["wait_ms"] + gil["handoff_ms"]
-    assert 0.90 * blocked_ms - 50 <= on_gil <= off_cpu_ms + 200, (gil, off_cpu_ms, blocked_ms)
+    assert 0.95 * (blocked_ms - steal_ms) - 50 <= on_gil <= off_cpu_ms + 200, (gil, off_cpu_ms, blocked_ms, steal_ms)
     assert gil["wait_ms"] >= 1000, f"{gil}: under 1 s; run-queue delay was {off_cpu_ms - blocked_ms:.0f} ms"
     assert gil["waits"] > 0 and gil["wait_ratio"] > 0
     assert threads == 3, "main + 2 spinning threads expected while they ran"

@@ -1,8 +1,11 @@
 """GIL contention: two CPU-bound threads for DURATION seconds (argv[1], default 2).
 Prints "ready", waits for a line on stdin (the agent is attached), runs, then prints
-"done <off-cpu s> <blocked s>" summed over the spinning threads: off-CPU = wall - CPU time,
-an upper bound on their GIL wait; blocked = off-CPU - run-queue delay (schedstat), a lower
-bound (the GIL wait also holds the run-queue delay after each wake-up). Then waits for EOF."""
+"done <off-cpu s> <blocked s> <steal s>" summed over the spinning threads: off-CPU = wall - CPU
+time, an upper bound on their GIL wait; blocked = off-CPU - run-queue delay (schedstat), a lower
+bound (the GIL wait also holds the run-queue delay after each wake-up), except for the time the
+hypervisor stole from a running spinner (in a VM a task's CPU time leaves steal out, so it lands
+in blocked): steal = the host-wide steal time of the run (/proc/stat), which bounds it. Then
+waits for EOF."""
 import sys, threading, time
 
 duration = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
@@ -34,6 +37,12 @@ def spin():
     blocked.append(off - (run_delay() - q0))
 
 
+def steal():
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) / __import__("os").sysconf("SC_CLK_TCK")
+
+
+s0 = steal()
 threads = [threading.Thread(target=spin) for _ in range(2)]
 for t in threads:
     t.start()
@@ -41,5 +50,5 @@ for t in threads:
 # GIL behind the spinners, a GIL wait the truth above (the spinners' own) does not hold.
 for t in threads:
     t.join()
-print("done %.3f %.3f" % (sum(off_cpu), sum(blocked)), flush=True)
+print("done %.3f %.3f %.3f" % (sum(off_cpu), sum(blocked), steal() - s0), flush=True)
 sys.stdin.read()
