@@ -41,26 +41,7 @@ struct {
 	__type(value, struct pv_conn_info);
 } conns SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} events SEC(".maps");
-
-/* One record is too large for the BPF stack, and for a per-CPU map (32 KiB per value at most):
- * an array with one slot per CPU, sized by userspace. The data area is twice the capture so
- * that the verifier accepts a copy at offset off (< 64 KiB, masked) of n bytes (1..64 KiB,
- * masked), although off + n never exceeds PV_CAPTURE_MAX. */
-struct scratch_record {
-	struct pv_data_event ev;
-	__u8 slack[PV_CAPTURE_MAX];
-	__u64 unwoken;                      /* bytes this CPU queued since it last woke the reader */
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);             /* set to the number of possible CPUs before load */
-	__type(key, __u32);
-	__type(value, struct scratch_record);
-} scratch SEC(".maps");
+#include "emit.bpf.h"
 
 /* kprobe mode: tcp_*msg arguments, from entry to return, per thread. */
 struct kprobe_args {
@@ -75,23 +56,7 @@ struct {
 	__type(value, struct kprobe_args);
 } kprobe_stash SEC(".maps");
 
-/* Wake the reader only when this CPU queued enough; otherwise it drains on its timer.
- * A per-CPU tally, because asking the ring for its fill level (bpf_ringbuf_query) on every
- * record cost nearly as much as the rest of the program (perf, under load). */
-static __always_inline __u64 wakeup_flag(struct scratch_record *s, __u32 bytes)
-{
-	s->unwoken += bytes;
-	if (s->unwoken < cfg.wakeup_bytes)
-		return BPF_RB_NO_WAKEUP;
-	s->unwoken = 0;
-	return BPF_RB_FORCE_WAKEUP;
-}
-
 enum { PV_COPY_UNREADABLE = 1, PV_COPY_NO_SYSCALL = 2 };
-
-/* Make the verifier see 1 <= n <= PV_CAPTURE_MAX on the very register passed as a copy size
- * (n is in that range already; a plain comparison can be reordered away by clang). */
-#define BOUND_SIZE(n) asm volatile("%0 -= 1; %0 &= 0xffff; %0 += 1" : "+r"(n))
 
 /* Copy up to want (<= PV_CAPTURE_MAX) bytes of the I/O from the syscall's buffers into dst;
  * returns the bytes copied. *plain is the buffer's address when the I/O used one buffer, so
@@ -212,7 +177,7 @@ static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service,
 static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, cpu = bpf_get_smp_processor_id(), want, n, off = 0;
+	__u32 tgid = id >> 32, cpu = bpf_get_smp_processor_id(), want, n;
 	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
 	struct pv_data_event *e;
 	struct pv_conn_info *known, info = {};
@@ -278,6 +243,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	e->tid = (__u32)id;
 	e->len = ret;
 	e->dir = dir;
+	e->start_ns = 0;
 
 	want = known ? known->capture : info.capture;
 	if (!want)
@@ -293,36 +259,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		want = n;
 	if (!failed && want < (__u32)ret)
 		__sync_fetch_and_add(&counters.truncated, 1);
-	/* An I/O larger than one record (a database batch) goes out in several, in order; the
-	 * records after the first copy on from the same buffer. */
-	for (int i = 0; i < PV_CHUNK_MAX; i++) {
-		if (i) {
-			n = want - off;
-			if (n > PV_CAPTURE_MAX)
-				n = PV_CAPTURE_MAX;
-			BOUND_SIZE(n);
-			if (bpf_probe_read_user(e->data, n, (void *)(plain + off))) {
-				__sync_fetch_and_add(&counters.unreadable, 1);
-				break;
-			}
-			e->flags &= ~PV_DATA_F_ADDR;
-		}
-		asm volatile("%0 &= 0x1ffff" : "+r"(n));
-		e->cap_len = n;
-		e->chunk_off = off;
-		if (off + n < want)
-			e->flags |= PV_DATA_F_MORE;
-		else
-			e->flags &= ~PV_DATA_F_MORE;
-		if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n,
-				       wakeup_flag((struct scratch_record *)e, PV_DATA_HDR_LEN + n))) {
-			__sync_fetch_and_add(&counters.ringbuf_full, 1);
-			break;
-		}
-		off += n;
-		if (off >= want)
-			break;
-	}
+	emit_records(e, n, want, plain, cfg.wakeup_bytes, &counters.ringbuf_full, &counters.unreadable);
 	return 0;
 }
 

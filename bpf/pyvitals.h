@@ -23,6 +23,8 @@ enum pv_event_type {
 	PV_EV_CLOSE = 2, /* a tracked socket stopped carrying data (our side closed, or it died) */
 	PV_EV_PROC = 3,  /* a process joined (fork, exec of a matching comm) or left a service */
 	PV_EV_UNIX = 4,  /* the path of a unix stream socket, before its first data record */
+	PV_EV_TLS = 5,   /* plaintext an OpenSSL read or write of a tracked process moved: a
+			  * pv_data_event whose sk is the SSL * and start_ns the call's entry */
 };
 
 enum pv_dir { PV_DIR_RECV = 0, PV_DIR_SEND = 1 };
@@ -50,13 +52,15 @@ struct pv_data_event {
 	__u8 laddr[16];  /* IPv4 in the first 4 bytes; set with PV_DATA_F_ADDR */
 	__u8 raddr[16];
 	__u32 chunk_off; /* where data[] starts in the I/O: > 0 for the records after the first */
+	__u64 start_ns;  /* PV_EV_TLS: when the SSL call began (0 for socket I/O) */
 	__u8 data[PV_CAPTURE_MAX];
 };
-#define PV_DATA_HDR_LEN 88
+#define PV_DATA_HDR_LEN 96
 /* Addresses and ports are filled only on the first I/O seen on a socket: reading them
  * every time cost more than the rest of the program. */
 #define PV_DATA_F_ADDR 1
 #define PV_DATA_F_MORE 2  /* the next record of this socket continues this I/O's data */
+#define PV_DATA_F_TLS 4   /* plaintext of a TLS connection (PV_EV_TLS), not the socket's bytes */
 _Static_assert(sizeof(struct pv_data_event) == PV_DATA_HDR_LEN + PV_CAPTURE_MAX, "pv_data_event layout");
 
 struct pv_close_event {
@@ -280,3 +284,34 @@ struct pv_sq_counters {
 				* every process; a call with a return probe counts twice): ignored */
 };
 #endif /* PYVITALS_SQLITE_H */
+
+/* ---- tls ---- */
+/* bpf/tls.bpf.c: uprobes on OpenSSL's SSL_read/SSL_write(_ex) send the plaintext as PV_EV_TLS
+ * records into the socket object's ring buffer; userspace ties each SSL * to its socket. */
+#ifndef PYVITALS_TLS_H
+#define PYVITALS_TLS_H
+/* Key and value of the per-SSL capture map: created by the first call seen on an SSL (a write
+ * first: a client, capture more), raised or lowered by userspace once it knows the protocol. */
+struct pv_tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+struct pv_tls_info {
+	__u32 capture;   /* bytes of plaintext to copy per call (up to PV_CHUNK_MAX records) */
+	__u32 pad;
+};
+struct pv_tls_config {
+	__u32 capture_len;     /* as pv_config */
+	__u32 client_capture;
+	__u32 wakeup_bytes;
+	__u32 pad;
+};
+struct pv_tls_counters {
+	__u64 ringbuf_full;
+	__u64 unreadable;      /* plaintext buffers (or *written) that could not be read */
+	__u64 calls_full;      /* calls not followed: no room in the in-flight map */
+	__u64 truncated;       /* calls that moved more than the capture */
+	__u64 untracked;       /* probe hits of processes not watched (the probes are per file) */
+};
+#endif /* PYVITALS_TLS_H */

@@ -16,8 +16,11 @@
 #include "runtime.h"
 #include "chunks.h"
 #include "sqlite_probe.h"
+#include "tls_bind.h"
+#include "tls_probe.h"
 
 #define RINGBUF_BYTES (16u << 20)
+#define TLS_SOCKET_CAPTURE 16   /* bytes of a TLS connection's own I/O: a record header */
 
 uint64_t agent_now_ns(void)
 {
@@ -41,9 +44,40 @@ static void set_socket_capture(void *ctx, uint64_t sk, int service, enum conns_c
 	if (bpf_map__lookup_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), 0))
 		return;
 	info.service = service;
-	info.capture = what == CAPTURE_HEADERS ? a->opt.capture : a->opt.db_capture;
+	info.capture = what == CAPTURE_HEADERS ? a->opt.capture : what == CAPTURE_TLS ? TLS_SOCKET_CAPTURE
+		     : a->opt.db_capture;
 	info.skip = what == CAPTURE_NONE;
 	bpf_map__update_elem(a->skel->maps.conns, &sk, sizeof(sk), &info, sizeof(info), BPF_EXIST);
+}
+
+static void set_tls_capture(void *ctx, uint32_t tgid, uint64_t ssl, enum conns_capture what)
+{
+	struct agent *a = ctx;
+
+	tls_probe_set_capture(a->tls, tgid, ssl, what == CAPTURE_HEADERS ? a->opt.capture
+				  : what == CAPTURE_NONE ? 1 : a->opt.db_capture);
+}
+
+static bool tls_covers(void *ctx, uint32_t tgid)
+{
+	struct agent *a = ctx;
+
+	return a->tls && tls_probe_covers(a->tls, (int)tgid);
+}
+
+static void tls_feed(void *ctx, uint64_t sk, uint64_t ssl, const struct pv_data_event *e)
+{
+	struct agent *a = ctx;
+
+	conns_tls_plain(a->conns, sk, ssl, e);
+}
+
+static enum tls_sock_state tls_sock_state(void *ctx, uint64_t sk)
+{
+	struct agent *a = ctx;
+	int s = conns_tls_state(a->conns, sk);
+
+	return s == 0 ? TLS_SOCK_GONE : s == 1 ? TLS_SOCK_PLAIN : TLS_SOCK_OTHER;
 }
 
 /* Interpreter probes are per process; a failure only makes that signal unavailable. */
@@ -59,6 +93,11 @@ static void add_process_probes(struct agent *a, int pid, int service)
 		 * the "attached" line stays first; sqlite_probe_blind_spots keeps it for the JSON). */
 		if (r && r != -ESRCH && (a->start_ns || getenv("PYVITALS_DEBUG")))
 			fprintf(stderr, "pyvitals: sqlite probes for pid %d: %s\n", pid, err);
+	}
+	if (a->tls) {
+		int r = tls_probe_add_pid(a->tls, pid, err, sizeof(err));
+		if (r && r != -ESRCH && (a->start_ns || getenv("PYVITALS_DEBUG")))
+			fprintf(stderr, "pyvitals: TLS probes for pid %d: %s\n", pid, err);
 	}
 }
 
@@ -94,8 +133,17 @@ static int handle_record(void *ctx, void *data, size_t size)
 	switch (*(__u32 *)data) {
 	case PV_EV_DATA:
 		if (size >= PV_DATA_HDR_LEN && size >= PV_DATA_HDR_LEN + (size_t)d->cap_len &&
-		    d->service < (unsigned)a->nservices && (d = chunks_add(a->chunks, d, &a->lost_chunks)))
+		    d->service < (unsigned)a->nservices && (d = chunks_add(a->chunks, d, &a->lost_chunks))) {
 			conns_data(a->conns, d);
+			if (a->tls_bind) /* after: plaintext it releases may need the socket's addresses */
+				tls_bind_socket_io(a->tls_bind, d);
+		}
+		break;
+	case PV_EV_TLS:
+		if (size >= PV_DATA_HDR_LEN && size >= PV_DATA_HDR_LEN + (size_t)d->cap_len &&
+		    d->service < (unsigned)a->nservices && a->tls_bind &&
+		    (d = chunks_add(a->chunks, d, &a->lost_chunks)))
+			tls_bind_plain(a->tls_bind, d);
 		break;
 	case PV_EV_CLOSE:
 		if (size >= sizeof(*c))
@@ -116,11 +164,14 @@ static int handle_record(void *ctx, void *data, size_t size)
 			if (pe->kind == PV_PROC_EXIT) {
 				if (a->sqlite)
 					sqlite_probe_forget(a->sqlite, pe->pid);
+				tls_probe_forget(a->tls, pe->pid);
 				break;
 			}
 			/* A new image: its libraries are looked for afresh. */
 			if (pe->kind == PV_PROC_EXEC && a->sqlite)
 				sqlite_probe_forget(a->sqlite, pe->pid);
+			if (pe->kind == PV_PROC_EXEC)
+				tls_probe_forget(a->tls, pe->pid);
 			if (pe->kind == PV_PROC_EXEC && service < a->nservices)
 				service = place_exec(a, pe->pid, service);
 			add_process_probes(a, pe->pid, service);
@@ -371,6 +422,30 @@ int agent_check_hooks(const struct options *o, const struct features *f, enum ho
 	return ret;
 }
 
+/* TLS plaintext probes; without them (--no-tls, or they could not load) TLS connections are
+ * blind spots. */
+static void open_tls(struct agent *a)
+{
+	int ncpus = libbpf_num_possible_cpus() > 0 ? libbpf_num_possible_cpus() : 1;
+	struct tls_probe_maps m = {
+		.tracked_fd = bpf_map__fd(a->skel->maps.tracked),
+		.events_fd = bpf_map__fd(a->skel->maps.events),
+		.scratch_fd = bpf_map__fd(a->skel->maps.scratch),
+		.cfg = { .capture_len = a->opt.capture, .client_capture = a->opt.db_capture,
+			 .wakeup_bytes = RINGBUF_BYTES / 4 / ncpus },
+	};
+
+	if (a->opt.no_tls) {
+		snprintf(a->tls_err, sizeof(a->tls_err), "turned off (--no-tls)");
+		return;
+	}
+	if (tls_probe_open(&a->tls, &m, a->tls_err, sizeof(a->tls_err))) {
+		a->tls = NULL;
+		fprintf(stderr, "pyvitals: TLS plaintext unavailable, TLS connections will be blind spots: %s\n",
+			a->tls_err);
+	}
+}
+
 int agent_start(struct agent *a, const struct options *o, char *err, size_t errlen)
 {
 	memset(a, 0, sizeof(*a));
@@ -421,11 +496,15 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 	if (sqlite_probe_open(&a->sqlite, bpf_map__fd(a->skel->maps.tracked), a->sqlite_err,
 			      sizeof(a->sqlite_err)))
 		a->sqlite = NULL;
+	open_tls(a);
 	agent_refresh_probes(a);
-	a->conns = conns_new(a->services, a->nservices, set_socket_capture, a);
+	a->conns = conns_new(a->services, a->nservices, &(struct conns_ops){
+		.capture = set_socket_capture, .tls_capture = set_tls_capture, .tls_covers = tls_covers, .ctx = a });
+	a->tls_bind = a->tls ? tls_bind_new(&(struct tls_bind_ops){ .feed = tls_feed, .state = tls_sock_state,
+								     .ctx = a }) : NULL;
 	a->chunks = chunks_new();
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), handle_record, a, NULL);
-	if (!a->conns || !a->chunks || !a->rb) {
+	if (!a->conns || !a->chunks || !a->rb || (a->tls && !a->tls_bind)) {
 		snprintf(err, errlen, "setting up the event reader failed: %s", strerror(errno));
 		goto fail;
 	}
@@ -472,6 +551,10 @@ void agent_stop(struct agent *a)
 	a->rt = NULL;
 	sqlite_probe_close(a->sqlite);
 	a->sqlite = NULL;
+	tls_probe_close(a->tls);
+	a->tls = NULL;
+	tls_bind_free(a->tls_bind);
+	a->tls_bind = NULL;
 	pyvitals_bpf__destroy(a->skel);
 	a->skel = NULL;
 	conns_free(a->conns);

@@ -13,6 +13,8 @@ struct pyvitals_bpf;
 struct ring_buffer;
 struct runtime;
 struct sqlite_probe;
+struct tls_probe;
+struct tls_bind;
 
 struct agent {
 	struct options opt;
@@ -27,6 +29,9 @@ struct agent {
 	char rt_err[256];             /* why not */
 	struct sqlite_probe *sqlite;  /* SQLite uprobes; NULL when they could not load */
 	char sqlite_err[256];
+	struct tls_probe *tls;        /* TLS plaintext uprobes; NULL when off or they could not load */
+	char tls_err[256];
+	struct tls_bind *tls_bind;    /* ties their records to sockets */
 	uint64_t start_ns;            /* CLOCK_MONOTONIC at attach */
 	uint64_t last_snap_ns;        /* previous snapshot, for per-interval rates */
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */

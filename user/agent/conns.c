@@ -17,6 +17,7 @@
 #define CONN_BUCKETS 65536
 #define CLASSIFY_ATTEMPTS 64   /* I/Os on an unknown connection before giving up on it */
 #define PENDING_MAX 16         /* bytes held while a request might be starting */
+#define TLS_BLIND_AFTER 16     /* TLS I/Os with no plaintext before a connection is a blind spot */
 
 enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_HTTP_CLIENT, PROTO_DB_CLIENT, PROTO_IGNORED };
 
@@ -49,28 +50,31 @@ struct conn {
 	uint64_t unix_ino;             /* a unix socket's inode (0: TCP) */
 	uint32_t tgid;                 /* the process that first moved data on it */
 	enum db_system db_sys;
+	bool tls;                      /* carries TLS: its own bytes are not parsed, its plaintext is */
+	bool tls_plain;                /* plaintext was tied to it */
+	uint32_t tls_ios;              /* its TLS I/Os while no plaintext came */
+	uint64_t ssl;                  /* the SSL * of its plaintext (of process tgid) */
+	enum conns_capture tls_want;   /* capture its plaintext needs (told per SSL) */
 	struct conn *next;
 };
 
 struct conn_table {
 	struct service *services;
 	int nservices;
-	conns_capture_fn capture;
-	void *capture_ctx;
+	struct conns_ops ops;
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn_counters counters;
 };
 
-struct conn_table *conns_new(struct service *services, int nservices, conns_capture_fn capture,
-			     void *ctx)
+struct conn_table *conns_new(struct service *services, int nservices, const struct conns_ops *ops)
 {
 	struct conn_table *t = calloc(1, sizeof(*t));
 
 	if (t) {
 		t->services = services;
 		t->nservices = nservices;
-		t->capture = capture;
-		t->capture_ctx = ctx;
+		if (ops)
+			t->ops = *ops;
 	}
 	return t;
 }
@@ -99,13 +103,17 @@ static void on_client_txn(void *ctx, const struct http_txn *txn)
 	struct conn *c = ctx;
 
 	service_record_http_client(c->svc, c->peer, txn);
+	if (c->tls)
+		http_client_mark_tls(&c->svc->http_client, c->peer);
 }
 
 static void on_db_call(void *ctx, const struct db_call *call)
 {
 	struct conn *c = ctx;
+	struct query_stats *q = service_record_db(c->svc, c->peer, call);
 
-	service_record_db(c->svc, c->peer, call);
+	if (q && c->tls)
+		q->peer->tls = true;
 }
 
 static void format_addr(char *buf, size_t len, int family, const uint8_t *addr, unsigned port)
@@ -164,10 +172,18 @@ static bool tls_record(const uint8_t *p, size_t n)
 	       ((unsigned)p[3] << 8 | p[4]) <= (1u << 14) + 2048;
 }
 
+/* On a TLS connection the socket keeps a small capture (its records tie the plaintext) and the
+ * request is for the plaintext of its SSL. */
 static void set_capture(struct conn_table *t, struct conn *c, enum conns_capture what)
 {
-	if (t->capture)
-		t->capture(t->capture_ctx, c->sk, c->service, what);
+	if (c->tls) {
+		c->tls_want = what;
+		if (c->ssl && t->ops.tls_capture)
+			t->ops.tls_capture(t->ops.ctx, c->tgid, c->ssl, what);
+		return;
+	}
+	if (t->ops.capture)
+		t->ops.capture(t->ops.ctx, c->sk, c->service, what);
 }
 
 /* Add what a connection's parser lost since the last look to the table and its service, so
@@ -300,6 +316,53 @@ static void ignore(struct conn_table *t, struct conn *c, const char *protocol, c
 	set_capture(t, c, CAPTURE_NONE);
 }
 
+/* A TLS connection whose plaintext cannot be read (no probed libssl in its process, or none
+ * came): a blind spot, never a silent zero. */
+static void blind_tls(struct conn *c, const char *why)
+{
+	char proto[32];
+
+	if (c->db)
+		snprintf(proto, sizeof(proto), "%s (tls)", db_system_name(c->db_sys));
+	else
+		snprintf(proto, sizeof(proto), "%s (tls)", c->spoke_first ? port_guess(c->rport) : "https");
+	blind(c, proto, why);
+}
+
+/* The connection carries TLS from here on (a TLS record, a driver's negotiation, or plaintext
+ * tied to it): its bytes are not parsed; its plaintext is, from a fresh start. */
+static void start_tls(struct conn_table *t, struct conn *c, bool readable, const char *why)
+{
+	if (c->tls)
+		return;
+	if (!readable && (!t->ops.tls_covers || !t->ops.tls_covers(t->ops.ctx, c->tgid))) {
+		blind_tls(c, why);
+		c->proto = PROTO_IGNORED;
+		t->counters.ignored++;
+		set_capture(t, c, CAPTURE_NONE);
+		return;
+	}
+	if (c->http && c->proto == PROTO_HTTP_CLIENT)
+		http_server_conn_close(c->http, c->last_ns, on_client_txn, c);
+	account(t, c);
+	http_server_conn_free(c->http);
+	db_conn_free(c->db);
+	c->http = NULL;
+	c->db = NULL;
+	memset(&c->http_seen, 0, sizeof(c->http_seen));
+	memset(&c->db_seen, 0, sizeof(c->db_seen));
+	c->proto = PROTO_UNKNOWN;
+	c->attempts = 0;
+	c->npending = 0;
+	c->nheld = 0;
+	c->tls = true;
+	c->tls_want = c->spoke_first ? CAPTURE_MORE : CAPTURE_HEADERS;
+	t->counters.tls++;
+	c->svc->tls_connections++;
+	if (t->ops.capture)
+		t->ops.capture(t->ops.ctx, c->sk, c->service, CAPTURE_TLS);
+}
+
 /* Decide what an unknown connection carries (sets c->proto), holding a short read that may
  * be the start of a request until the next one arrives. */
 static void classify(struct conn_table *t, struct conn *c, const struct pv_data_event *e)
@@ -354,10 +417,7 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	guess = db_classify(e->data, e->cap_len, e->dir == PV_DIR_SEND, c->rport, &sys);
 	/* after the database protocols: a MySQL packet header can look like a TLS record's */
 	if (guess == DB_GUESS_NO && tls_record(e->data, e->cap_len)) {
-		char proto[32];
-
-		snprintf(proto, sizeof(proto), "%s (tls)", c->spoke_first ? port_guess(c->rport) : "https");
-		ignore(t, c, proto, "encrypted (TLS)");
+		start_tls(t, c, false, "encrypted (TLS)");
 		return;
 	}
 	if (guess == DB_GUESS_YES && (c->db = db_conn_new(sys))) {
@@ -402,33 +462,19 @@ void conns_unix(struct conn_table *t, const struct pv_unix_event *e)
 	c->rport = n ? unix_port_hint(path) : 0;
 }
 
-void conns_data(struct conn_table *t, const struct pv_data_event *e)
+/* Parse one I/O of a connection: its own bytes, or the plaintext of its TLS. */
+static void parse(struct conn_table *t, struct conn *c, const struct pv_data_event *e)
 {
-	struct conn *c = lookup(t, e->sk, 1, e->service);
 	struct service *s;
 
-	if (!c)
-		return;
-	if (!c->last_ns) {
-		c->spoke_first = e->dir == PV_DIR_SEND;
-		c->tgid = e->tgid;
-	}
-	c->last_ns = e->ts_ns;
-	if (e->flags & PV_DATA_F_ADDR)
-		format_peer(c, e);
 	if (c->proto == PROTO_UNKNOWN)
 		classify(t, c, e);
 	if (c->proto == PROTO_DB_CLIENT) {
 		db_conn_feed(c->db, e->dir == PV_DIR_SEND, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
 			     on_db_call, c);
 		account(t, c);
-		if (db_conn_encrypted(c->db) && !c->blind) {
-			char proto[32];
-
-			snprintf(proto, sizeof(proto), "%s (tls)", db_system_name(c->db_sys));
-			blind(c, proto, "encrypted (TLS, negotiated by the driver)");
-			set_capture(t, c, CAPTURE_NONE);
-		}
+		if (db_conn_encrypted(c->db) && !c->tls && !c->blind)
+			start_tls(t, c, false, "encrypted (TLS, negotiated by the driver)");
 		return;
 	}
 	if (c->proto == PROTO_HTTP_CLIENT) {
@@ -463,6 +509,64 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 		c->captures_all = true;
 		set_capture(t, c, CAPTURE_MORE);
 	}
+}
+
+static void first_sight(struct conn *c, const struct pv_data_event *e)
+{
+	if (!c->last_ns) {
+		c->spoke_first = e->dir == PV_DIR_SEND;
+		c->tgid = e->tgid;
+	}
+	c->last_ns = e->ts_ns;
+}
+
+void conns_data(struct conn_table *t, const struct pv_data_event *e)
+{
+	struct conn *c = lookup(t, e->sk, 1, e->service);
+
+	if (!c)
+		return;
+	first_sight(c, e);
+	if (e->flags & PV_DATA_F_ADDR)
+		format_peer(c, e);
+	if (c->tls) {
+		/* ciphertext: only its plaintext is parsed. None coming is a blind spot. */
+		if (!c->tls_plain && ++c->tls_ios == TLS_BLIND_AFTER)
+			blind_tls(c, "encrypted (TLS): no plaintext came from the OpenSSL probes");
+		return;
+	}
+	parse(t, c, e);
+}
+
+void conns_tls_plain(struct conn_table *t, uint64_t sk, uint64_t ssl, const struct pv_data_event *e)
+{
+	struct conn *c = lookup(t, sk, 1, e->service);
+
+	if (!c)
+		return;
+	first_sight(c, e);
+	start_tls(t, c, true, NULL);
+	if (!c->tls_plain) {
+		c->tls_plain = true;
+		t->counters.tls_decrypted++;
+		c->svc->tls_decrypted++;
+	}
+	if (c->ssl != ssl || c->tgid != e->tgid) {
+		c->ssl = ssl;
+		c->tgid = e->tgid;
+		set_capture(t, c, c->tls_want);
+	}
+	parse(t, c, e);
+}
+
+int conns_tls_state(struct conn_table *t, uint64_t sk)
+{
+	struct conn *c = lookup(t, sk, 0, -1);
+
+	if (!c)
+		return 0;
+	return !c->tls && (c->proto == PROTO_HTTP_SERVER || c->proto == PROTO_HTTP_CLIENT ||
+			   c->proto == PROTO_DB_CLIENT) ? 1 : 2;
 }
 
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns)

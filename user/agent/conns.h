@@ -2,6 +2,7 @@
  * each one was classified as from its first bytes. */
 #ifndef CONNS_H
 #define CONNS_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "db_parse.h"
 #include "pyvitals.h"
@@ -15,6 +16,7 @@ struct conn_counters {
 	uint64_t db_unparsed_ios[DB_LOSS_REASONS], db_dropped_requests;
 	uint64_t evicted_idle;           /* forgotten after a long silence */
 	uint64_t resyncs, malformed, dropped_requests, unread_requests; /* of HTTP connections */
+	uint64_t tls, tls_decrypted;     /* connections that carried TLS; of them, read as plaintext */
 };
 
 /* How much of a socket the kernel side should copy from now on. */
@@ -22,15 +24,27 @@ enum conns_capture {
 	CAPTURE_MORE,     /* a database client, or requests pipelined past the capture: all */
 	CAPTURE_HEADERS,  /* an HTTP client: the --capture prefix (heads, not the bodies it reads) */
 	CAPTURE_NONE,     /* nothing we parse: skip it (its close is still reported) */
+	CAPTURE_TLS,      /* a TLS carrier: a record header per I/O, enough to tie its plaintext */
 };
-typedef void (*conns_capture_fn)(void *ctx, uint64_t sk, int service, enum conns_capture what);
-struct conn_table *conns_new(struct service *services, int nservices, conns_capture_fn capture,
-			     void *ctx);
+struct conns_ops {
+	/* how much of socket sk the kernel side copies */
+	void (*capture)(void *ctx, uint64_t sk, int service, enum conns_capture what);
+	/* the same for the plaintext of one SSL of tgid */
+	void (*tls_capture)(void *ctx, uint32_t tgid, uint64_t ssl, enum conns_capture what);
+	/* can tgid's TLS be read (a probed libssl)? Else its TLS connections are blind spots. */
+	bool (*tls_covers)(void *ctx, uint32_t tgid);
+	void *ctx;
+};
+struct conn_table *conns_new(struct service *services, int nservices, const struct conns_ops *ops);
 void conns_free(struct conn_table *t);
 /* Services were added (--comm found another application): records may name them now. */
 void conns_set_nservices(struct conn_table *t, int nservices);
 void conns_data(struct conn_table *t, const struct pv_data_event *e);
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns);
+/* Plaintext of SSL ssl that tls_bind tied to socket sk: parsed as that connection's bytes. */
+void conns_tls_plain(struct conn_table *t, uint64_t sk, uint64_t ssl, const struct pv_data_event *e);
+/* For tls_bind: 0 no such connection, 1 one carrying a protocol in clear, 2 anything else. */
+int conns_tls_state(struct conn_table *t, uint64_t sk);
 /* A unix stream socket's path (before its first data): the connection is named by it. */
 void conns_unix(struct conn_table *t, const struct pv_unix_event *e);
 /* Close every connection idle since before `older_than_ns`, and, with final, all of them. */

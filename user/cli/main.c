@@ -20,7 +20,7 @@ static void usage(FILE *f)
 		fprintf(f, "  pyvitals %s\n", commands[i].help);
 	fprintf(f, "\nTARGET: -p PID (repeatable; the process and all its descendants) or --comm NAME.\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --max-routes N\n"
-		   "                --db-capture BYTES  --max-queries N  --n1-threshold N\n");
+		   "                --db-capture BYTES  --max-queries N  --n1-threshold N  --no-tls\n");
 }
 
 int main(int argc, char **argv)

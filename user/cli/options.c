@@ -74,6 +74,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },        { "hooks", required_argument, 0, 'H' },
 		{ "capture", required_argument, 0, 'C' }, { "max-routes", required_argument, 0, 'R' },
 		{ "max-queries", required_argument, 0, 'Q' }, { "db-capture", required_argument, 0, 'D' }, { "n1-threshold", required_argument, 0, 'N' },
+		{ "no-tls", no_argument, 0, 'T' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -92,6 +93,9 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		size_t i;
 
 		switch (c) {
+		case 'T':
+			o->no_tls = true;
+			break;
 		case 'p':
 			if (parse_uint(optarg, &v, 1, 0x7fffffff))
 				return bad(cmd, "-p", optarg, "a process id (a positive integer)");

@@ -23,6 +23,7 @@ struct options {
 	unsigned max_routes;     /* --max-routes per service */
 	unsigned max_queries;    /* --max-queries: normalized statements per service */
 	unsigned n1_threshold;   /* --n1-threshold: same statement this often in one request */
+	bool no_tls;             /* --no-tls: no libssl probes (TLS connections become blind spots) */
 };
 
 /* Parse argv[first..]; on error print what was wrong and what to do, and return -1. */

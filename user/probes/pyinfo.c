@@ -220,6 +220,25 @@ int pyelf_symbol(const char *path, const char *name, uint64_t *vaddr, uint64_t *
 	return r;
 }
 
+int pyelf_func_offsets(const char *path, const char *const *names, int n, uint64_t *off, char *err,
+		       size_t errlen)
+{
+	struct elf_file ef;
+	int r, found = 0;
+
+	if ((r = elf_open(path, &ef, err, errlen)))
+		return r;
+	for (int i = 0; i < n; i++) {
+		uint64_t va;
+
+		off[i] = 0;
+		if (!find_sym(&ef, names[i], &va, NULL) && !vaddr_to_off(&ef, va, 1, &off[i]))
+			found++;
+	}
+	elf_close(&ef);
+	return found;
+}
+
 int pyelf_read_vaddr(const char *path, uint64_t vaddr, void *buf, size_t len)
 {
 	struct elf_file ef;

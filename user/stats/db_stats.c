@@ -199,6 +199,7 @@ static void json_peer(const struct db_peer *p, FILE *f)
 	if (p->system == DB_REDIS || p->system == DB_MEMCACHED)
 		fprintf(f, ", \"cache\": {\"hits\": %llu, \"misses\": %llu}", (unsigned long long)p->cache_hits,
 			(unsigned long long)p->cache_misses);
+	fprintf(f, ", \"tls\": %s", p->tls ? "true" : "false");
 	fprintf(f, ", \"exact\": %s, \"unparsed\": {\"capture_limit_ios\": %llu, \"malformed_ios\": %llu, "
 		"\"requests_dropped\": %llu}}", db_peer_exact(p) ? "true" : "false",
 		(unsigned long long)p->unparsed_ios[DB_LOSS_CAPTURE],

@@ -2,6 +2,7 @@
  * cache hits and misses, and a bounded table of normalized statements. */
 #ifndef DB_STATS_H
 #define DB_STATS_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "db_parse.h"
@@ -28,6 +29,7 @@ struct db_peer {
 	struct { char op[24]; uint64_t n; } ops[DB_MAX_OPS];
 	uint64_t other_ops;           /* operations past DB_MAX_OPS distinct ones */
 	uint64_t cache_hits, cache_misses;
+	bool tls;                     /* calls were read from TLS plaintext */
 	/* What its connections could not parse (enum db_loss) and requests they could not track:
 	 * calls may be missing from the figures above when any is non-zero. */
 	uint64_t unparsed_ios[DB_LOSS_REASONS];

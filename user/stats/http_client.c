@@ -73,6 +73,14 @@ void http_client_add(struct http_client_stats *s, const char *peer, const struct
 	hist_add(&p->latency, t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0);
 }
 
+void http_client_mark_tls(struct http_client_stats *s, const char *peer)
+{
+	struct http_peer *p = find_peer(s, peer);
+
+	if (p)
+		p->tls = true;
+}
+
 void http_client_lost(struct http_client_stats *s, const char *peer, uint64_t unread, uint64_t dropped)
 {
 	struct http_peer *p;
@@ -105,7 +113,8 @@ static void json_peer(const struct http_peer *p, FILE *f)
 		json_str(f, p->host);
 	else
 		fputs("null", f);
-	fprintf(f, ", \"requests\": %llu, \"methods\": {", (unsigned long long)p->requests);
+	fprintf(f, ", \"tls\": %s, \"requests\": %llu, \"methods\": {", p->tls ? "true" : "false",
+		(unsigned long long)p->requests);
 	for (int i = 0; i < HTTP_CLIENT_METHODS && p->methods[i].method[0]; i++) {
 		fputs(i ? ", " : "", f);
 		json_str(f, p->methods[i].method);

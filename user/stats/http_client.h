@@ -4,6 +4,7 @@
  * can carry identifiers. */
 #ifndef HTTP_CLIENT_H
 #define HTTP_CLIENT_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "hist.h"
@@ -27,6 +28,7 @@ struct http_peer {
 	struct hist latency;          /* answered calls only */
 	/* Calls missing from the figures above (see http_conn_stats): exact is false when any. */
 	uint64_t unread_requests, dropped_requests;
+	bool tls;                     /* calls were read from TLS plaintext */
 };
 
 struct http_client_stats {
@@ -38,6 +40,8 @@ void http_client_free(struct http_client_stats *s);
 /* Count one call to peer (a finished or aborted exchange of a client connection). */
 void http_client_add(struct http_client_stats *s, const char *peer, const struct http_txn *t);
 /* Calls a connection to peer could not count (deltas of its http_conn_stats). */
+/* Calls to peer are read from TLS plaintext. */
+void http_client_mark_tls(struct http_client_stats *s, const char *peer);
 void http_client_lost(struct http_client_stats *s, const char *peer, uint64_t unread, uint64_t dropped);
 void http_client_json(const struct http_client_stats *s, FILE *f);
 /* The text panel: one line per peer. */

@@ -185,12 +185,13 @@ void service_settle(struct service *s)
 	s->nsettle = 0;
 }
 
-void service_record_db(struct service *s, const char *peer, const struct db_call *call)
+struct query_stats *service_record_db(struct service *s, const char *peer, const struct db_call *call)
 {
 	struct query_stats *q = db_stats_add(&s->db, peer, call);
 
 	if (q && s->attr)
 		attr_db_call(s->attr, call->tid, call->start_ns, q);
+	return q;
 }
 
 void service_record_http_client(struct service *s, const char *peer, const struct http_txn *t)

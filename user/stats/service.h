@@ -62,6 +62,8 @@ struct service {
 	struct db_stats db;
 	struct http_client_stats http_client; /* its outbound HTTP calls, per peer */
 	struct blind_spots blind;     /* connections whose traffic could not be parsed */
+	uint64_t tls_connections;     /* connections that carried TLS */
+	uint64_t tls_decrypted;       /* of them, read as plaintext */
 	struct attribution *attr;
 	unsigned n1_threshold;
 	struct finding findings[MAX_FINDINGS];
@@ -76,7 +78,8 @@ int service_init(struct service *s, int id, int root_pid, const char *comm, unsi
 		 unsigned max_queries, unsigned n1_threshold);
 void service_free(struct service *s);
 void service_record_http(struct service *s, const struct http_txn *t);
-void service_record_db(struct service *s, const char *peer, const struct db_call *call);
+/* Returns the call's statement entry (NULL when not counted: peers full). */
+struct query_stats *service_record_db(struct service *s, const char *peer, const struct db_call *call);
 /* An outbound HTTP call to peer finished (answered, or failed with its connection). */
 void service_record_http_client(struct service *s, const char *peer, const struct http_txn *t);
 /* Attribute db calls to the requests completed since the last call; run after each drain. */
