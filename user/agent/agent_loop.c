@@ -12,10 +12,12 @@
 #include <sys/timerfd.h>
 #include <bpf/libbpf.h>
 #include "agent.h"
+#include "tls_bind.h"
 #include "sqlite_probe.h"
 
 #define TICK_NS 100000000ull
 #define IDLE_CONN_NS (600ull * 1000000000ull)
+#define IDLE_THREAD_NS 5000000000ull
 
 static int make_timer(void)
 {
@@ -121,6 +123,8 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 			}
 			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
 			conns_sweep_unix(a->conns, now);
+			if (a->tls_bind) /* threads idle for seconds: what they hold will not be tied now */
+				tls_bind_sweep(a->tls_bind, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0);
 			agent_refresh_probes(a);
 			if (take_snapshot(a, loop, false))
 				done = true;

@@ -11,6 +11,7 @@
 #include "report.h"
 #include "runtime.h"
 #include "sqlite_probe.h"
+#include "tls_probe.h"
 
 static void line(const char *what, bool ok, const char *detail)
 {
@@ -66,6 +67,7 @@ static bool describe_pid(int pid)
 	       exe, comm, name);
 	runtime_describe_pid(stdout, pid);
 	sqlite_probe_describe_pid(stdout, pid);
+	tls_probe_describe_pid(stdout, pid);
 	return true;
 }
 

@@ -7,6 +7,8 @@
 #include "report.h"
 #include "runtime.h"
 #include "sqlite_probe.h"
+#include "tls_bind.h"
+#include "tls_probe.h"
 
 #define MAX_PIDS 4096
 static const char *class_names[STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -125,6 +127,34 @@ static bool blind_spots_hide_http_calls(const struct blind_spots *b)
 #define EVENT_LOOP_REASON "unavailable: requests overlap on one thread (event-loop server), " \
 	"so calls cannot be tied to a request"
 
+static void json_lib(void *ctx, const char *path, bool probed, const char *why)
+{
+	struct lib_list { FILE *f; int n; } *l = ctx;
+
+	fputs(l->n++ ? ", {\"path\": " : "{\"path\": ", l->f);
+	json_str(l->f, path);
+	fprintf(l->f, ", \"probed\": %s, \"why\": ", probed ? "true" : "false");
+	if (probed || !why[0])
+		fputs("null", l->f);
+	else
+		json_str(l->f, why);
+	fputc('}', l->f);
+}
+
+/* TLS connections of the service, how many were read, and the TLS libraries its processes map. */
+static void json_tls(FILE *f, struct agent *a, const struct service *s, const int *pids, int n)
+{
+	struct { FILE *f; int n; } libs = { f, 0 };
+
+	fprintf(f, ", \"tls\": {\"connections\": %llu, \"decrypted\": %llu, \"probes\": ",
+		(unsigned long long)s->tls_connections, (unsigned long long)s->tls_decrypted);
+	json_str(f, a->tls ? "on" : a->tls_err);
+	fputs(", \"libraries\": [", f);
+	if (a->tls)
+		tls_probe_libraries(a->tls, pids, n, json_lib, &libs);
+	fputs("]}", f);
+}
+
 static void json_service(FILE *f, struct agent *a, struct service *s)
 {
 	struct attributed attributed;
@@ -166,6 +196,7 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 		 "HTTP calls could not be read (see blind_spots)" : "per-thread");
 	fputs(", \"blind_spots\": ", f);
 	blind_spots_json(&blind, f);
+	json_tls(f, a, s, pids, n);
 	fputs(", \"runtime\": ", f);
 	if (a->rt) {
 		runtime_write_json(a->rt, s->id, f, (agent_now_ns() - a->start_ns) / 1e9);
@@ -198,6 +229,25 @@ static void iso_time(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* What TLS plaintext was lost on the way: records no socket was found for, and the probes' drops. */
+static void json_tls_totals(FILE *f, struct agent *a)
+{
+	struct tls_bind_counters b = { 0 };
+	struct pv_tls_counters k = { 0 };
+
+	if (a->tls_bind)
+		tls_bind_counters(a->tls_bind, &b);
+	if (a->tls)
+		k = *tls_probe_counters(a->tls);
+	fprintf(f, "\"tls\": {\"unbound_records\": %llu, \"ringbuf_full\": %llu, \"unreadable_buffers\": %llu, "
+		"\"calls_not_followed\": %llu, \"truncated_captures\": %llu, \"other_process_hits\": %llu, "
+		"\"ties\": {\"in_call\": %llu, \"known\": %llu, \"read_before\": %llu, \"send_after\": %llu}}",
+		(unsigned long long)b.unbound, (unsigned long long)k.ringbuf_full, (unsigned long long)k.unreadable,
+		(unsigned long long)k.calls_full, (unsigned long long)k.truncated, (unsigned long long)k.untracked,
+		(unsigned long long)b.in_call, (unsigned long long)b.known, (unsigned long long)b.recv_before,
+		(unsigned long long)b.send_after);
+}
+
 void report_json(struct agent *a, FILE *out, bool final)
 {
 	double up_s = (agent_now_ns() - a->start_ns) / 1e9;
@@ -217,7 +267,7 @@ void report_json(struct agent *a, FILE *out, bool final)
 		"\"http_malformed\": %llu, \"http_unanswered\": %llu, \"http_unread_requests\": %llu, "
 		"\"db_resyncs\": %llu, \"db_malformed\": %llu, \"db_unparsed_ios\": {\"capture_limit\": %llu, "
 		"\"malformed\": %llu, \"before_first_message\": %llu}, \"db_requests_dropped\": %llu}, "
-		"\"sqlite_other_process_hits\": %llu, \"services\": [",
+		"\"sqlite_other_process_hits\": %llu, ",
 		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
 		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
 		(unsigned long long)k->truncated, (unsigned long long)k->unreadable,
@@ -228,6 +278,8 @@ void report_json(struct agent *a, FILE *out, bool final)
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_MALFORMED],
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests,
 		(unsigned long long)(a->sqlite ? sqlite_probe_untracked(a->sqlite) : 0));
+	json_tls_totals(out, a);
+	fputs(", \"services\": [", out);
 	for (int i = 0; i < a->nservices; i++) {
 		if (i)
 			fputs(", ", out);
