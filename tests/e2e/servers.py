@@ -62,6 +62,24 @@ def stop_proc(proc, sig=signal.SIGTERM, timeout=20):
         proc.wait()
 
 
+def make_cert(directory, owner=None):
+    """A self-signed certificate for 127.0.0.1 (also its own CA: clients may verify against it)
+    and its key, written to directory as cert.pem and key.pem; returns their paths. owner: an
+    OS user to give both files to (a server that reads them as that user)."""
+    openssl = need_binary("openssl", "openssl")
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    r = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                        "-keyout", key, "-out", cert], capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"openssl could not make a test certificate: {r.stderr[-1000:]}")
+    if owner:
+        for f in (cert, key):
+            shutil.chown(f, owner, owner)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
 def wait_until(check, timeout, what):
     deadline = time.time() + timeout
     last = None
@@ -80,6 +98,7 @@ class Postgres:
     loaded and tracking every statement, its unix socket in the temp dir. Database `app`
     is the one the apps use; truth queries run in database `postgres`, so they are easy to
     leave out of pg_stat_statements."""
+    tls = False
 
     def __init__(self):
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
@@ -96,6 +115,8 @@ class Postgres:
         self.proc = None
 
     def setup(self):
+        if self.tls:
+            self.cert, self.key = make_cert(self.dir, owner="postgres")
         r = subprocess.run([os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "postgres", "-A", "trust",
                             "--no-sync", "-E", "UTF8"], user="postgres", group="postgres",
                            capture_output=True, text=True)
@@ -124,6 +145,8 @@ class Postgres:
                "-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.save=off",
                "-c", "pg_stat_statements.max=10000", "-c", "fsync=off", "-c", "synchronous_commit=off",
                "-c", "full_page_writes=off", "-c", "max_connections=100"]
+        if self.tls:
+            cmd += ["-c", "ssl=on", "-c", f"ssl_cert_file={self.cert}", "-c", f"ssl_key_file={self.key}"]
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(cmd, user="postgres", group="postgres", stdout=logf, stderr=logf,
                                      cwd=self.dir)
@@ -175,6 +198,22 @@ class Postgres:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostgresTLS(Postgres):
+    """The same with ssl=on and a certificate of its own; db_app connects to it with
+    sslmode=require (PG_SSLMODE) under application_name 'db_app'."""
+    tls = True
+
+    def env(self):
+        return {**super().env(), "PG_SSLMODE": "require"}
+
+    def ssl_backends(self, conn, application_name):
+        """(connections, of them encrypted) the server has open for that application_name."""
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_ssl s "
+                        "JOIN pg_stat_activity a USING (pid) WHERE a.application_name = %s", (application_name,))
+            return cur.fetchone()
 
 
 class MariaDB:
@@ -247,22 +286,17 @@ class Redis:
         self.dir = tempfile.mkdtemp(prefix="pyvitals-redis-")
         self.log = os.path.join(self.dir, "redis.log")
         self.port, self.tls_port = free_port(), free_port()
-        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")  # make_cert's names
         self.cmd = [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--dir", self.dir, "--logfile", self.log, "--daemonize", "no",
-                    # a TLS port too, as managed Redis offers: traffic pyvitals cannot read
+                    # a TLS port too, as managed Redis offers
                     "--tls-port", str(self.tls_port), "--tls-cert-file", cert, "--tls-key-file", key,
                     "--tls-ca-cert-file", cert, "--tls-auth-clients", "no",
                     "--unixsocket", os.path.join(self.dir, "redis.sock"), "--unixsocketperm", "700"]
         self.proc = None
 
     def setup(self):
-        openssl = need_binary("openssl", "openssl")
-        r = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                            "/CN=127.0.0.1", "-keyout", os.path.join(self.dir, "key.pem"),
-                            "-out", os.path.join(self.dir, "cert.pem")], capture_output=True, text=True)
-        if r.returncode:
-            raise RuntimeError(f"openssl could not make a test certificate: {r.stderr[-1000:]}")
+        make_cert(self.dir)
         self.start()
 
     def start(self):
@@ -353,6 +387,11 @@ def _session_server(cls):
 @pytest.fixture(scope="module")
 def postgres():
     yield from _session_server(Postgres)
+
+
+@pytest.fixture(scope="module")
+def postgres_tls():
+    yield from _session_server(PostgresTLS)
 
 
 @pytest.fixture(scope="module")

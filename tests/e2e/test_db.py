@@ -711,11 +711,12 @@ def test_asyncpg_executemany_of_1000_rows(postgres, watch_factory, workload, row
 
 
 def test_tls_connection_is_a_blind_spot(redis_server, db_app, watch_factory):
-    """Issue #8, item 11: calls over TLS cannot be read. The connection must be listed as a blind
-    spot (peer, protocol guess, why), and db_calls_per_request must be null with the reason,
-    never a 0 or a count missing the TLS calls; plain calls are still counted exactly."""
+    """Issue #8, item 11: calls over TLS cannot be read with TLS probing off (--no-tls; test_tls.py
+    reads them). The connection must be listed as a blind spot (peer, protocol guess, why), and
+    db_calls_per_request must be null with the reason, never a 0 or a count missing the TLS
+    calls; plain calls are still counted exactly."""
     g = db_app(redis_server, workers=1, threads=1)
-    w = watch_factory("-p", g.pid)
+    w = watch_factory("-p", g.pid, extra=("--no-tls",))
     c = Client(g.port)
     for _ in range(3):
         c.get("/redis/2")
@@ -728,6 +729,7 @@ def test_tls_connection_is_a_blind_spot(redis_server, db_app, watch_factory):
     assert [(b["peer"], b["protocol"], b["why"]) for b in spots] == \
         [(f"127.0.0.1:{redis_server.tls_port}", "unknown (tls)", "encrypted (TLS)")], svc["blind_spots"]
     assert spots[0]["connections"] == 1 and spots[0]["hides_db_calls"] is True
+    assert svc["tls"]["decrypted"] == 0, svc["tls"]
     routes = routes_by_key(svc)
     assert routes[("GET", "/redis/{id}")]["requests"] == 3 and routes[("GET", "/redis-tls/{id}")]["requests"] == 3
     assert all(r["db_calls_per_request"] is None for r in routes.values()), routes
@@ -800,10 +802,10 @@ sys.stdin.read()
 
 def test_doctor_lists_blind_spots_of_a_pid(redis_server, workload):
     """Issue #8, item 11: doctor -p watches the process's traffic for a moment and names what it
-    cannot read (here a TLS Redis connection: peer, protocol guess and why)."""
+    cannot read (here a TLS Redis connection with TLS probing off: peer, protocol guess and why)."""
     work = workload(TLS_LOOP, redis_server.tls_port)
     work.start()
-    out = subprocess.run([PYVITALS, "doctor", "-p", str(work.pid), "--duration", "1.5", *HOOKS_ARGS],
+    out = subprocess.run([PYVITALS, "doctor", "-p", str(work.pid), "--duration", "1.5", "--no-tls", *HOOKS_ARGS],
                          capture_output=True, text=True, timeout=60)
     print(out.stdout[-1500:])
     assert out.returncode == 0, out.stderr

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 
@@ -22,13 +23,17 @@ EVENT_LOOP = "unavailable: requests overlap on one thread"
 
 
 class Upstream:
-    """tests/e2e/apps/upstream.py on a loopback port or a unix socket path."""
+    """tests/e2e/apps/upstream.py on a loopback port or a unix socket path; tls=(cert, key)
+    serves HTTPS with that certificate (servers.make_cert)."""
 
-    def __init__(self, unix=None):
+    def __init__(self, unix=None, tls=None):
         self.port, self.unix = (None, unix) if unix else (free_port(), None)
-        self.proc = subprocess.Popen([PY, os.path.join(APPS, "upstream.py"), f"unix:{unix}" if unix else str(self.port)],
+        self.tls = tls
+        where = [f"unix:{unix}"] if unix else [str(self.port), *(tls or ())]
+        self.proc = subprocess.Popen([PY, os.path.join(APPS, "upstream.py"), *where],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_unix(unix) if unix else wait_port(self.port)
+        self.url = f"unix:{unix}" if unix else f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def counts(self):
         """What it served so far: {"GET 200": n, ..., "drop": n}."""
@@ -36,6 +41,9 @@ class Upstream:
             conn = http.client.HTTPConnection("localhost", timeout=10)
             conn.sock = socket.socket(socket.AF_UNIX)
             conn.sock.connect(self.unix)
+        elif self.tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
+                                               context=ssl.create_default_context(cafile=self.tls[0]))
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         conn.request("GET", "/__counts")

@@ -5,6 +5,7 @@ GET /fanout/<n>: n concurrent GETs of item i for i in range(n), over a pool of u
 connections; answers {"calls": n, "status": {"200": n, ...}} as the app saw them."""
 import asyncio
 import collections
+import ssl
 import sys
 
 import aiohttp
@@ -26,7 +27,8 @@ async def fanout(request):
 
 
 async def session_ctx(app):
-    app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
+    tls = ssl.create_default_context(cafile=sys.argv[3]) if len(sys.argv) > 3 else None
+    app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16, ssl=tls))
     yield
     await app["session"].close()
 

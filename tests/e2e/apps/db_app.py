@@ -3,7 +3,8 @@ known number of database and cache calls on the thread serving the request, with
 drivers (psycopg2, PyMySQL, mysqlclient, redis-py, pymemcache, sqlite3). Each worker thread
 keeps its own connection open across requests. Servers come from the environment:
 PG_HOST/PG_PORT/PG_DB, MY_HOST/MY_PORT/MY_DB, REDIS_PORT, REDIS_TLS_PORT, MC_PORT, SQLITE_PATH, and
-PG_SOCKET_DIR, MY_SOCKET, REDIS_SOCKET with DB_VIA_UNIX=1.
+PG_SOCKET_DIR, MY_SOCKET, REDIS_SOCKET with DB_VIA_UNIX=1; PG_SSLMODE (require: PostgreSQL over TLS,
+its sessions named application_name 'db_app').
 Every route answers with the calls it made, so the test can check its own plan."""
 import os
 import select
@@ -39,9 +40,11 @@ def pg():
             pass
         c = None
     if c is None:
+        tls = {"sslmode": os.environ["PG_SSLMODE"], "application_name": "db_app"} if "PG_SSLMODE" in os.environ \
+            else {}
         c = psycopg2.connect(host=os.environ["PG_SOCKET_DIR"] if VIA_UNIX else os.environ["PG_HOST"],
                              port=int(os.environ["PG_PORT"]),
-                             dbname=os.environ["PG_DB"], user="postgres")
+                             dbname=os.environ["PG_DB"], user="postgres", **tls)
         c.autocommit = True  # no BEGIN/COMMIT around each statement: one call per execute
         local.pg = c
     return c
@@ -207,9 +210,18 @@ def rds():
 
 @app.get("/redis")
 def redis_mix():
+    return _redis_mix(rds())
+
+
+@app.get("/redis-tls")
+def redis_tls_mix():
+    """The same 14 commands over TLS."""
+    return _redis_mix(rds_tls())
+
+
+def _redis_mix(r):
     """14 commands (MULTI, SET, GET, EXEC among them); 6 hits, 3 misses, 1 WRONGTYPE error."""
     import redis
-    r = rds()
     r.set("k:hit", "v")                          # SET
     r.get("k:hit")                               # GET hit
     r.get("k:miss")                              # GET miss
@@ -234,14 +246,20 @@ def redis_mix():
     return {"calls": 14, "errors": errors, "hits": 6, "misses": 3}
 
 
-@app.get("/redis-tls/<int:n>")
-def redis_tls_gets(n):
-    """n GETs over TLS (a managed Redis): pyvitals cannot read them and must say so."""
+def rds_tls():
+    """This thread's connection to the TLS port (a managed Redis)."""
     import redis
     c = getattr(local, "redis_tls", None)
     if c is None:
         c = local.redis_tls = redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_TLS_PORT"]), ssl=True,
                                           ssl_cert_reqs=None, socket_timeout=10)
+    return c
+
+
+@app.get("/redis-tls/<int:n>")
+def redis_tls_gets(n):
+    """n GETs over TLS (a managed Redis)."""
+    c = rds_tls()
     for i in range(n):
         c.get("k:hit")
     return {"calls": n, "errors": 0}

@@ -1,6 +1,7 @@
 """The upstream the outbound-call tests call: a standard-library HTTP/1.1 server (keep-alive)
 on a loopback port or a unix socket, whose own count of what it served is the truth.
-Usage: upstream.py PORT | upstream.py unix:PATH
+Usage: upstream.py PORT [CERT KEY] | upstream.py unix:PATH
+With CERT and KEY it serves HTTPS: each accepted connection's handshake runs on its own thread.
 
 GET or POST /item/N answers by N: 404 when N % 5 == 3, 500 when N % 7 == 6, else 200; its
 body is chunked when N % 4 == 1 (else Content-Length). /drop closes the connection without
@@ -10,6 +11,7 @@ import collections
 import json
 import os
 import socketserver
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +75,18 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         return sock, ("unix", 0)  # BaseHTTPRequestHandler wants a (host, port) address
 
 
+class TLSServer(ThreadingHTTPServer):
+    def __init__(self, address, cert, key):
+        super().__init__(address, Handler)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+
+    def finish_request(self, request, client_address):
+        # on the connection's thread: a slow handshake holds no other connection
+        with self.context.wrap_socket(request, server_side=True) as tls:
+            super().finish_request(tls, client_address)
+
+
 if __name__ == "__main__":
     where = sys.argv[1]
     if where.startswith("unix:"):
@@ -80,6 +94,8 @@ if __name__ == "__main__":
         if os.path.exists(path):
             os.unlink(path)
         server = UnixServer(path, Handler)
+    elif len(sys.argv) == 4:
+        server = TLSServer(("127.0.0.1", int(where)), sys.argv[2], sys.argv[3])
     else:
         server = ThreadingHTTPServer(("127.0.0.1", int(where)), Handler)
     print("ready", flush=True)

@@ -1,0 +1,285 @@
+"""TLS plaintext: the calls a service makes and serves over TLS are read from the libssl it
+maps (SSL_read/SSL_write and their _ex forms) and counted exactly as plain ones, against the
+same independent truth: the client's own count for gunicorn serving HTTPS, pg_stat_statements
+for PostgreSQL with ssl=on (pg_stat_ssl confirms each session is encrypted), INFO commandstats
+and keyspace for Redis on its TLS port, the upstream's own count for HTTPS calls. Every server
+uses a self-signed certificate made for the test (servers.make_cert). TLS connections must
+say so (`tls` on db[] and http_client[] entries, the service's `tls` counts and libraries) and
+must not be blind spots; `--no-tls` keeps them blind spots (test_db.py)."""
+import http.client
+import json
+import os
+import re
+import ssl
+import subprocess
+
+from conftest import APPS, HOOKS_ARGS, PY, PYVITALS, free_port, routes_by_key, wait_port
+from http_client import Truth, drive_mix, request
+from servers import make_cert, need_module, postgres_tls, redis_server  # noqa: F401 (module fixtures)
+from test_db import (LIST_USERS, ORDERS_OF_USER, SYNTAX_ERROR, TLS_LOOP, USER_BY_ID, assert_pg_matches, commandstats,
+                     expected_pg, keyspace, peer_entry, print_hooks, service)
+from test_db import db_app, workload  # noqa: F401 (fixtures)
+from test_db import drive as drive_db
+from test_http import assert_matches_truth
+from test_http_client import (EVENT_LOOP, assert_no_paths, assert_peer_equals_upstream, peer_of,
+                              upstream_factory)  # noqa: F401 (fixture)
+from test_http_client import drive as drive_calls
+
+ENCRYPTED = "encrypted (TLS)"
+
+
+def libssl_paths(pids):
+    """The libssl files these processes map, named as /proc/PID/maps names them (the truth of
+    what must be probed)."""
+    out = set()
+    for pid in pids:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 6 and "/libssl.so" in fields[5]:
+                    out.add(fields[5])
+    assert out, f"no libssl mapped by {pids}: the workload does not use OpenSSL"
+    return out
+
+
+def assert_tls_read(svc, libs, label, connections=None):
+    """Every TLS connection of the service was read as plaintext (`connections`: how many the
+    truth saw), every libssl its processes map is probed, and no TLS connection is a blind spot."""
+    tls = svc.get("tls")
+    print(f"{label}: truth: TLS connections {connections}, libssl mapped {sorted(libs)}\n"
+          f"{label}: pyvitals tls {tls}")
+    assert tls is not None, "the service has no tls object"
+    assert tls["connections"] == tls["decrypted"] >= 1, tls
+    if connections is not None:
+        assert tls["connections"] == connections, (tls, connections)
+    probed = {os.path.realpath(lib["path"]) for lib in tls["libraries"] if lib["probed"] is True}
+    assert {os.path.realpath(p) for p in libs} <= probed, tls["libraries"]
+    spots = [b for b in svc["blind_spots"] if b["why"].startswith(ENCRYPTED)]
+    assert not spots, f"decrypted connections listed as blind spots: {spots}"
+
+
+# --- HTTPS served by gunicorn ------------------------------------------------------------
+
+def test_gunicorn_https_exact_with_keepalive_opened_before_attach(gunicorn_factory, watch_factory, tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4, extra=("--certfile", cert, "--keyfile", key))
+    context = ssl.create_default_context(cafile=cert)
+    opened = []  # the client's own count of TLS connections (http.client reopens a closed one)
+
+    class Conn(http.client.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            opened.append(self.sock.version())
+
+    early = Conn("127.0.0.1", g.port, timeout=30, context=context)
+    request(early, Truth(), "GET", "/users/1", "/users/{id}", 200)  # before attach: not counted
+    w = watch_factory("-p", g.pid)
+    truth = Truth()
+    for i in range(30):
+        request(early, truth, "GET", f"/users/{i}", "/users/{id}", 200)
+    for _ in range(2):  # new connections, handshake after attach
+        drive_mix(g.port, truth, rounds=8, conn=Conn("127.0.0.1", g.port, timeout=30, context=context))
+    libs = libssl_paths(g.worker_pids())
+    snap = w.stop()
+    print_hooks(snap, "https")
+    svc = service(snap)
+    print(f"https: client {dict(truth.counts)} over {len(opened)} connections ({set(opened)}); "
+          f"pyvitals {({k: (r['requests'], r['status']) for k, r in routes_by_key(svc).items()})}")
+    assert len(opened) >= 3 and set(opened) <= {"TLSv1.2", "TLSv1.3"}, opened
+    assert_matches_truth(svc, truth)
+    assert svc["http_server"]["exact"] is True, svc["http_server"]
+    assert_tls_read(svc, libs, "https", connections=len(opened))
+    assert snap["lost_events"] == 0
+
+
+# --- PostgreSQL with ssl=on --------------------------------------------------------------
+
+def test_psycopg2_sslmode_require_equals_pg_stat_statements(postgres_tls, db_app, watch_factory):
+    g = db_app(postgres_tls)
+    truth = postgres_tls.connect("postgres")
+    w = watch_factory("-p", g.pid)
+    postgres_tls.reset_stats(truth)
+    calls, errors = drive_db(g.port, [f"/pg/{n}" for n in (1, 2, 5, 7) * 5] + ["/n1/4"] * 6 + ["/pg/error"] * 2)
+    pgss = postgres_tls.statements(truth)
+    sessions, encrypted = postgres_tls.ssl_backends(truth, "db_app")
+    truth.close()
+    libs = libssl_paths(g.worker_pids())
+    snap = w.stop()
+    print_hooks(snap, "psycopg2 tls")
+    print(f"psycopg2 tls: truth: pg_stat_statements {pgss}, app calls {calls} errors {errors}, "
+          f"pg_stat_ssl {encrypted} of {sessions} sessions encrypted")
+    assert (calls, errors) == (75 + 30 + 2, 2)
+    assert pgss == {USER_BY_ID: 75, LIST_USERS: 6, ORDERS_OF_USER: 24}, f"the app ran something unplanned: {pgss}"
+    assert sessions >= 1 and encrypted == sessions, "the app's sessions are not all encrypted"
+    svc = service(snap)
+    entry = peer_entry(svc, "postgresql", f"127.0.0.1:{postgres_tls.port}")
+    assert_pg_matches(entry, expected_pg(pgss, {SYNTAX_ERROR: 2}), "psycopg2 tls")
+    assert entry.get("tls") is True and entry["exact"] is True, entry
+    routes = routes_by_key(svc)
+    print("routes", {k: (r["requests"], r["db_calls_per_request"], r["db_calls_max"]) for k, r in routes.items()})
+    assert svc["db_attribution"] == "per-thread", svc["db_attribution"]
+    assert routes[("GET", "/n1/{id}")]["db_calls_per_request"] == 5
+    assert routes[("GET", "/pg/{id}")]["db_calls_max"] == 7
+    assert_tls_read(svc, libs, "psycopg2 tls", connections=sessions)
+
+
+def test_asyncpg_ssl_equals_pg_stat_statements(postgres_tls, watch_factory):
+    need_module("asyncpg", "python3-asyncpg")
+    truth = postgres_tls.connect("postgres")
+    fetches, rows = 40, 25
+    proc = subprocess.Popen([PY, os.path.join(APPS, "asyncpg_client.py"), str(postgres_tls.port), "app",
+                             str(fetches), str(rows), "tls"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        w = watch_factory("-p", proc.pid)
+        postgres_tls.reset_stats(truth)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        done = json.loads(proc.stdout.readline())
+        pgss = postgres_tls.statements(truth)
+        sessions, encrypted = postgres_tls.ssl_backends(truth, "asyncpg_client")  # its connection is still open
+        libs = libssl_paths([proc.pid])
+        snap = w.stop()
+        proc.stdin.write("exit\n")
+        proc.stdin.flush()
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        truth.close()
+    print_hooks(snap, "asyncpg tls")
+    print(f"asyncpg tls: truth: pg_stat_statements {pgss}, app {done}, "
+          f"pg_stat_ssl {encrypted} of {sessions} sessions encrypted")
+    assert done["errors"] == 1 and (sessions, encrypted) == (1, 1), (done, sessions, encrypted)
+    assert pgss.get(USER_BY_ID) == fetches and pgss.get("INSERT INTO items (v) VALUES (?)") == rows, pgss
+    svc = service(snap)
+    entry = peer_entry(svc, "postgresql", f"127.0.0.1:{postgres_tls.port}")
+    assert_pg_matches(entry, expected_pg(pgss, {"SELEC ?::int": 1}), "asyncpg tls")
+    assert entry.get("tls") is True and entry["exact"] is True, entry
+    assert_tls_read(svc, libs, "asyncpg tls", connections=1)
+
+
+# --- Redis on its TLS port ---------------------------------------------------------------
+
+def test_redis_tls_commandstats_and_keyspace(redis_server, db_app, watch_factory):
+    g = db_app(redis_server)
+    r = redis_server.client()
+    r.delete("k:miss", "k:miss2")
+    w = watch_factory("-p", g.pid)
+    r.config_resetstat()
+    calls, errors = drive_db(g.port, ["/redis-tls"] * 20)
+    stats, (hits, misses) = commandstats(r), keyspace(r)
+    opened = r.info("stats")["total_connections_received"]  # since the reset: the app's, over TLS
+    sessions = [c for c in r.client_list() if c["laddr"].endswith(f":{redis_server.tls_port}")]
+    libs = libssl_paths(g.worker_pids())
+    snap = w.stop()
+    print_hooks(snap, "redis tls")
+    # the test's own connection (plain port) ran CONFIG RESETSTAT, INFO and CLIENT LIST
+    truth = {k: v for k, v in stats.items() if not k.startswith(("CONFIG", "INFO", "CLIENT"))}
+    print(f"redis tls truth: commandstats {truth} hits {hits} misses {misses} TLS connections {opened} "
+          f"({len(sessions)} open)")
+    assert (calls, errors) == (280, 20) and sum(c for c, _ in truth.values()) == 280, truth
+    assert (hits, misses) == (120, 60), (hits, misses)
+    assert opened == len(sessions) >= 1, "the app's TLS connections are not the ones it opened"
+    svc = service(snap)
+    entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.tls_port}")
+    print(f"redis tls pyvitals: operations {entry['operations']} calls {entry['calls']} errors {entry['errors']} "
+          f"cache {entry.get('cache')} tls {entry.get('tls')}")
+    assert entry["operations"] == {k: c for k, (c, _) in truth.items()}
+    assert entry["calls"] == 280 and entry["errors"] == sum(e for _, e in truth.values()) == 20, entry
+    assert entry["cache"] == {"hits": hits, "misses": misses}, entry
+    assert entry.get("tls") is True and entry["exact"] is True, entry
+    assert "k:" not in json.dumps(entry), f"a key leaked into the output: {entry}"
+    assert routes_by_key(svc)[("GET", "/redis-tls")]["db_calls_per_request"] == 14
+    assert_tls_read(svc, libs, "redis tls", connections=opened)
+
+
+# --- HTTPS calls to an upstream ------------------------------------------------------------
+
+def test_requests_session_calls_to_plain_and_https_upstreams(upstream_factory, gunicorn_factory, watch_factory,
+                                                             monkeypatch, tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    plain, secure = upstream_factory(), upstream_factory(tls=(cert, key))
+    monkeypatch.setenv("UPSTREAM", f"{plain.url} {secure.url}")
+    monkeypatch.setenv("UPSTREAM_CA", cert)
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4, app="caller_app:app")
+    drive_calls(g.port, ["/fanout/2"] * 8)  # keep-alive upstream connections, TLS ones too, opened before attach
+    before = {u: u.counts() for u in (plain, secure)}
+    w = watch_factory("-p", g.pid)
+    n, fanouts, drops = 8, 16, 2
+    seen = drive_calls(g.port, [f"/fanout/{n}"] * fanouts + ["/calldrop"] * drops)
+    served = {u: u.counts() - before[u] for u in (plain, secure)}
+    libs = libssl_paths(g.worker_pids())
+    snap = w.stop()
+    print_hooks(snap, "requests")
+    svc = service(snap)
+    print(f"requests: truth: the app saw {seen}; served {[(u.url, dict(served[u])) for u in (plain, secure)]}")
+    # the app's own view agrees with the upstreams': the truth is consistent
+    assert seen["calls"] == 2 * (n * fanouts + 2 * drops), seen
+    assert seen["failed"] == 2 * drops == served[plain]["drop"] + served[secure]["drop"], (seen, served)
+    for u, tls in ((plain, False), (secure, True)):
+        entry = peer_of(svc, f"127.0.0.1:{u.port}")
+        assert_peer_equals_upstream(entry, served[u], u.url)
+        assert entry["host"] == f"127.0.0.1:{u.port}" and entry.get("tls") is tls, entry
+    routes = routes_by_key(svc)
+    print("routes", {k: (r["requests"], r["http_calls_per_request"]) for k, r in routes.items()})
+    assert routes[("GET", "/fanout/{id}")]["requests"] == fanouts
+    assert routes[("GET", "/fanout/{id}")]["http_calls_per_request"] == 2 * n  # n to each upstream
+    assert routes[("GET", "/calldrop")]["http_calls_per_request"] == 4
+    assert svc["http_attribution"] == "per-thread", svc["http_attribution"]
+    assert_tls_read(svc, libs, "requests")
+    assert_no_paths(snap)
+
+
+def test_aiohttp_16_in_flight_to_an_https_upstream(upstream_factory, watch_factory, tmp_path):
+    need_module("aiohttp", "python3-aiohttp")
+    cert, key = make_cert(str(tmp_path))
+    up = upstream_factory(tls=(cert, key))
+    port = free_port()
+    proc = subprocess.Popen([PY, os.path.join(APPS, "aio_caller.py"), str(port), up.url, cert],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        drive_calls(port, ["/fanout/16"] * 2, clients=2)  # pooled TLS connections opened before attach
+        before = up.counts()
+        w = watch_factory("-p", proc.pid)
+        requests = 12
+        seen = drive_calls(port, ["/fanout/16"] * requests, clients=4)
+        served = up.counts() - before
+        libs = libssl_paths([proc.pid])
+        snap = w.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+    print_hooks(snap, "aiohttp")
+    svc = service(snap)
+    print(f"aiohttp: truth: the app saw {seen}; the upstream served {dict(served)}")
+    assert seen["calls"] == 16 * requests == sum(served.values()), (seen, served)
+    entry = peer_of(svc, f"127.0.0.1:{up.port}")
+    assert_peer_equals_upstream(entry, served, "aiohttp https")
+    assert entry.get("tls") is True, entry
+    route = routes_by_key(svc)[("GET", "/fanout/{id}")]
+    assert route["requests"] == requests
+    assert route["http_calls_per_request"] is None, route  # an event loop: attribution is null
+    assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]
+    assert_tls_read(svc, libs, "aiohttp")
+    assert_no_paths(snap)
+
+
+# --- doctor --------------------------------------------------------------------------------
+
+def test_doctor_lists_the_libssl_a_pid_maps(redis_server, workload):
+    """doctor -p names each libssl the process maps and says it is probed; its TLS Redis
+    connection is then read, not a blind spot."""
+    work = workload(TLS_LOOP, redis_server.tls_port)
+    work.start()
+    libs = libssl_paths([work.pid])
+    out = subprocess.run([PYVITALS, "doctor", "-p", str(work.pid), "--duration", "1.5", *HOOKS_ARGS],
+                         capture_output=True, text=True, timeout=60)
+    print(f"truth: libssl mapped {sorted(libs)}\n{out.stdout[-1500:]}")
+    assert out.returncode == 0, out.stderr
+    for path in libs:
+        lines = [line for line in out.stdout.splitlines() if path in line]
+        assert any(re.search(r"(?<!not )\bprobed\b", line) for line in lines), \
+            f"doctor does not say {path} is probed: {lines}"
+    assert ENCRYPTED not in out.stdout, "a decrypted connection is listed as a blind spot"
