@@ -17,7 +17,11 @@
 #define CONN_BUCKETS 65536
 #define CLASSIFY_ATTEMPTS 64   /* I/Os on an unknown connection before giving up on it */
 #define PENDING_MAX 16         /* bytes held while a request might be starting */
-#define TLS_BLIND_AFTER 16     /* TLS I/Os with no plaintext before a connection is a blind spot */
+/* A TLS connection with this many I/Os and this long since it started, and no plaintext, is a
+ * blind spot. Not fewer: OpenSSL reads a record's header and body apart, so a handshake alone
+ * is a dozen or more I/Os. */
+#define TLS_BLIND_AFTER 16
+#define TLS_BLIND_AFTER_NS 1000000000ull
 
 enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_HTTP_CLIENT, PROTO_DB_CLIENT, PROTO_IGNORED };
 
@@ -53,6 +57,7 @@ struct conn {
 	bool tls;                      /* carries TLS: its own bytes are not parsed, its plaintext is */
 	bool tls_plain;                /* plaintext was tied to it */
 	uint32_t tls_ios;              /* its TLS I/Os while no plaintext came */
+	uint64_t tls_start_ns;
 	uint64_t ssl;                  /* the SSL * of its plaintext (of process tgid) */
 	enum conns_capture tls_want;   /* capture its plaintext needs (told per SSL) */
 	struct conn *next;
@@ -356,6 +361,7 @@ static void start_tls(struct conn_table *t, struct conn *c, bool readable, const
 	c->npending = 0;
 	c->nheld = 0;
 	c->tls = true;
+	c->tls_start_ns = c->last_ns;
 	c->tls_want = c->spoke_first ? CAPTURE_MORE : CAPTURE_HEADERS;
 	t->counters.tls++;
 	c->svc->tls_connections++;
@@ -531,7 +537,8 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 		format_peer(c, e);
 	if (c->tls) {
 		/* ciphertext: only its plaintext is parsed. None coming is a blind spot. */
-		if (!c->tls_plain && ++c->tls_ios == TLS_BLIND_AFTER)
+		if (!c->tls_plain && ++c->tls_ios >= TLS_BLIND_AFTER && !c->blind &&
+		    e->ts_ns - c->tls_start_ns > TLS_BLIND_AFTER_NS)
 			blind_tls(c, "encrypted (TLS): no plaintext came from the OpenSSL probes");
 		return;
 	}
