@@ -53,3 +53,29 @@ UNIT_TEST(chunks_join_records_of_one_io)
 	free(o);
 	free(z);
 }
+
+/* TLS records carry an SSL * as sk: forked workers can hold the same address, so two threads'
+ * large I/Os with one sk interleave and must each be joined whole. */
+UNIT_TEST(chunks_join_same_sk_of_two_threads)
+{
+	struct chunks *c = chunks_new();
+	struct pv_data_event *a1 = rec(9, 10, 0, PV_CAPTURE_MAX, 1, 'a'), *b1 = rec(9, 11, 0, PV_CAPTURE_MAX, 1, 'b'),
+			     *a2 = rec(9, 10, PV_CAPTURE_MAX, 3, 0, 'A'), *b2 = rec(9, 11, PV_CAPTURE_MAX, 4, 0, 'B');
+	const struct pv_data_event *out;
+	uint64_t lost = 0;
+
+	a1->tid = a2->tid = 100;
+	b1->tid = b2->tid = 200;
+	CHECK(chunks_add(c, a1, &lost) == NULL);
+	CHECK(chunks_add(c, b1, &lost) == NULL);
+	out = chunks_add(c, a2, &lost);
+	CHECK(out && out->cap_len == PV_CAPTURE_MAX + 3 && out->tid == 100);
+	out = chunks_add(c, b2, &lost);
+	CHECK(out && out->cap_len == PV_CAPTURE_MAX + 4 && out->tid == 200);
+	CHECK(lost == 0);
+	chunks_free(c);
+	free(a1);
+	free(b1);
+	free(a2);
+	free(b2);
+}

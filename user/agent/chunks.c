@@ -6,8 +6,11 @@
 
 #define CHUNK_SLOTS 64  /* I/Os being joined at once (one per CPU writing a large I/O) */
 
+/* Keyed by socket and thread: a TLS record's sk is an SSL * in its process, and forked workers
+ * can hold the same address. */
 struct slot {
 	uint64_t sk;                  /* 0: free */
+	uint32_t tid;
 	struct pv_data_event *ev;     /* header + data joined so far (cap_len bytes) */
 	uint32_t room;                /* bytes of data ev can hold */
 };
@@ -30,10 +33,10 @@ void chunks_free(struct chunks *c)
 	free(c);
 }
 
-static struct slot *find(struct chunks *c, uint64_t sk)
+static struct slot *find(struct chunks *c, uint64_t sk, uint32_t tid)
 {
 	for (int i = 0; i < CHUNK_SLOTS; i++)
-		if (c->slots[i].sk == sk)
+		if (c->slots[i].sk == sk && c->slots[i].tid == tid)
 			return &c->slots[i];
 	return NULL;
 }
@@ -61,16 +64,17 @@ static int append(struct slot *s, const struct pv_data_event *e)
 
 const struct pv_data_event *chunks_add(struct chunks *c, const struct pv_data_event *e, uint64_t *lost)
 {
-	struct slot *s = find(c, e->sk);
+	struct slot *s = find(c, e->sk, e->tid);
 
 	if (!e->chunk_off) {
 		if (s) { /* the rest of an earlier I/O never came: drop it */
 			(*lost)++;
 			s->sk = 0;
+			s->tid = 0;
 		}
 		if (!(e->flags & PV_DATA_F_MORE))
 			return e;
-		if (!(s = find(c, 0))) {
+		if (!(s = find(c, 0, 0))) {
 			(*lost)++;
 			return e; /* no slot: parsed as a shorter capture */
 		}
@@ -83,6 +87,7 @@ const struct pv_data_event *chunks_add(struct chunks *c, const struct pv_data_ev
 		if (append(s, e))
 			return e;
 		s->sk = e->sk;
+		s->tid = e->tid;
 		return NULL;
 	}
 	if (!s || s->ev->ts_ns != e->ts_ns || s->ev->cap_len != e->chunk_off) {
@@ -91,6 +96,7 @@ const struct pv_data_event *chunks_add(struct chunks *c, const struct pv_data_ev
 	}
 	if (append(s, e) || !(e->flags & PV_DATA_F_MORE)) {
 		s->sk = 0;
+		s->tid = 0;
 		s->ev->flags &= ~PV_DATA_F_MORE;
 		return s->ev;
 	}
