@@ -377,8 +377,10 @@ int http_chunk_feed(struct http_chunker *c, const uint8_t *p, size_t n, size_t *
 			size_t k = n - i < c->left ? n - i : (size_t)c->left;
 			c->left -= k;
 			i += k;
-			if (!c->left)
+			if (!c->left) {
 				c->st = CH_DATA_END;
+				c->line = 0;
+			}
 			break;
 		}
 		case CH_DATA_END:
@@ -388,6 +390,7 @@ int http_chunk_feed(struct http_chunker *c, const uint8_t *p, size_t n, size_t *
 			} else if (b != '\r') {
 				rc = HTTP_CHUNK_BAD;
 			}
+			c->line++;
 			i++;
 			break;
 		case CH_TRAILER:
@@ -406,16 +409,34 @@ int http_chunk_feed(struct http_chunker *c, const uint8_t *p, size_t n, size_t *
 	return rc;
 }
 
+/* A chunk's data and the CRLF that ends it: past the capture, the CRLF is taken as sent (a bare
+ * LF would misplace the next size line by one byte, which then fails to parse: counted, never
+ * silently wrong). A TLS record or a short read often ends a chunk right there. */
 uint64_t http_chunk_skippable(const struct http_chunker *c)
 {
-	return c->st == CH_DATA ? c->left : 0;
+	if (c->st == CH_DATA)
+		return c->left + 2;
+	return c->st == CH_DATA_END && c->line < 2 ? 2 - c->line : 0;
 }
 
 void http_chunk_skip(struct http_chunker *c, uint64_t n)
 {
-	if (c->st != CH_DATA || n > c->left)
+	if (n > http_chunk_skippable(c))
 		return;
-	c->left -= n;
-	if (!c->left)
+	if (c->st == CH_DATA) {
+		uint64_t k = n < c->left ? n : c->left;
+
+		c->left -= k;
+		n -= k;
+		if (c->left)
+			return;
 		c->st = CH_DATA_END;
+		c->line = 0;
+	}
+	c->line += (uint32_t)n;
+	if (c->line >= 2) {
+		c->st = CH_SIZE;
+		c->ndigits = 0;
+		c->left = 0;
+	}
 }

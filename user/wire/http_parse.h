@@ -106,7 +106,8 @@ enum http_chunk_rc { HTTP_CHUNK_MORE, HTTP_CHUNK_DONE, HTTP_CHUNK_BAD };
 void http_chunk_init(struct http_chunker *c);
 /* Consume bytes from p; *used says how many (stops right after the final CRLF on DONE). */
 int http_chunk_feed(struct http_chunker *c, const uint8_t *p, size_t n, size_t *used);
-/* How many following bytes are chunk data, so they may be counted without being seen. */
+/* How many following bytes are chunk data (and the CRLF after it), so they may be counted
+ * without being seen. */
 uint64_t http_chunk_skippable(const struct http_chunker *c);
 void http_chunk_skip(struct http_chunker *c, uint64_t n);
 
