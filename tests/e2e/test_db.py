@@ -408,9 +408,9 @@ class Workload:
     """A `python -c` script that prints "ready ...", does its work when sent a line, prints one
     result line, then waits for EOF: pyvitals attaches between the two."""
 
-    def __init__(self, script, *args):
+    def __init__(self, script, *args, env=None):
         self.proc = subprocess.Popen([PY, "-c", script, *map(str, args)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True, env=env)
         self.ready = self.proc.stdout.readline().split()
         assert self.ready[:1] == ["ready"], self.ready
 
@@ -450,8 +450,8 @@ def mariadb_deltas(mariadb, work, counters):
 def workload():
     started = []
 
-    def start(script, *args):
-        started.append(Workload(script, *args))
+    def start(script, *args, env=None):
+        started.append(Workload(script, *args, env=env))
         return started[-1]
 
     yield start

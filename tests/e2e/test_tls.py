@@ -13,6 +13,8 @@ import re
 import ssl
 import subprocess
 
+import pytest
+
 from conftest import APPS, HOOKS_ARGS, PY, PYVITALS, free_port, routes_by_key, wait_port
 from http_client import Truth, drive_mix, request
 from servers import make_cert, need_module, postgres_tls, redis_server  # noqa: F401 (module fixtures)
@@ -284,3 +286,78 @@ def test_doctor_lists_the_libssl_a_pid_maps(redis_server, workload):
         assert any(re.search(r"(?<!not )\bprobed\b", line) for line in lines), \
             f"doctor does not say {path} is probed: {lines}"
     assert ENCRYPTED not in out.stdout, "a decrypted connection is listed as a blind spot"
+
+
+# --- a private libssl (a wheel's copy, a venv's LD_LIBRARY_PATH) ---------------------------
+
+PRIVATE_LIBSSL = """
+import sys, time
+port, n, late = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "late"
+if not late:
+    import redis  # imports ssl: the private libssl is mapped before attach
+print("ready", flush=True)
+sys.stdin.readline()
+if late:
+    import redis  # the private libssl is mapped only now, after attach
+r = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_cert_reqs=None)
+for i in range(n):
+    r.get("priv:hit")
+    r.get("priv:miss")
+    time.sleep(0.005)
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def private_libssl(tmp_path):
+    """A copy of the system libssl in a directory of its own, as a wheel or a venv ships one."""
+    src = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    if not os.path.exists(src):
+        src = subprocess.run(["sh", "-c", "ldconfig -p | awk '/libssl.so.3 /{print $NF; exit}'"],
+                             capture_output=True, text=True).stdout.strip()
+    assert src and os.path.exists(src), "no system libssl.so.3: install the Debian package libssl3"
+    libdir = tmp_path / "privlib"
+    libdir.mkdir()
+    dst = libdir / "libssl.so.3"
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        g.write(f.read())
+    return str(dst), dict(os.environ, LD_LIBRARY_PATH=str(libdir))
+
+
+@pytest.mark.parametrize("when", ["before", "late"])
+def test_private_libssl_copy_is_probed(redis_server, watch_factory, workload, tmp_path, when):
+    """Issue #10: a process that loads its own copy of libssl (a wheel's, a venv's) is read through
+    probes on that file. Loaded before attach it is exact; loaded after attach it is probed at once
+    when its first TLS connection starts, and the calls it may have made before that must show: all
+    counted, or a blind spot that says so (never fewer calls presented as complete)."""
+    lib, env = private_libssl(tmp_path)
+    n = 50
+    r = redis_server.client()
+    r.set("priv:hit", "v")
+    r.delete("priv:miss")
+    work = workload(PRIVATE_LIBSSL, redis_server.tls_port, n, when, env=env)
+    if when == "before":
+        assert lib in libssl_paths([work.pid]), "the private copy is not the one the process maps"
+    w = watch_factory("-p", work.pid)
+    r.config_resetstat()
+    assert work.go() == ["done"]
+    gets = commandstats(r).get("GET", (0, 0))[0]
+    maps = libssl_paths([work.pid])
+    snap = w.stop()
+    print_hooks(snap, f"private libssl ({when})")
+    svc = service(snap)
+    entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.tls_port}")
+    spots = [(b["protocol"], b["why"]) for b in svc["blind_spots"]]
+    print(f"private libssl ({when}): truth GET {gets}, maps {sorted(maps)}; pyvitals {entry['operations']} "
+          f"exact {entry['exact']} tls {svc['tls']} blind {spots}")
+    assert gets == 2 * n and lib in maps
+    assert entry.get("tls") is True, entry
+    probed = {lib_["path"] for lib_ in svc["tls"]["libraries"] if lib_["probed"]}
+    assert lib in probed, svc["tls"]["libraries"]
+    if when == "before":
+        assert entry["operations"] == {"GET": 2 * n} and entry["exact"] is True, entry
+        assert entry["cache"] == {"hits": n, "misses": n}, entry
+        assert not spots, spots
+    elif entry["operations"].get("GET") != 2 * n:
+        assert any("probed late" in why for _, why in spots), (entry["operations"], spots)
+        assert svc["db_attribution"].startswith("unavailable"), svc["db_attribution"]

@@ -58,11 +58,12 @@ static void set_tls_capture(void *ctx, uint32_t tgid, uint64_t ssl, enum conns_c
 				  : what == CAPTURE_NONE ? 1 : a->opt.db_capture);
 }
 
-static bool tls_covers(void *ctx, uint32_t tgid)
+static bool tls_covers(void *ctx, uint32_t tgid, bool *late)
 {
 	struct agent *a = ctx;
 
-	return a->tls && tls_probe_covers(a->tls, (int)tgid);
+	*late = false;
+	return a->tls && tls_probe_covers(a->tls, (int)tgid, late);
 }
 
 static void tls_feed(void *ctx, uint64_t sk, uint64_t ssl, const struct pv_data_event *e)

@@ -338,15 +338,20 @@ static void blind_tls(struct conn *c, const char *why)
  * tied to it): its bytes are not parsed; its plaintext is, from a fresh start. */
 static void start_tls(struct conn_table *t, struct conn *c, bool readable, const char *why)
 {
+	bool late = false;
+
 	if (c->tls)
 		return;
-	if (!readable && (!t->ops.tls_covers || !t->ops.tls_covers(t->ops.ctx, c->tgid))) {
+	if (!readable && (!t->ops.tls_covers || !t->ops.tls_covers(t->ops.ctx, c->tgid, &late))) {
 		blind_tls(c, why);
 		c->proto = PROTO_IGNORED;
 		t->counters.ignored++;
 		set_capture(t, c, CAPTURE_NONE);
 		return;
 	}
+	/* read from now on, but its first calls may have gone by before the probes went in */
+	if (late)
+		blind_tls(c, "encrypted (TLS): libssl probed late, first calls may be missed");
 	if (c->http && c->proto == PROTO_HTTP_CLIENT)
 		http_server_conn_close(c->http, c->last_ns, on_client_txn, c);
 	account(t, c);

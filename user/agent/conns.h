@@ -31,8 +31,9 @@ struct conns_ops {
 	void (*capture)(void *ctx, uint64_t sk, int service, enum conns_capture what);
 	/* the same for the plaintext of one SSL of tgid */
 	void (*tls_capture)(void *ctx, uint32_t tgid, uint64_t ssl, enum conns_capture what);
-	/* can tgid's TLS be read (a probed libssl)? Else its TLS connections are blind spots. */
-	bool (*tls_covers)(void *ctx, uint32_t tgid);
+	/* can tgid's TLS be read (a probed libssl)? Else its TLS connections are blind spots. *late:
+	 * its libssl was probed only now, so the connection's first calls may have been missed. */
+	bool (*tls_covers)(void *ctx, uint32_t tgid, bool *late);
 	void *ctx;
 };
 struct conn_table *conns_new(struct service *services, int nservices, const struct conns_ops *ops);

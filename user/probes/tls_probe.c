@@ -331,16 +331,19 @@ static bool covered(const struct tls_probe *tp, const struct tls_proc *p)
 
 /* Asked when a TLS connection starts: a process not covered yet is looked at now (it may have
  * imported ssl since its last look). */
-bool tls_probe_covers(struct tls_probe *tp, int pid)
+bool tls_probe_covers(struct tls_probe *tp, int pid, bool *late)
 {
 	struct tls_proc *p = tp ? proc_find(tp, pid) : NULL;
 	char err[TLS_WHY];
 
+	*late = false;
 	if (!p)
 		return false;
-	if (!covered(tp, p))
-		look(tp, p, err, sizeof(err));
-	return covered(tp, p);
+	if (covered(tp, p))
+		return true;
+	look(tp, p, err, sizeof(err));
+	*late = covered(tp, p);
+	return *late;
 }
 
 int tls_probe_add_pid(struct tls_probe *tp, int pid, char *err, size_t errlen)

@@ -32,8 +32,10 @@ int tls_probe_add_pid(struct tls_probe *tp, int pid, char *err, size_t errlen);
 void tls_probe_forget(struct tls_probe *tp, int pid);
 /* Plaintext bytes to copy per call on one SSL of tgid (its protocol is known now). */
 void tls_probe_set_capture(struct tls_probe *tp, uint32_t tgid, uint64_t ssl, uint32_t capture);
-/* Does pid map a libssl that is probed? (Else its TLS connections cannot be read.) */
-bool tls_probe_covers(struct tls_probe *tp, int pid);
+/* Does pid map a libssl that is probed? (Else its TLS connections cannot be read.) A process
+ * not covered yet is looked at now: *late says its probes went in only now (it loaded a
+ * private libssl since its last look), so calls it made with it until now were missed. */
+bool tls_probe_covers(struct tls_probe *tp, int pid, bool *late);
 const struct pv_tls_counters *tls_probe_counters(struct tls_probe *tp);
 void tls_probe_close(struct tls_probe *tp);
 
