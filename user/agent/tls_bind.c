@@ -25,7 +25,6 @@ struct thread {
 struct binding {
 	uint64_t ssl, sk;
 	uint32_t tgid;
-	uint64_t seen_ns;
 	struct binding *next;
 };
 
@@ -117,10 +116,8 @@ static void feed(struct tls_bind *b, uint64_t sk, const struct pv_data_event *e)
 {
 	struct binding *x = binding_of(b, e->tgid, e->sk, true);
 
-	if (x) {
+	if (x)
 		x->sk = sk;
-		x->seen_ns = e->ts_ns;
-	}
 	b->ops.feed(b->ops.ctx, sk, e->sk, e);
 }
 
@@ -241,7 +238,8 @@ void tls_bind_sweep(struct tls_bind *b, uint64_t older_than_ns)
 		for (struct binding **pp = &b->bindings[i]; *pp;) {
 			struct binding *x = *pp;
 
-			if (x->seen_ns >= older_than_ns && b->ops.state(b->ops.ctx, x->sk) != TLS_SOCK_GONE) {
+			/* a tie lasts as long as its connection: a pooled one may idle for minutes */
+			if (older_than_ns != UINT64_MAX && b->ops.state(b->ops.ctx, x->sk) != TLS_SOCK_GONE) {
 				pp = &x->next;
 				continue;
 			}

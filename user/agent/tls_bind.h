@@ -37,7 +37,8 @@ void tls_bind_free(struct tls_bind *b);
 void tls_bind_socket_io(struct tls_bind *b, const struct pv_data_event *e);
 /* A plaintext record (PV_EV_TLS, joined). */
 void tls_bind_plain(struct tls_bind *b, const struct pv_data_event *e);
-/* Forget threads idle since before older_than_ns (their held plaintext is counted unbound). */
+/* Forget threads idle since before older_than_ns (their held plaintext is counted unbound) and
+ * the ties of connections that closed; UINT64_MAX forgets everything. */
 void tls_bind_sweep(struct tls_bind *b, uint64_t older_than_ns);
 void tls_bind_counters(const struct tls_bind *b, struct tls_bind_counters *out);
 #endif
