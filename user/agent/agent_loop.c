@@ -18,6 +18,7 @@
 #define TICK_NS 100000000ull
 #define IDLE_CONN_NS (600ull * 1000000000ull)
 #define IDLE_THREAD_NS 5000000000ull
+#define SETTLE_QUIET_NS 1000000000ull /* a response of unknown end this quiet has ended */
 
 static int make_timer(void)
 {
@@ -123,6 +124,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 			}
 			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
 			conns_sweep_unix(a->conns, now);
+			conns_settle(a->conns, now > SETTLE_QUIET_NS ? now - SETTLE_QUIET_NS : 0);
 			if (a->tls_bind) /* threads idle for seconds: what they hold will not be tied now */
 				tls_bind_sweep(a->tls_bind, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0);
 			agent_refresh_probes(a);
@@ -135,6 +137,8 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	agent_drain(a);
+	/* the last word: a response of unknown end ended at its last I/O seen */
+	conns_settle(a->conns, agent_now_ns());
 	if (ret == 0)
 		take_snapshot(a, loop, true);
 out:

@@ -616,6 +616,16 @@ void conns_sweep(struct conn_table *t, uint64_t older_than_ns, int final)
 	}
 }
 
+void conns_settle(struct conn_table *t, uint64_t quiet_since_ns)
+{
+	for (unsigned b = 0; b < CONN_BUCKETS; b++)
+		for (struct conn *c = t->buckets[b]; c; c = c->next)
+			if (c->http && c->proto == PROTO_HTTP_CLIENT)
+				http_server_conn_settle(c->http, quiet_since_ns, on_client_txn, c);
+			else if (c->http)
+				http_server_conn_settle(c->http, quiet_since_ns, on_txn, &t->services[c->service]);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -50,6 +50,9 @@ int conns_tls_state(struct conn_table *t, uint64_t sk);
 void conns_unix(struct conn_table *t, const struct pv_unix_event *e);
 /* Close every connection idle since before `older_than_ns`, and, with final, all of them. */
 void conns_sweep(struct conn_table *t, uint64_t older_than_ns, int final);
+/* Report the responses of unknown end (framing lost) whose side is quiet since quiet_since_ns:
+ * a keep-alive connection left idle would hold them back from the figures. */
+void conns_settle(struct conn_table *t, uint64_t quiet_since_ns);
 /* Close the unix connections whose socket is gone: no kernel event says so when our side
  * closes first (its inode left /proc/PID/net/unix). */
 void conns_sweep_unix(struct conn_table *t, uint64_t now_ns);

@@ -63,6 +63,11 @@ void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *
  * reports them as aborted transactions).
  * The connection is reset and may be fed again (a new connection on the same socket). */
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx);
+/* A response whose end could not be framed (a chunk-size line past the capture) ends at its
+ * last I/O before the next request, a status line or the close; on a keep-alive connection left
+ * idle none of these may come for minutes. If its side has been quiet since quiet_since_ns,
+ * report it now, ending at that last I/O (later bytes of it are skipped, as before). */
+void http_server_conn_settle(struct http_server_conn *c, uint64_t quiet_since_ns, http_txn_cb cb, void *ctx);
 /* unread_requests: final responses to a request that could not be read (it lay in bytes past
  * the capture, or before attach): requests missing from the routes; for a client, also requests
  * that could not be read and never got a response. */

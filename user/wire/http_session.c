@@ -7,7 +7,7 @@
  * When framing is lost (a head or chunk-size line lies in uncaptured bytes, a head overflows
  * the buffer) we recover instead of guessing: the request side waits for an I/O that starts
  * with a request; the response side switches to "ends at the last write before the next
- * request is read, at the next status line, or at close".
+ * request is read, at the next status line, at close, or once it has been quiet (settle)".
  *
  * The request side has a framing mode: HTTP, or uwsgi (nginx uwsgi_pass), whose 4-byte header
  * says how long the vars are, so its head is framed by counting even where it was not captured;
@@ -576,6 +576,15 @@ void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *
 	feed_dir(c, req ? &c->req : &c->resp, cap, cap_len, len, &f);
 	if (!req && len)
 		c->last_resp_ts = ts_ns;
+}
+
+void http_server_conn_settle(struct http_server_conn *c, uint64_t quiet_since_ns, http_txn_cb cb, void *ctx)
+{
+	struct feed_ctx f = { .ts = quiet_since_ns, .cb = cb, .ctx = ctx };
+	if (!c || c->resp.st != D_BODY_UNKNOWN || c->last_resp_ts > quiet_since_ns)
+		return;
+	/* emit clears cur and the state stays: the next message still ends it, reporting nothing */
+	emit(c, c->last_resp_ts, &f);
 }
 
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx)
