@@ -346,18 +346,23 @@ def test_private_libssl_copy_is_probed(redis_server, watch_factory, workload, tm
     snap = w.stop()
     print_hooks(snap, f"private libssl ({when})")
     svc = service(snap)
-    entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.tls_port}")
+    peer = f"127.0.0.1:{redis_server.tls_port}"
+    entry = next((e for e in svc["db"] if e["system"] == "redis" and e["peer"] == peer), None)
+    seen = entry["operations"].get("GET", 0) if entry else 0
     spots = [(b["protocol"], b["why"]) for b in svc["blind_spots"]]
-    print(f"private libssl ({when}): truth GET {gets}, maps {sorted(maps)}; pyvitals {entry['operations']} "
-          f"exact {entry['exact']} tls {svc['tls']} blind {spots}")
+    print(f"private libssl ({when}): truth GET {gets}, maps {sorted(maps)}; pyvitals {entry} tls {svc['tls']} "
+          f"blind {spots}")
     assert gets == 2 * n and lib in maps
-    assert entry.get("tls") is True, entry
     probed = {lib_["path"] for lib_ in svc["tls"]["libraries"] if lib_["probed"]}
     assert lib in probed, svc["tls"]["libraries"]
     if when == "before":
-        assert entry["operations"] == {"GET": 2 * n} and entry["exact"] is True, entry
-        assert entry["cache"] == {"hits": n, "misses": n}, entry
+        assert entry and entry["operations"] == {"GET": 2 * n} and entry["exact"] is True, entry
+        assert entry["cache"] == {"hits": n, "misses": n} and entry["tls"] is True, entry
         assert not spots, spots
-    elif entry["operations"].get("GET") != 2 * n:
-        assert any("probed late" in why for _, why in spots), (entry["operations"], spots)
+        return
+    # loaded late: the calls before the probes went in may be missed (all of them when the
+    # process is quick), and then the connection must say so
+    assert entry is None or entry["tls"] is True, entry
+    if seen != 2 * n:
+        assert any("probed late" in why for _, why in spots), (seen, spots)
         assert svc["db_attribution"].startswith("unavailable"), svc["db_attribution"]
