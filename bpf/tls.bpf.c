@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* TLS plaintext of tracked processes, from uprobes on OpenSSL's SSL_read, SSL_read_ex,
- * SSL_write and SSL_write_ex. user/probes/tls_probe.c attaches them to each libssl file once,
- * for all processes (as the SQLite probes), so every program starts with the tracked lookup.
+ * SSL_write and SSL_write_ex, or on the internal functions both forms call with the _ex
+ * arguments (OpenSSL 3: their first instruction is emulated, the wrappers' is single-stepped).
+ * user/probes/tls_probe.c attaches them to each libssl file once, for all processes (as the
+ * SQLite probes), so every program starts with the tracked lookup.
  *
  * The entry probe keeps the call's arguments per thread; the return probe copies the bytes
  * the call moved and sends them as PV_EV_TLS records into the socket object's ring buffer
@@ -79,7 +81,8 @@ static __always_inline int leave(int ret)
 	if (c.out) {
 		__u64 got = 0;
 
-		if (ret != 1)
+		/* _ex and the internal functions: > 0 on success, the count in *out */
+		if (ret <= 0)
 			return 0;
 		if (bpf_probe_read_user(&got, sizeof(got), (void *)c.out)) {
 			__sync_fetch_and_add(&tls_counters.unreadable, 1);

@@ -1,6 +1,7 @@
 /* TLS library probes: which files to probe, attaching them once for all processes, and the
  * per-SSL capture. See tls_probe.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,14 @@
 #include <bpf/libbpf.h>
 #include "proc.h"
 #include "pyinfo.h"
+#include "sqlite_probe.h"
 #include "tls_probe.h"
 #include "tls.skel.h"
 
 #define TLS_MAX_FILES 32
 #define TLS_WHY 200
 #define TLS_FUNCS 4
+#define TLS_MAX_POINTS (2 * TLS_FUNCS)
 #define TLS_LOOK_EVERY_NS 1000000000ull   /* maps of a process with no probed libssl mapped */
 #define TLS_RETRY_EVERY_NS 10000000000ull /* attaching a file that failed */
 
@@ -35,7 +38,7 @@ struct tls_file {
 	char why[TLS_WHY];
 	uint64_t retry_ns;
 	int nlinks;
-	struct bpf_link *links[2 * TLS_FUNCS];
+	struct bpf_link *links[TLS_MAX_POINTS];
 };
 
 struct tls_proc {
@@ -128,40 +131,104 @@ static void drop_links(struct tls_file *f)
 		bpf_link__destroy(f->links[--f->nlinks]);
 }
 
+/* One probe point: an entry (kind: the FUNCS index whose arguments it sees) or a return. */
+struct tls_point {
+	int kind;
+	bool ret;
+	uint64_t off;
+	char what[64];
+};
+#define TLS_SCAN 48   /* bytes of a wrapper searched for its call to the internal function */
+
+/* The function both wrappers of one direction call first, if its first instruction is one the
+ * kernel emulates: its file offset, else 0. */
+static uint64_t internal_of(int fd, uint64_t plain, uint64_t ex)
+{
+	unsigned char a[TLS_SCAN], b[TLS_SCAN], t[16];
+	uint64_t target;
+
+	if (!plain || !ex || pread(fd, a, sizeof(a), (off_t)plain) != sizeof(a) ||
+	    pread(fd, b, sizeof(b), (off_t)ex) != sizeof(b))
+		return 0;
+	/* file offsets stand in for addresses: a call's target is at the same distance in both */
+	target = sqlite_common_target(a, plain, b, ex, sizeof(a));
+	if (!target || pread(fd, t, sizeof(t), (off_t)target) != sizeof(t) || !sqlite_insn_emulated(t, sizeof(t)))
+		return 0;
+	return target;
+}
+
+/* The probe points of one OpenSSL file. OpenSSL 3's SSL_read and SSL_read_ex both call one
+ * internal function with SSL_read_ex's arguments (ssl_read_internal: SSL_read_ex passes its own
+ * straight through), and SSL_write/SSL_write_ex likewise. The wrappers start with `sub $n,%rsp`,
+ * which the kernel single-steps (~19 us a call here), the internal functions with a push, which
+ * it emulates (~2 us): those are probed when both wrappers are seen calling the same one, else
+ * the exported functions. Returns how many points, or -errno + err. */
+static int points_of(const char *path, struct tls_point *pt, char *err, size_t errlen)
+{
+	uint64_t off[TLS_FUNCS], in[2] = { 0, 0 };
+	int n = 0, fd;
+
+	if ((n = pyelf_func_offsets(path, FUNCS, TLS_FUNCS, off, err, errlen)) < 0)
+		return n;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		in[0] = internal_of(fd, off[0], off[1]);
+		in[1] = internal_of(fd, off[2], off[3]);
+		close(fd);
+	}
+	n = 0;
+	for (int dir = 0; dir < 2; dir++) {
+		if (in[dir]) {
+			for (int ret = 0; ret < 2; ret++) {
+				pt[n] = (struct tls_point){ .kind = 2 * dir + 1, .ret = ret, .off = in[dir] };
+				snprintf(pt[n++].what, sizeof(pt[0].what), "%s's internal function at +0x%llx%s (emulated)",
+					 FUNCS[2 * dir + 1], (unsigned long long)in[dir], ret ? " (return)" : "");
+			}
+			continue;
+		}
+		for (int k = 2 * dir; k < 2 * dir + 2; k++) {
+			if (!off[k])
+				continue; /* an OpenSSL before 1.1.1 has no _ex calls */
+			for (int ret = 0; ret < 2; ret++) {
+				pt[n] = (struct tls_point){ .kind = k, .ret = ret, .off = off[k] };
+				snprintf(pt[n++].what, sizeof(pt[0].what), "%s%s", FUNCS[k], ret ? " (return)" : "");
+			}
+		}
+	}
+	return n;
+}
+
 /* Probe an OpenSSL file for all processes. 0 or -errno (f->why); retried after a while. */
 static int probe_file(struct tls_probe *tp, struct tls_file *f)
 {
 	struct bpf_program *enter[TLS_FUNCS] = { tp->skel->progs.tls_write_enter, tp->skel->progs.tls_write_ex_enter,
 						 tp->skel->progs.tls_read_enter, tp->skel->progs.tls_read_ex_enter };
-	uint64_t off[TLS_FUNCS];
+	struct tls_point pt[TLS_MAX_POINTS];
+	int n;
 
 	if (f->probed || !f->is_ssl || (f->err && boot_ns() < f->retry_ns))
 		return f->err;
-	if (pyelf_func_offsets(f->path, FUNCS, TLS_FUNCS, off, f->why, sizeof(f->why)) < 0)
-		return f->err = -EIO;
-	for (int i = 0; i < TLS_FUNCS; i++) {
-		if (!off[i])
-			continue; /* an OpenSSL before 1.1.1 has no _ex calls */
-		for (int ret = 0; ret < 2; ret++) {
-			LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = ret);
-			struct bpf_link *l = bpf_program__attach_uprobe_opts(ret ? tp->skel->progs.tls_exit : enter[i], -1,
-									     f->path, off[i], &o);
-			if (!l) {
-				f->err = -errno;
-				snprintf(f->why, sizeof(f->why), "attaching a uprobe to %s%s in %.120s failed: %s",
-					 FUNCS[i], ret ? " (return)" : "", f->name, strerror(-f->err));
-				f->retry_ns = boot_ns() + TLS_RETRY_EVERY_NS;
-				drop_links(f);
-				return f->err;
-			}
-			f->links[f->nlinks++] = l;
+	if ((n = points_of(f->path, pt, f->why, sizeof(f->why))) < 0)
+		return f->err = n;
+	for (int i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = pt[i].ret);
+		struct bpf_link *l = bpf_program__attach_uprobe_opts(pt[i].ret ? tp->skel->progs.tls_exit : enter[pt[i].kind],
+								     -1, f->path, pt[i].off, &o);
+		if (!l) {
+			f->err = -errno;
+			snprintf(f->why, sizeof(f->why), "attaching a uprobe to %s in %.100s failed: %s", pt[i].what,
+				 f->name, strerror(-f->err));
+			f->retry_ns = boot_ns() + TLS_RETRY_EVERY_NS;
+			drop_links(f);
+			return f->err;
 		}
+		f->links[f->nlinks++] = l;
 	}
 	f->err = 0;
 	f->why[0] = 0;
 	f->probed = true;
 	if (getenv("PYVITALS_DEBUG"))
-		fprintf(stderr, "pyvitals: tls: probes on %s (%d links) for all processes\n", f->path, f->nlinks);
+		fprintf(stderr, "pyvitals: tls: probes on %s (%d links, %s) for all processes\n", f->path, f->nlinks,
+			pt[0].what);
 	return 0;
 }
 
@@ -450,14 +517,21 @@ void tls_probe_describe_pid(FILE *out, int pid)
 		if (n >= 0 && (!off[0] || !off[2]) && !tls_lib_basename_libssl(m.path))
 			continue; /* a user of a libssl (Python's _ssl), not one */
 		shown++;
-		if (n < 0)
+		if (n < 0) {
 			fprintf(out, "  tls:      %s: cannot be probed: %s\n", m.path, err);
-		else if (!off[0] || !off[2])
+		} else if (!off[0] || !off[2]) {
 			fprintf(out, "  tls:      %s: cannot be probed: no SSL_read/SSL_write symbols (not OpenSSL, "
 				"or stripped)\n", m.path);
-		else
-			fprintf(out, "  tls:      %s: OpenSSL, probed on %s%s%s%s\n", m.path, off[0] ? "SSL_write " : "",
-				off[1] ? "SSL_write_ex " : "", off[2] ? "SSL_read " : "", off[3] ? "SSL_read_ex" : "");
+		} else {
+			struct tls_point pt[TLS_MAX_POINTS];
+			int np = points_of(path, pt, err, sizeof(err));
+
+			fprintf(out, "  tls:      %s: OpenSSL, probed at", m.path);
+			for (int i = 0; i < np; i++)
+				if (!pt[i].ret)
+					fprintf(out, "%s %s", i ? ";" : "", pt[i].what);
+			fputc('\n', out);
+		}
 	}
 	fclose(f);
 	if (!shown)
