@@ -407,10 +407,11 @@ def tls_sections(https, rtls, cmd):
               "| program | events | per request | ns per event |", "|---|---|---|---|"]
     lines += [f"| {name} | {cnt} | {cnt / reqs:.2f} | {ns / cnt:.0f} |" for name, ns, cnt in rows if cnt]
     runs = {name: cnt for name, _, cnt in rows}
-    own = runs.get("tls_read_ex_enter", 0) + runs.get("tls_write_ex_enter", 0)
-    other = runs.get("tls_read_enter", 0) + runs.get("tls_write_enter", 0)
-    lines += ["", f"SSL calls per request: {own / reqs:.2f} by the service (Python's _ssl calls the _ex forms), "
-              f"{other / reqs:.2f} by wrk (SSL_read/SSL_write). "
+    # the entry programs run for every process's SSL calls; the other processes' are counted apart
+    other = snap["tls"]["other_process_hits"]
+    own = sum(runs.get(p, 0) for p in ("tls_read_enter", "tls_read_ex_enter", "tls_write_enter",
+                                        "tls_write_ex_enter")) - other
+    lines += ["", f"SSL calls per request: {own / reqs:.2f} by the service, {other / reqs:.2f} by wrk. "
               f"BPF time per request, all programs: {sum(ns for _, ns, _ in rows) / reqs / 1000:.1f} us. "
               "A TLS connection's socket I/O copies 16 bytes (enough to tie the plaintext to its socket); the "
               "plaintext is copied by tls_exit."]
@@ -459,7 +460,9 @@ def tls_sections(https, rtls, cmd):
               f"calls the probed libssl while pyvitals runs: at {(own + other) / reqs:.0f} SSL calls per HTTPS request (the "
               f"service's and wrk's), ~{(own + other) / reqs * (c_on - c_off) / 1000:.0f} us of traps per request. "
               "Debian 12's libssl.so.3 starts SSL_read, SSL_write and their _ex "
-              "forms with `sub $imm,%rsp`, which x86 uprobes single-step instead of emulating; "
+              "forms with `sub $imm,%rsp`, which x86 uprobes single-step (+19 us per call when those were "
+              "probed); pyvitals probes the internal functions both forms call, which start with a push the "
+              "kernel emulates (`pyvitals doctor -p PID` names the points). "
               "/work/shared/reference/measured-here.md (uprobe costs on this kind of machine, 2026-11) measured "
               "~0.6 us per hit where the kernel emulates the first instruction (`push`), ~1.95 us for an entry + "
               "return pair on take_gil, and ~14.7 us where the first instruction must be single-stepped (`lea`)."]
