@@ -366,3 +366,46 @@ def test_private_libssl_copy_is_probed(redis_server, watch_factory, workload, tm
     if seen != 2 * n:
         assert any("probed late" in why for _, why in spots), (seen, spots)
         assert svc["db_attribution"].startswith("unavailable"), svc["db_attribution"]
+
+
+# --- OpenSSL linked into the executable -------------------------------------------------------
+
+def test_openssl_linked_into_the_executable_is_found_by_symbol(upstream_factory, watch_factory, tmp_path):
+    """Issue #10: OpenSSL linked statically into a program (no libssl mapped at all) is found by
+    its symbols in the executable and read like a shared libssl: calls per status equal to what
+    the HTTPS upstream served, the executable listed as the probed library."""
+    gcc = subprocess.run(["which", "gcc"], capture_output=True, text=True).stdout.strip()
+    assert gcc, "gcc is missing: install the Debian package gcc"
+    exe = str(tmp_path / "tlsget")
+    built = subprocess.run([gcc, "-O2", "-o", exe, os.path.join(APPS, "tlsget.c"), "-Wl,-Bstatic", "-lssl",
+                            "-lcrypto", "-Wl,-Bdynamic", "-lpthread", "-ldl"], capture_output=True, text=True)
+    assert built.returncode == 0, f"building the static TLS client failed (needs libssl-dev): {built.stderr[-800:]}"
+    cert, key = make_cert(str(tmp_path))
+    up = upstream_factory(tls=(cert, key))
+    n = 40
+    proc = subprocess.Popen([exe, str(up.port), str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert not libssl_paths_or_none(proc.pid), "the client maps a libssl: it is not the static case"
+        w = watch_factory("-p", proc.pid)
+        before = up.counts()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        served = up.counts() - before
+        snap = w.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+    svc = snap["services"][0]
+    entry = peer_of(svc, f"127.0.0.1:{up.port}")
+    print(f"static openssl: truth {dict(served)}; pyvitals {entry['status']} tls {svc['tls']}")
+    assert sum(served.values()) == n
+    assert_peer_equals_upstream(entry, served, "static openssl")
+    assert entry["tls"] is True, entry
+    assert [(lib["path"], lib["probed"]) for lib in svc["tls"]["libraries"]] == [(exe, True)], svc["tls"]
+
+
+def libssl_paths_or_none(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[5] for line in f if len(line.split()) >= 6 and "/libssl.so" in line.split()[5]}

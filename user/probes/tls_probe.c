@@ -317,7 +317,8 @@ static struct tls_proc *proc_slot(struct tls_probe *tp, int pid)
 	return p;
 }
 
-/* One line of /proc/PID/maps: its file, if it is a TLS library candidate. */
+/* One line of /proc/PID/maps: its file, if it may hold OpenSSL: named like an SSL library, or the
+ * executable or a libpython (OpenSSL linked in statically; their symbols decide). */
 struct mapped {
 	unsigned long long start, end, ino;
 	unsigned int maj, min;
@@ -325,8 +326,9 @@ struct mapped {
 	bool deleted;
 };
 
-static bool maps_line(const char *line, struct mapped *m)
+static bool maps_line(const char *line, const char *exe, struct mapped *m)
 {
+	const char *base;
 	const char *p;
 	size_t n;
 	int pos = 0;
@@ -343,7 +345,22 @@ static bool maps_line(const char *line, struct mapped *m)
 	m->deleted = n > 10 && !strcmp(m->path + n - 10, " (deleted)");
 	if (m->deleted)
 		m->path[n - 10] = 0;
-	return m->path[0] == '/' && tls_lib_name(m->path);
+	base = strrchr(m->path, '/');
+	return m->path[0] == '/' && (tls_lib_name(m->path) || !strcmp(m->path, exe) || strstr(base, "python"));
+}
+
+/* The executable as the process's maps name it ("" if unknown). */
+static void exe_of(int pid, char *buf, size_t len)
+{
+	size_t n;
+
+	if (proc_exe(pid, buf, len)) {
+		buf[0] = 0;
+		return;
+	}
+	n = strlen(buf);
+	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
+		buf[n - 10] = 0;
 }
 
 /* Where to open pid's copy: through its root (containers), or map_files once replaced on disk. */
@@ -358,12 +375,13 @@ static void open_path(int pid, const struct mapped *m, char *buf, size_t len)
 /* Read p's maps and probe the OpenSSL copies it maps. The first failure, or 0. */
 static int look(struct tls_probe *tp, struct tls_proc *p, char *err, size_t errlen)
 {
-	char maps[64], line[1024], path[600];
+	char maps[64], line[1024], path[600], exe[512];
 	struct mapped m;
 	int r = 0;
 	FILE *f;
 
 	p->look_ns = boot_ns() + TLS_LOOK_EVERY_NS;
+	exe_of(p->pid, exe, sizeof(exe));
 	snprintf(maps, sizeof(maps), "/proc/%d/maps", p->pid);
 	if (!(f = fopen(maps, "re"))) {
 		r = -errno;
@@ -373,7 +391,7 @@ static int look(struct tls_probe *tp, struct tls_proc *p, char *err, size_t errl
 	while (fgets(line, sizeof(line), f)) {
 		struct tls_file *t;
 
-		if (!maps_line(line, &m))
+		if (!maps_line(line, exe, &m))
 			continue;
 		open_path(p->pid, &m, path, sizeof(path));
 		if (!(t = file_for(tp, m.maj, m.min, m.ino, path, m.path)))
@@ -490,11 +508,12 @@ void tls_probe_close(struct tls_probe *tp)
 
 void tls_probe_describe_pid(FILE *out, int pid)
 {
-	char maps[64], line[1024], path[600], err[TLS_WHY], seen[8][512];
+	char maps[64], line[1024], path[600], err[TLS_WHY], seen[8][512], exe[512];
 	int nseen = 0, shown = 0;
 	struct mapped m;
 	FILE *f;
 
+	exe_of(pid, exe, sizeof(exe));
 	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
 	if (!(f = fopen(maps, "re"))) {
 		fprintf(out, "  tls:      cannot read %s: %s\n", maps, strerror(errno));
@@ -505,7 +524,7 @@ void tls_probe_describe_pid(FILE *out, int pid)
 		bool dup = false;
 		int n;
 
-		if (!maps_line(line, &m))
+		if (!maps_line(line, exe, &m))
 			continue;
 		for (int i = 0; i < nseen; i++)
 			dup |= !strcmp(seen[i], m.path);
@@ -515,7 +534,7 @@ void tls_probe_describe_pid(FILE *out, int pid)
 		open_path(pid, &m, path, sizeof(path));
 		n = pyelf_func_offsets(path, FUNCS, TLS_FUNCS, off, err, sizeof(err));
 		if (n >= 0 && (!off[0] || !off[2]) && !tls_lib_basename_libssl(m.path))
-			continue; /* a user of a libssl (Python's _ssl), not one */
+			continue; /* a user of a libssl (Python's _ssl, the interpreter), not one */
 		shown++;
 		if (n < 0) {
 			fprintf(out, "  tls:      %s: cannot be probed: %s\n", m.path, err);
