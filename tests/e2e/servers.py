@@ -244,7 +244,7 @@ class MariaDB:
                                       f"--pid-file={self.dir}/mariadb.pid", "--skip-grant-tables",
                                       "--skip-log-bin", "--innodb-buffer-pool-size=32M",
                                       "--innodb-flush-log-at-trx-commit=0", "--skip-name-resolve",
-                                      f"--log-error={self.log}"], stdout=logf, stderr=logf)
+                                      f"--log-error={self.log}", *self.extra_args()], stdout=logf, stderr=logf)
         logf.close()
 
         def ready():
@@ -260,6 +260,9 @@ class MariaDB:
             cur.execute("INSERT INTO app.users VALUES " + ", ".join(f"({i}, 'user{i}')" for i in range(1, 101)))
             cur.execute("CREATE TABLE app.events (id INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(32))")
         c.close()
+
+    def extra_args(self):
+        return []
 
     def env(self):
         return {"MY_HOST": "127.0.0.1", "MY_PORT": str(self.port), "MY_DB": "app", "MY_SOCKET": self.sock}
@@ -277,6 +280,20 @@ class MariaDB:
     def close(self):
         stop_proc(self.proc, signal.SIGTERM, timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MariaDBTLS(MariaDB):
+    """MariaDB that also accepts TLS (as managed MySQL/MariaDB services require it)."""
+
+    def extra_args(self):
+        cert, key = make_cert(self.dir)
+        return [f"--ssl-cert={cert}", f"--ssl-key={key}"]
+
+    def connect_tls(self, db="app"):
+        import pymysql
+        import ssl
+        return pymysql.connect(host="127.0.0.1", port=self.port, user="root", database=db, autocommit=True,
+                               ssl=ssl._create_unverified_context())
 
 
 class Redis:
@@ -397,6 +414,11 @@ def postgres_tls():
 @pytest.fixture(scope="module")
 def mariadb():
     yield from _session_server(MariaDB)
+
+
+@pytest.fixture(scope="module")
+def mariadb_tls():
+    yield from _session_server(MariaDBTLS)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import APPS, HOOKS_ARGS, PY, PYVITALS, free_port, routes_by_key, wait_port
 from http_client import Truth, drive_mix, request
-from servers import make_cert, need_module, postgres_tls, redis_server  # noqa: F401 (module fixtures)
+from servers import make_cert, mariadb_tls, need_module, postgres_tls, redis_server  # noqa: F401 (module fixtures)
 from test_db import (LIST_USERS, ORDERS_OF_USER, SYNTAX_ERROR, TLS_LOOP, USER_BY_ID, assert_pg_matches, commandstats,
                      expected_pg, keyspace, peer_entry, print_hooks, service)
 from test_db import db_app, workload  # noqa: F401 (fixtures)
@@ -409,3 +409,55 @@ def test_openssl_linked_into_the_executable_is_found_by_symbol(upstream_factory,
 def libssl_paths_or_none(pid):
     with open(f"/proc/{pid}/maps") as f:
         return {line.split()[5] for line in f if len(line.split()) >= 6 and "/libssl.so" in line.split()[5]}
+
+
+# --- MySQL/MariaDB over TLS -------------------------------------------------------------------
+
+MARIADB_TLS = """
+import ssl, sys, pymysql
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl._create_unverified_context()
+def conn():
+    return pymysql.connect(host="127.0.0.1", port=port, user="root", database="app", ssl=ctx, autocommit=True)
+before = conn()  # negotiated TLS before attach
+print("ready", flush=True)
+sys.stdin.readline()
+after = conn()   # negotiates TLS (the server's SSL request switch) with pyvitals watching
+cipher = []
+for c in (before, after):
+    with c.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        cipher.append(cur.fetchall()[0][1])
+        for i in range(n):
+            cur.execute("SELECT name FROM users WHERE id = %s", (i % 100 + 1,))
+            cur.fetchall()
+print("done", *cipher, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_mariadb_over_tls_before_and_after_attach(mariadb_tls, watch_factory, workload):
+    """Issue #10: MySQL's TLS starts inside its own handshake (the client's SSL request, then TLS
+    on the same socket); the plaintext after it is parsed as MySQL, on a connection negotiated
+    before attach and on one negotiated while watching. Truth: the server's Com_select."""
+    n = 25
+    truth = mariadb_tls.connect()
+    work = workload(MARIADB_TLS, mariadb_tls.port, n)
+    w = watch_factory("-p", work.pid)
+    s0 = mariadb_tls.com_status(truth)
+    res = work.go()
+    s1 = mariadb_tls.com_status(truth)
+    snap = w.stop()
+    truth.close()
+    print_hooks(snap, "mariadb tls")
+    selects = s1["Com_select"] - s0["Com_select"]
+    svc = service(snap)
+    entry = peer_entry(svc, "mysql", f"127.0.0.1:{mariadb_tls.port}")
+    queries = {q["text"]: q["calls"] for q in entry["queries"]}
+    print(f"mariadb tls: truth Com_select {selects}, ciphers {res[1:]}; pyvitals {queries} tls {svc['tls']}")
+    assert res[0] == "done" and all(c.startswith("TLS") for c in res[1:]), res
+    assert selects == 2 * n, selects
+    assert queries.get("SELECT name FROM users WHERE id = ?") == 2 * n, queries
+    assert entry["tls"] is True and entry["exact"] is True, entry
+    assert svc["tls"]["connections"] == svc["tls"]["decrypted"] == 2, svc["tls"]
+    assert not [b for b in svc["blind_spots"] if b["why"].startswith(ENCRYPTED)], svc["blind_spots"]
