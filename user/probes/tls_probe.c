@@ -147,6 +147,10 @@ static uint64_t internal_of(int fd, uint64_t plain, uint64_t ex)
 	unsigned char a[TLS_SCAN], b[TLS_SCAN], t[16];
 	uint64_t target;
 
+#if !defined(__x86_64__)
+	/* the call decoding is x86's; a wrong guess elsewhere would put a return probe mid-function */
+	return 0;
+#endif
 	if (!plain || !ex || pread(fd, a, sizeof(a), (off_t)plain) != sizeof(a) ||
 	    pread(fd, b, sizeof(b), (off_t)ex) != sizeof(b))
 		return 0;
