@@ -81,6 +81,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	while (!done) {
 		struct epoll_event evs[4];
 		int n = epoll_wait(ep, evs, 4, -1);
+		struct unix_alive *alive;
 		uint64_t now;
 
 		if (n < 0 && errno != EINTR) {
@@ -123,7 +124,9 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 				break;
 			}
 			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
-			conns_sweep_unix(a->conns, now);
+			alive = conns_unix_alive(a->conns, agent_now_ns());
+			agent_drain(a);
+			conns_sweep_unix(a->conns, alive, now);
 			conns_settle(a->conns, now > SETTLE_QUIET_NS ? now - SETTLE_QUIET_NS : 0);
 			if (a->tls_bind) /* threads idle for seconds: what they hold will not be tied now */
 				tls_bind_sweep(a->tls_bind, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0);

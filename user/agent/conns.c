@@ -29,7 +29,7 @@ struct conn {
 	uint64_t sk;
 	int service;
 	enum conn_proto proto;
-	uint64_t last_ns;
+	uint64_t first_ns, last_ns;   /* its first and latest I/O */
 	uint16_t attempts;
 	uint8_t npending;
 	uint8_t pending[PENDING_MAX];  /* a request's first bytes split off by a short read */
@@ -527,6 +527,7 @@ static void first_sight(struct conn *c, const struct pv_data_event *e)
 	if (!c->last_ns) {
 		c->spoke_first = e->dir == PV_DIR_SEND;
 		c->tgid = e->tgid;
+		c->first_ns = e->ts_ns;
 	}
 	c->last_ns = e->ts_ns;
 }
@@ -670,13 +671,42 @@ static uint64_t *unix_inodes(uint32_t pid, size_t *n)
 
 #define UNIX_LISTS 16
 
-void conns_sweep_unix(struct conn_table *t, uint64_t now_ns)
-{
-	/* one list per process that has unix connections (most often they share a namespace;
-	 * reading per process keeps a process in another namespace right) */
+/* The unix sockets alive when they were read, per process that has unix connections (most
+ * often they share a namespace; reading per process keeps a process in another one right). */
+struct unix_alive {
+	uint64_t read_ns;
+	int n;
 	struct { uint32_t pid; uint64_t *ino; size_t n; } lists[UNIX_LISTS];
-	int nlists = 0;
+};
 
+struct unix_alive *conns_unix_alive(struct conn_table *t, uint64_t now_ns)
+{
+	struct unix_alive *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->read_ns = now_ns;
+	for (unsigned b = 0; b < CONN_BUCKETS; b++)
+		for (struct conn *c = t->buckets[b]; c; c = c->next) {
+			int i;
+
+			if (!c->unix_ino)
+				continue;
+			for (i = 0; i < a->n && a->lists[i].pid != c->tgid; i++)
+				;
+			if (i < a->n || a->n == UNIX_LISTS) /* more processes than slots: looked at next time */
+				continue;
+			a->lists[i].pid = c->tgid;
+			a->lists[i].ino = unix_inodes(c->tgid, &a->lists[i].n);
+			a->n++;
+		}
+	return a;
+}
+
+void conns_sweep_unix(struct conn_table *t, struct unix_alive *a, uint64_t now_ns)
+{
+	if (!a)
+		return;
 	for (unsigned b = 0; b < CONN_BUCKETS; b++) {
 		struct conn **pp = &t->buckets[b];
 
@@ -684,22 +714,11 @@ void conns_sweep_unix(struct conn_table *t, uint64_t now_ns)
 			struct conn *c = *pp;
 			int i;
 
-			if (!c->unix_ino) {
-				pp = &c->next;
-				continue;
-			}
-			for (i = 0; i < nlists && lists[i].pid != c->tgid; i++)
+			for (i = 0; i < a->n && a->lists[i].pid != c->tgid; i++)
 				;
-			if (i == nlists) {
-				if (nlists == UNIX_LISTS) { /* more processes than slots: look next time */
-					pp = &c->next;
-					continue;
-				}
-				lists[i].pid = c->tgid;
-				lists[i].ino = unix_inodes(c->tgid, &lists[i].n);
-				nlists++;
-			}
-			if (lists[i].ino && bsearch(&c->unix_ino, lists[i].ino, lists[i].n, sizeof(uint64_t), cmp_u64)) {
+			/* only a connection seen before the list was read can be missing from it */
+			if (!c->unix_ino || c->first_ns >= a->read_ns || i == a->n || !a->lists[i].ino ||
+			    bsearch(&c->unix_ino, a->lists[i].ino, a->lists[i].n, sizeof(uint64_t), cmp_u64)) {
 				pp = &c->next;
 				continue;
 			}
@@ -707,8 +726,9 @@ void conns_sweep_unix(struct conn_table *t, uint64_t now_ns)
 			release(t, c, now_ns);
 		}
 	}
-	for (int i = 0; i < nlists; i++)
-		free(lists[i].ino);
+	for (int i = 0; i < a->n; i++)
+		free(a->lists[i].ino);
+	free(a);
 }
 
 void conns_counters(const struct conn_table *t, struct conn_counters *out)

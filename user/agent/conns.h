@@ -55,6 +55,11 @@ void conns_sweep(struct conn_table *t, uint64_t older_than_ns, int final);
 void conns_settle(struct conn_table *t, uint64_t quiet_since_ns);
 /* Close the unix connections whose socket is gone: no kernel event says so when our side
  * closes first (its inode left /proc/PID/net/unix). */
-void conns_sweep_unix(struct conn_table *t, uint64_t now_ns);
+struct unix_alive;
+/* Read which of the unix sockets we follow are alive (now_ns: the time, taken before). */
+struct unix_alive *conns_unix_alive(struct conn_table *t, uint64_t now_ns);
+/* Then, once every record made before that read is drained (the last write of a socket that
+ * closed just before it may still be queued), close those that were not alive; frees alive. */
+void conns_sweep_unix(struct conn_table *t, struct unix_alive *alive, uint64_t now_ns);
 void conns_counters(const struct conn_table *t, struct conn_counters *out);
 #endif
