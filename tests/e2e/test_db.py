@@ -166,18 +166,23 @@ def test_db_calls_per_request_and_n_plus_one(postgres, db_app, watch_factory, wo
             assert set(findings) == {("GET /n1/{id}", ORDERS_OF_USER), ("GET /pg/{id}", USER_BY_ID)}, findings
 
 
-def test_asyncpg_pipelined_equal_pg_stat_statements(postgres, watch_factory):
-    truth = postgres.connect("postgres")
-    fetches, rows = 40, 25
-    proc = subprocess.Popen([PY, os.path.join(APPS, "asyncpg_client.py"), str(postgres.port), "app",
-                             str(fetches), str(rows)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def run_asyncpg_client(pg, watch_factory, fetches, rows, *extra, while_open=None):
+    """apps/asyncpg_client.py against pg with pyvitals watching it. Returns what the client said,
+    pg_stat_statements, what while_open(truth_connection, pid) found while the client's connection
+    was still open (None without it), and pyvitals' last snapshot."""
+    truth = pg.connect("postgres")
+    seen = None
+    proc = subprocess.Popen([PY, os.path.join(APPS, "asyncpg_client.py"), str(pg.port), "app", str(fetches),
+                             str(rows), *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         w = watch_factory("-p", proc.pid)
-        postgres.reset_stats(truth)
+        pg.reset_stats(truth)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         done = json.loads(proc.stdout.readline())
-        pgss = postgres.statements(truth)
+        pgss = pg.statements(truth)
+        if while_open:
+            seen = while_open(truth, proc.pid)
         snap = w.stop()
         proc.stdin.write("exit\n")
         proc.stdin.flush()
@@ -187,6 +192,12 @@ def test_asyncpg_pipelined_equal_pg_stat_statements(postgres, watch_factory):
             proc.kill()
             proc.wait()
         truth.close()
+    return done, pgss, seen, snap
+
+
+def test_asyncpg_pipelined_equal_pg_stat_statements(postgres, watch_factory):
+    fetches, rows = 40, 25
+    done, pgss, _, snap = run_asyncpg_client(postgres, watch_factory, fetches, rows)
     print_hooks(snap, "asyncpg")
     entry = peer_entry(service(snap), "postgresql", f"127.0.0.1:{postgres.port}")
     assert done["errors"] == 1

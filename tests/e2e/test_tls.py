@@ -19,7 +19,7 @@ from conftest import APPS, HOOKS_ARGS, PY, PYVITALS, free_port, routes_by_key, w
 from http_client import Truth, drive_mix, request
 from servers import make_cert, mariadb_tls, need_module, postgres_tls, redis_server  # noqa: F401 (module fixtures)
 from test_db import (LIST_USERS, ORDERS_OF_USER, SYNTAX_ERROR, TLS_LOOP, USER_BY_ID, assert_pg_matches, commandstats,
-                     expected_pg, keyspace, peer_entry, print_hooks, service)
+                     expected_pg, keyspace, peer_entry, print_hooks, run_asyncpg_client, service)
 from test_db import db_app, workload  # noqa: F401 (fixtures)
 from test_db import drive as drive_db
 from test_http import assert_matches_truth
@@ -128,28 +128,12 @@ def test_psycopg2_sslmode_require_equals_pg_stat_statements(postgres_tls, db_app
 
 def test_asyncpg_ssl_equals_pg_stat_statements(postgres_tls, watch_factory):
     need_module("asyncpg", "python3-asyncpg")
-    truth = postgres_tls.connect("postgres")
     fetches, rows = 40, 25
-    proc = subprocess.Popen([PY, os.path.join(APPS, "asyncpg_client.py"), str(postgres_tls.port), "app",
-                             str(fetches), str(rows), "tls"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        w = watch_factory("-p", proc.pid)
-        postgres_tls.reset_stats(truth)
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        done = json.loads(proc.stdout.readline())
-        pgss = postgres_tls.statements(truth)
-        sessions, encrypted = postgres_tls.ssl_backends(truth, "asyncpg_client")  # its connection is still open
-        libs = libssl_paths([proc.pid])
-        snap = w.stop()
-        proc.stdin.write("exit\n")
-        proc.stdin.flush()
-        proc.wait(20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        truth.close()
+
+    def while_open(truth, pid):
+        return postgres_tls.ssl_backends(truth, "asyncpg_client"), libssl_paths([pid])
+    done, pgss, ((sessions, encrypted), libs), snap = run_asyncpg_client(postgres_tls, watch_factory, fetches,
+                                                                          rows, "tls", while_open=while_open)
     print_hooks(snap, "asyncpg tls")
     print(f"asyncpg tls: truth: pg_stat_statements {pgss}, app {done}, "
           f"pg_stat_ssl {encrypted} of {sessions} sessions encrypted")
