@@ -177,7 +177,8 @@ def test_redis_tls_commandstats_and_keyspace(redis_server, db_app, watch_factory
     assert entry["cache"] == {"hits": hits, "misses": misses}, entry
     assert entry.get("tls") is True and entry["exact"] is True, entry
     assert "k:" not in json.dumps(entry), f"a key leaked into the output: {entry}"
-    assert routes_by_key(svc)[("GET", "/redis-tls")]["db_calls_per_request"] == 14
+    assert routes_by_key(svc)[("GET", "/redis-tls")]["db_calls_per_request"] == 14, \
+        (svc["db_attribution"], [(b["peer"], b["why"]) for b in svc["blind_spots"]], snap["tls"])
     assert_tls_read(svc, libs, "redis tls", connections=opened)
 
 
