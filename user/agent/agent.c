@@ -73,10 +73,10 @@ static void tls_feed(void *ctx, uint64_t sk, uint64_t ssl, const struct pv_data_
 	conns_tls_plain(a->conns, sk, ssl, e);
 }
 
-static enum tls_sock_state tls_sock_state(void *ctx, uint64_t sk)
+static enum tls_sock_state tls_sock_state(void *ctx, uint64_t sk, uint64_t *id)
 {
 	struct agent *a = ctx;
-	int s = conns_tls_state(a->conns, sk);
+	int s = conns_tls_state(a->conns, sk, id);
 
 	return s == 0 ? TLS_SOCK_GONE : s == 1 ? TLS_SOCK_PLAIN : TLS_SOCK_OTHER;
 }

@@ -29,6 +29,7 @@ struct conn {
 	uint64_t sk;
 	int service;
 	enum conn_proto proto;
+	uint64_t id;                   /* unique: a later socket at the same address is another */
 	uint64_t first_ns, last_ns;   /* its first and latest I/O */
 	uint16_t attempts;
 	uint8_t npending;
@@ -69,6 +70,7 @@ struct conn_table {
 	struct conns_ops ops;
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn_counters counters;
+	uint64_t next_id;
 };
 
 struct conn_table *conns_new(struct service *services, int nservices, const struct conns_ops *ops)
@@ -272,6 +274,7 @@ static struct conn *lookup(struct conn_table *t, uint64_t sk, int create, int se
 	if (!create || service < 0 || service >= t->nservices || !(c = calloc(1, sizeof(*c))))
 		return NULL;
 	c->sk = sk;
+	c->id = ++t->next_id;
 	c->service = service;
 	c->svc = &t->services[service];
 	snprintf(c->peer, sizeof(c->peer), "unknown (state expired)");
@@ -572,10 +575,11 @@ void conns_tls_plain(struct conn_table *t, uint64_t sk, uint64_t ssl, const stru
 	parse(t, c, e);
 }
 
-int conns_tls_state(struct conn_table *t, uint64_t sk)
+int conns_tls_state(struct conn_table *t, uint64_t sk, uint64_t *id)
 {
 	struct conn *c = lookup(t, sk, 0, -1);
 
+	*id = c ? c->id : 0;
 	if (!c)
 		return 0;
 	return !c->tls && (c->proto == PROTO_HTTP_SERVER || c->proto == PROTO_HTTP_CLIENT ||

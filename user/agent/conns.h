@@ -44,8 +44,9 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e);
 void conns_close(struct conn_table *t, uint64_t sk, uint64_t ts_ns);
 /* Plaintext of SSL ssl that tls_bind tied to socket sk: parsed as that connection's bytes. */
 void conns_tls_plain(struct conn_table *t, uint64_t sk, uint64_t ssl, const struct pv_data_event *e);
-/* For tls_bind: 0 no such connection, 1 one carrying a protocol in clear, 2 anything else. */
-int conns_tls_state(struct conn_table *t, uint64_t sk);
+/* For tls_bind: 0 no such connection, 1 one carrying a protocol in clear, 2 anything else; *id
+ * names the connection (a socket at a reused address is another one). */
+int conns_tls_state(struct conn_table *t, uint64_t sk, uint64_t *id);
 /* A unix stream socket's path (before its first data): the connection is named by it. */
 void conns_unix(struct conn_table *t, const struct pv_unix_event *e);
 /* Close every connection idle since before `older_than_ns`, and, with final, all of them. */

@@ -23,7 +23,7 @@ struct thread {
 };
 
 struct binding {
-	uint64_t ssl, sk;
+	uint64_t ssl, sk, conn;       /* conn: the connection's id when tied */
 	uint32_t tgid;
 	struct binding *next;
 };
@@ -112,12 +112,29 @@ static struct binding *binding_of(struct tls_bind *b, uint32_t tgid, uint64_t ss
 	return x;
 }
 
+static enum tls_sock_state state_of(struct tls_bind *b, uint64_t sk)
+{
+	uint64_t id;
+
+	return b->ops.state(b->ops.ctx, sk, &id);
+}
+
+/* The tie still names the connection it was made on (closed since: another may have its address). */
+static bool tie_lives(struct tls_bind *b, const struct binding *x)
+{
+	uint64_t id;
+
+	return b->ops.state(b->ops.ctx, x->sk, &id) == TLS_SOCK_OTHER && id == x->conn;
+}
+
 static void feed(struct tls_bind *b, uint64_t sk, const struct pv_data_event *e)
 {
 	struct binding *x = binding_of(b, e->tgid, e->sk, true);
 
-	if (x)
+	if (x) {
 		x->sk = sk;
+		b->ops.state(b->ops.ctx, sk, &x->conn);
+	}
 	b->ops.feed(b->ops.ctx, sk, e->sk, e);
 }
 
@@ -178,7 +195,7 @@ void tls_bind_socket_io(struct tls_bind *b, const struct pv_data_event *e)
 	t->seen_ns = e->ts_ns;
 	if (e->dir == PV_DIR_RECV)
 		t->recv_sk = e->sk;
-	else if (t->held && b->ops.state(b->ops.ctx, e->sk) == TLS_SOCK_OTHER)
+	else if (t->held && state_of(b, e->sk) == TLS_SOCK_OTHER)
 		release_held(b, t, 0, e->sk); /* rule 3, write: the ciphertext of what it just wrote */
 }
 
@@ -193,7 +210,7 @@ void tls_bind_plain(struct tls_bind *b, const struct pv_data_event *e)
 	}
 	t->seen_ns = e->ts_ns;
 	/* 1: the thread moved bytes on a socket inside this call */
-	if (t->last_sk && t->last_ts >= e->start_ns && b->ops.state(b->ops.ctx, t->last_sk) != TLS_SOCK_PLAIN) {
+	if (t->last_sk && t->last_ts >= e->start_ns && state_of(b, t->last_sk) != TLS_SOCK_PLAIN) {
 		release_held(b, t, e->sk, t->last_sk);
 		b->n.in_call++;
 		feed(b, t->last_sk, e);
@@ -201,7 +218,7 @@ void tls_bind_plain(struct tls_bind *b, const struct pv_data_event *e)
 	}
 	/* 2: tied before, and that connection lives */
 	x = binding_of(b, e->tgid, e->sk, false);
-	if (x && b->ops.state(b->ops.ctx, x->sk) != TLS_SOCK_GONE) {
+	if (x && tie_lives(b, x)) {
 		release_held(b, t, e->sk, x->sk);
 		b->n.known++;
 		feed(b, x->sk, e);
@@ -209,7 +226,7 @@ void tls_bind_plain(struct tls_bind *b, const struct pv_data_event *e)
 	}
 	/* 3: memory BIOs: what the loop read just before, or what it sends next */
 	if (e->dir == PV_DIR_RECV) {
-		if (t->recv_sk && b->ops.state(b->ops.ctx, t->recv_sk) == TLS_SOCK_OTHER) {
+		if (t->recv_sk && state_of(b, t->recv_sk) == TLS_SOCK_OTHER) {
 			release_held(b, t, e->sk, t->recv_sk);
 			b->n.recv_before++;
 			feed(b, t->recv_sk, e);
@@ -239,7 +256,7 @@ void tls_bind_sweep(struct tls_bind *b, uint64_t older_than_ns)
 			struct binding *x = *pp;
 
 			/* a tie lasts as long as its connection: a pooled one may idle for minutes */
-			if (older_than_ns != UINT64_MAX && b->ops.state(b->ops.ctx, x->sk) != TLS_SOCK_GONE) {
+			if (older_than_ns != UINT64_MAX && tie_lives(b, x)) {
 				pp = &x->next;
 				continue;
 			}

@@ -21,8 +21,9 @@ enum tls_sock_state { TLS_SOCK_GONE, TLS_SOCK_PLAIN, TLS_SOCK_OTHER };
 struct tls_bind_ops {
 	/* the plaintext e belongs to socket sk */
 	void (*feed)(void *ctx, uint64_t sk, uint64_t ssl, const struct pv_data_event *e);
-	/* GONE: no live connection; PLAIN: one that carries a protocol in clear (not a carrier) */
-	enum tls_sock_state (*state)(void *ctx, uint64_t sk);
+	/* GONE: no live connection; PLAIN: one that carries a protocol in clear (not a carrier);
+	 * *id: which connection (a later socket at a reused address is another) */
+	enum tls_sock_state (*state)(void *ctx, uint64_t sk, uint64_t *id);
 	void *ctx;
 };
 
