@@ -43,11 +43,12 @@ struct {
 
 #include "emit.bpf.h"
 
-/* kprobe mode: tcp_*msg arguments, from entry to return, per thread. */
+/* kprobe mode: tcp_*msg arguments, from entry to the syscall's exit, per thread. */
 struct kprobe_args {
 	__u64 sk;
 	__s32 flags;
-	__u32 pad;
+	__u32 dir;
+	__s64 nr;       /* the syscall the call came from */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -314,24 +315,39 @@ int BPF_PROG(fexit_unix_recvmsg, struct socket *sock, struct msghdr *msg, size_t
 }
 
 /* ---- hook set 3: kprobes ---- */
-static __always_inline int stash_args(struct sock *sk, int flags)
+/* The entry kprobes keep the socket per thread; the result comes from the exit tracepoint of the
+ * syscall that made the call. Not from kretprobes: the kernel follows at most max(10, 2 x CPUs)
+ * of a kretprobe's calls at once and silently drops the returns past that, and a threaded
+ * server keeps more threads than that blocked in tcp_recvmsg (4 of 12 requests were lost). */
+static __always_inline int stash_args(struct sock *sk, int flags, __u8 dir)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32, tid = (__u32)bpf_get_current_pid_tgid();
-	struct kprobe_args a = { .sk = (__u64)sk, .flags = flags };
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct kprobe_args a = { .sk = (__u64)sk, .flags = flags, .dir = dir, .nr = SYSCALL_NR(regs) };
 
 	if (bpf_map_lookup_elem(&tracked, &tgid))
 		bpf_map_update_elem(&kprobe_stash, &tid, &a, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int unstash_args(int ret, __u8 dir)
+/* syscalls:sys_exit_*: the common fields, then the syscall number and its result. */
+struct sys_exit_args {
+	__u64 common;
+	__s32 nr;
+	__s32 pad;
+	__s64 ret;
+};
+
+static __always_inline int unstash_args(const struct sys_exit_args *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct kprobe_args *a = bpf_map_lookup_elem(&kprobe_stash, &tid);
 
 	if (!a)
 		return 0;
-	on_sock_io((struct sock *)a->sk, ret, a->flags, dir);
+	/* the call came from this syscall (not io_uring or sendfile, which leave no exit here) */
+	if (a->nr == ctx->nr)
+		on_sock_io((struct sock *)a->sk, (int)ctx->ret, a->flags, a->dir);
 	bpf_map_delete_elem(&kprobe_stash, &tid);
 	return 0;
 }
@@ -339,57 +355,51 @@ static __always_inline int unstash_args(int ret, __u8 dir)
 SEC("kprobe/tcp_sendmsg")
 int BPF_KPROBE(kp_tcp_sendmsg, struct sock *sk)
 {
-	return stash_args(sk, 0);
-}
-
-SEC("kretprobe/tcp_sendmsg")
-int BPF_KRETPROBE(krp_tcp_sendmsg, int ret)
-{
-	return unstash_args(ret, PV_DIR_SEND);
+	return stash_args(sk, 0, PV_DIR_SEND);
 }
 
 SEC("kprobe/tcp_recvmsg")
 int BPF_KPROBE(kp_tcp_recvmsg, struct sock *sk, struct msghdr *msg, size_t len, int flags)
 {
-	return stash_args(sk, flags);
+	return stash_args(sk, flags, PV_DIR_RECV);
 }
 
 /* Before 5.19 a 'nonblock' parameter came before flags; userspace loads this variant there. */
 SEC("kprobe/tcp_recvmsg")
 int BPF_KPROBE(kp_tcp_recvmsg6, struct sock *sk, struct msghdr *msg, size_t len, int nonblock, int flags)
 {
-	return stash_args(sk, flags);
-}
-
-SEC("kretprobe/tcp_recvmsg")
-int BPF_KRETPROBE(krp_tcp_recvmsg, int ret)
-{
-	return unstash_args(ret, PV_DIR_RECV);
+	return stash_args(sk, flags, PV_DIR_RECV);
 }
 
 SEC("kprobe/unix_stream_sendmsg")
 int BPF_KPROBE(kp_unix_sendmsg, struct socket *sock)
 {
-	return stash_args(BPF_CORE_READ(sock, sk), 0);
-}
-
-SEC("kretprobe/unix_stream_sendmsg")
-int BPF_KRETPROBE(krp_unix_sendmsg, int ret)
-{
-	return unstash_args(ret, PV_DIR_SEND);
+	return stash_args(BPF_CORE_READ(sock, sk), 0, PV_DIR_SEND);
 }
 
 SEC("kprobe/unix_stream_recvmsg")
 int BPF_KPROBE(kp_unix_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags)
 {
-	return stash_args(BPF_CORE_READ(sock, sk), flags);
+	return stash_args(BPF_CORE_READ(sock, sk), flags, PV_DIR_RECV);
 }
 
-SEC("kretprobe/unix_stream_recvmsg")
-int BPF_KRETPROBE(krp_unix_recvmsg, int ret)
-{
-	return unstash_args(ret, PV_DIR_RECV);
-}
+/* The syscalls whose buffers copy_user_data reads. */
+SEC("tp/syscalls/sys_exit_read")
+int kx_read(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_write")
+int kx_write(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_readv")
+int kx_readv(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_writev")
+int kx_writev(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_sendto")
+int kx_sendto(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_recvfrom")
+int kx_recvfrom(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_sendmsg")
+int kx_sendmsg(struct sys_exit_args *ctx) { return unstash_args(ctx); }
+SEC("tp/syscalls/sys_exit_recvmsg")
+int kx_recvmsg(struct sys_exit_args *ctx) { return unstash_args(ctx); }
 
 /* ---- connection end, all modes ---- */
 static __always_inline void emit_close(__u64 key)

@@ -187,9 +187,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
 {
 	struct bpf_program *tp[] = { s->progs.tp_sock_send, s->progs.tp_sock_recv };
-	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.krp_tcp_sendmsg, s->progs.krp_tcp_recvmsg,
-				     s->progs.kp_unix_sendmsg, s->progs.krp_unix_sendmsg, s->progs.kp_unix_recvmsg,
-				     s->progs.krp_unix_recvmsg };
+	struct bpf_program *kp[] = { s->progs.kp_tcp_sendmsg, s->progs.kp_unix_sendmsg, s->progs.kp_unix_recvmsg,
+				     s->progs.kx_read, s->progs.kx_write, s->progs.kx_readv, s->progs.kx_writev,
+				     s->progs.kx_sendto, s->progs.kx_recvfrom, s->progs.kx_sendmsg, s->progs.kx_recvmsg };
 	bool recv4 = s->rodata->cfg.recvmsg_params == 4, recv6 = s->rodata->cfg.recvmsg_params == 6;
 
 	for (int i = 0; i < 2; i++)
