@@ -4,7 +4,8 @@
  * Socket data comes from one of three hook sets, chosen by userspace at start-up
  * (the others are not loaded): the sock:sock_{send,recv}_length tracepoints (fire only
  * for socket I/O, in the caller's context, no host-wide syscall tax), fexit on
- * tcp_{send,recv}msg, or kprobe/kretprobe on the same. All three end in on_sock_io(),
+ * tcp_{send,recv}msg, or kprobes on the same with the result from the syscall's exit
+ * tracepoint. All three end in on_sock_io(),
  * which copies a bounded prefix of the user buffer straight from the syscall's
  * registers. Processes join a service at attach (userspace), by fork from a member,
  * or by exec of a watched comm, all followed here so no first request is missed. */
