@@ -7,6 +7,7 @@
   const POLL_MS = 1000;
   const TIMEOUT_MS = 5000;
   const WINDOW_MS = 5 * 60 * 1000;
+  const GAP_MS = 5 * POLL_MS;
   const MAX_LINES = 8;
   const TOKEN_KEY = 'pyvitals-token';
   // Tableau 10: a route keeps its colour in every chart of its service
@@ -109,6 +110,9 @@
   const num = (x) => (typeof x === 'number' && isFinite(x) ? x : null);
   const ratio = (part, whole) => (num(part) !== null && num(whole) > 0 ? part / whole : null);
   const routeKey = (r) => r.method + ' ' + r.route;
+  const pad = (n) => String(n).padStart(2, '0');
+  // HH:MM:SS ticks; while the window is a few seconds long Dygraph also ticks half seconds: unlabelled
+  const clock = (d) => (d.getMilliseconds() ? '' : pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()));
 
   /* ---- verdict banner ---- */
 
@@ -291,6 +295,7 @@
     }
     if (!c) {
       c = { box: text('div', '', 'chart-box'), plot: text('div', '', 'chart'), legend: text('div', '', 'legend'), g: null, labels: '' };
+      c.box.dataset.chart = spec.id;
       c.box.append(text('h3', spec.title), c.plot, c.legend);
       st.grid.append(c.box);
       st.charts.set(spec.id, c);
@@ -298,7 +303,12 @@
     c.box.hidden = false;
     const labels = ['time', ...keys];
     for (const k of keys) if (!st.colors.has(k)) st.colors.set(k, PALETTE[(st.colors.size - 1) % PALETTE.length]);
-    const rows = st.samples.map((smp) => [smp.t, ...keys.map((k) => spec.value(smp, k))]);
+    const rows = [];
+    st.samples.forEach((smp, i) => {
+      // no line across a stretch without data (agent unreachable, service gone for a while)
+      if (i && smp.t - st.samples[i - 1].t > GAP_MS) rows.push([new Date(smp.t - POLL_MS), ...keys.map(() => null)]);
+      rows.push([smp.t, ...keys.map((k) => spec.value(smp, k))]);
+    });
     // Dygraph wants its labels fixed for a graph's life: a new set of lines is a new graph
     if (c.g && c.labels !== labels.join('\n')) {
       c.g.destroy();
@@ -309,6 +319,7 @@
       return;
     }
     c.labels = labels.join('\n');
+    const options = spec.options || {};
     c.g = new Dygraph(c.plot, rows, Object.assign({
       labels,
       labelsDiv: c.legend,
@@ -319,7 +330,7 @@
       axisLabelFontSize: 11,
       yAxisLabelWidth: 42,
       digitsAfterDecimal: 2,
-    }, spec.options || {}));
+    }, options, { axes: Object.assign({ x: { axisLabelFormatter: clock } }, options.axes) }));
   }
 
   function checksByRoute(hs) {
@@ -333,7 +344,8 @@
 
   function drawTable(st, s, hs) {
     const routes = ((s.http_server || {}).routes || []).slice();
-    routes.sort((a, b) => (b.requests_per_s || 0) - (a.requests_per_s || 0) || b.requests - a.requests);
+    routes.sort((a, b) => (b.requests_per_s || 0) - (a.requests_per_s || 0) || b.requests - a.requests ||
+      (routeKey(a) < routeKey(b) ? -1 : 1));
     const status = checksByRoute(hs);
     const keep = new Set();
     for (const r of routes) {
@@ -379,7 +391,8 @@
       const hs = hsByName.get(s.name);
       st.badge.textContent = hs ? hs.status : 'no verdict';
       st.badge.dataset.status = hs ? hs.status : 'unknown';
-      st.meta.textContent = 'pids ' + (s.pids || []).join(' ');
+      // a --comm target is a service before any process of that name runs
+      st.meta.textContent = s.pids && s.pids.length ? 'pids ' + s.pids.join(' ') : 'no process yet';
       for (const spec of CHARTS) drawChart(st, spec);
       drawTable(st, s, hs);
     }

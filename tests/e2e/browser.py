@@ -101,8 +101,11 @@ class Chromium:
     def wait_for(self, expression, timeout=20):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.evaluate(expression):
-                return
+            try:
+                if self.evaluate(expression):
+                    return
+            except RuntimeError:
+                pass  # the page is between two documents (a reload): not there yet
             self.pump(0.2)
         pytest.fail(f"the page never satisfied `{expression}` in {timeout}s; problems seen: {self.problems()}")
 
