@@ -405,10 +405,12 @@
         services.delete(name);
       } else if (!st.el.classList.contains('gone')) {
         st.el.classList.add('gone');
-        st.meta.textContent = 'not seen since ' + new Date(st.seen).toLocaleTimeString();
+        st.badge.textContent = 'gone';
+        st.badge.dataset.status = 'unknown';
+        st.meta.textContent = 'not in the snapshot since ' + clock(new Date(st.seen - st.seen % 1000));
       }
     }
-    $('no-services').hidden = services.size > 0;
+    $('no-services').hidden = (snap.services || []).length > 0;
   }
 
   window.addEventListener('resize', () => {
