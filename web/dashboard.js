@@ -76,10 +76,9 @@
   }
 
   async function poll() {
+    let snap, health;
     try {
-      const [snap, health] = await Promise.all([getJSON('api/snapshot'), getJSON('health')]);
-      document.body.classList.remove('stale');
-      update(snap, health, Date.now());
+      [snap, health] = await Promise.all([getJSON('api/snapshot'), getJSON('health')]);
     } catch (e) {
       document.body.classList.add('stale');
       if (e instanceof AuthError) {
@@ -89,9 +88,15 @@
         askForToken();
         return;
       }
-      setVerdict('unreachable', 'agent unreachable', '', [text('li', e.name === 'AbortError' ? 'no answer in 5 s' : String(e.message || e))]);
+      const why = e.name === 'AbortError' ? 'no answer in ' + TIMEOUT_MS / 1000 + ' s' : String(e.message || e);
+      setVerdict('unreachable', 'agent unreachable', '', [text('li', why)]);
+      setTimeout(poll, POLL_MS);
+      return;
     }
+    // scheduled before drawing: a bug in drawing shows in the console and does not stop the page
     setTimeout(poll, POLL_MS);
+    document.body.classList.remove('stale');
+    update(snap, health, Date.now());
   }
 
   /* ---- small helpers ---- */
