@@ -16,7 +16,11 @@ endif
 # user/ is split by concern (cli, agent, wire, probes, stats, output); headers are found by name.
 USER_DIRS := $(patsubst %/,%,$(wildcard user/*/))
 CFLAGS   += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf $(addprefix -I,$(USER_DIRS))
-LDLIBS   := -lbpf -lelf -lz -lm
+LDLIBS   := -lbpf -lelf -lz -lm -lmicrohttpd -linih
+# --version: the release, the commit built (with -dirty for local changes) and when.
+VERSION  := 0.11.0
+COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+DYGRAPHS ?= /usr/share/javascript/dygraphs
 BPFFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf \
             -I/usr/include/$(shell uname -m)-linux-gnu
 
@@ -25,7 +29,7 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*/*.c)
 USER_HDRS := $(wildcard user/*/*.h)
-USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS)) $(BUILD)/user/serve/assets.o
 LIB_OBJS  := $(filter-out $(BUILD)/user/cli/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
@@ -35,7 +39,7 @@ DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool 
         python3 python3-pytest python3-flask python3-requests gunicorn python3-uvicorn wrk apache2-utils hey procps \
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
-        python3-aiohttp python3-fastapi \
+        python3-aiohttp python3-fastapi prometheus chromium \
         qemu-system-x86 busybox-static cpio kmod xz-utils
 
 .PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest
@@ -64,6 +68,21 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 $(BUILD)/user/%.o: user/%.c $(USER_HDRS) bpf/pyvitals.h $(SKELS) | $(BUILD)/user
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard's files and Debian's dygraphs, embedded at build time (nothing is fetched at run time).
+WEB_FILES := $(wildcard web/*) $(DYGRAPHS)/dygraph.min.js $(DYGRAPHS)/dygraph.min.css
+$(BUILD)/user/serve/assets.o: user/serve/assets.S $(WEB_FILES) | $(BUILD)/user
+	@mkdir -p $(dir $@)
+	@test -f $(DYGRAPHS)/dygraph.min.js || { echo "$(DYGRAPHS)/dygraph.min.js is missing: apt-get install libjs-dygraphs (make deps does)"; exit 1; }
+	$(CC) -Wa,-I$(DYGRAPHS) -c $< -o $@
+
+# Rebuilt when the commit changes, so that --version names the code it runs.
+$(BUILD)/version.stamp: FORCE | $(BUILD)
+	@echo '$(VERSION) $(COMMIT)' | cmp -s - $@ || echo '$(VERSION) $(COMMIT)' > $@
+$(BUILD)/user/cli/version.o: $(BUILD)/version.stamp
+$(BUILD)/user/cli/version.o: CFLAGS += -DPV_VERSION='"$(VERSION)"' -DPV_COMMIT='"$(COMMIT)"' \
+	-DPV_BUILD_DATE='"$(shell date -u +%Y-%m-%dT%H:%M:%SZ)"'
+FORCE:
 
 pyvitals: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

@@ -13,7 +13,7 @@
 #define PV_CAPTURE_MAX 65536
 #define PV_IOV_MAX 8          /* iovecs of one sendmsg/writev/recvmsg copied, in order */
 #define PV_CHUNK_MAX 16       /* records one single-buffer I/O may span (1 MiB) */
-#define PV_MAX_SERVICES 16
+#define PV_MAX_SERVICES 64
 #define PV_MAX_COMMS 4
 #define PV_COMM_LEN 16
 

@@ -205,7 +205,7 @@ static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
 	bpf_program__set_autoload(s->progs.kp_tcp_recvmsg6, h == HOOKS_KPROBE && recv6);
 }
 
-static int track(struct agent *a, int pid, int service)
+int agent_track(struct agent *a, int pid, int service)
 {
 	struct pv_proc_info info = { .service = service };
 
@@ -226,7 +226,7 @@ static int tracked_service(struct agent *a, int pid)
 	return info.service;
 }
 
-static void cmdline_of(int pid, char *buf, size_t len)
+void agent_cmdline(int pid, char *buf, size_t len)
 {
 	char raw[4096], *argv[64];
 	int argc = proc_argv(pid, raw, sizeof(raw), argv, 64);
@@ -254,23 +254,60 @@ static int comm_service(struct agent *a, int tmpl, int pid)
 			break;
 		root = p;
 	}
-	cmdline_of(root, key, sizeof(key));
+	agent_cmdline(root, key, sizeof(key));
 	for (i = 0; i < a->nservices; i++)
 		if (!strcmp(a->services[i].comm, comm) && a->services[i].cmdline[0] &&
 		    !strcmp(a->services[i].cmdline, key))
 			return i;
-	i = tmpl;
 	if (a->services[tmpl].cmdline[0]) {
-		if (a->nservices == PV_MAX_SERVICES ||
-		    service_init(&a->services[a->nservices], a->nservices, 0, comm, a->opt.max_routes,
-				 a->opt.max_queries, a->opt.n1_threshold))
+		i = agent_add_service(a, 0, key);
+		if (i < 0)
 			return tmpl;
-		i = a->nservices++;
-		conns_set_nservices(a->conns, a->nservices);
+		memcpy(a->services[i].comm, a->services[tmpl].comm, PV_COMM_LEN);
+		proc_service_name(root, a->services[i].name, sizeof(a->services[i].name));
+		return i;
 	}
+	snprintf(a->services[tmpl].cmdline, sizeof(a->services[tmpl].cmdline), "%s", key);
+	proc_service_name(root, a->services[tmpl].name, sizeof(a->services[tmpl].name));
+	return tmpl;
+}
+
+int agent_add_service(struct agent *a, int root, const char *key)
+{
+	int i = a->nservices;
+
+	if (i == PV_MAX_SERVICES)
+		for (i = 0; i < a->nservices && !a->services[i].gone; i++)
+			;
+	if (i == PV_MAX_SERVICES)
+		return -1;
+	if (i < a->nservices) { /* a dropped service's slot: nothing of it may show */
+		service_free(&a->services[i]);
+		if (a->rt)
+			runtime_reset_service(a->rt, i);
+	}
+	if (service_init(&a->services[i], i, root, NULL, a->opt.max_routes, a->opt.max_queries,
+			 a->opt.n1_threshold))
+		return -1;
+	a->services[i].since_ns = agent_now_ns();
 	snprintf(a->services[i].cmdline, sizeof(a->services[i].cmdline), "%s", key);
-	proc_service_name(root, a->services[i].name, sizeof(a->services[i].name));
+	if (root)
+		proc_service_name(root, a->services[i].name, sizeof(a->services[i].name));
+	if (i == a->nservices) {
+		a->nservices++;
+		if (a->conns)
+			conns_set_nservices(a->conns, a->nservices);
+	}
 	return i;
+}
+
+void agent_drop_service(struct agent *a, int service)
+{
+	struct service *s = &a->services[service];
+
+	service_free(s);
+	service_init(s, service, 0, NULL, a->opt.max_routes, a->opt.max_queries, a->opt.n1_threshold);
+	s->gone = true;
 }
 
 /* A process exec'd into a watched comm was tracked by the kernel side under the comm's first
@@ -280,7 +317,7 @@ static int place_exec(struct agent *a, int pid, int service)
 	int s = comm_service(a, service, pid);
 
 	if (s != service)
-		track(a, pid, s);
+		agent_track(a, pid, s);
 	return s;
 }
 
@@ -302,7 +339,7 @@ static int scan_one(int pid, void *ctx)
 			if (a->services[i].comm[0] && !strcmp(comm, a->services[i].comm))
 				service = comm_service(a, i, pid);
 	if (service >= 0)
-		track(a, pid, service);
+		agent_track(a, pid, service);
 	return 0;
 }
 
@@ -451,8 +488,8 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 {
 	memset(a, 0, sizeof(*a));
 	a->opt = *o;
-	if (!o->ntargets) {
-		snprintf(err, errlen, "no target: name the service with -p PID or --comm NAME");
+	if (!o->ntargets && !o->all_python) {
+		snprintf(err, errlen, "no target: name the service with -p PID, --comm NAME or --all-python");
 		return -1;
 	}
 	for (int i = 0; i < o->ntargets; i++) {
@@ -478,11 +515,15 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 	if (start_sockets(a, err, errlen))
 		goto fail;
 	for (int i = 0; i < a->nservices; i++)
-		if (a->services[i].root_pid && track(a, a->services[i].root_pid, i)) {
+		if (a->services[i].root_pid && agent_track(a, a->services[i].root_pid, i)) {
 			snprintf(err, errlen, "adding pid %d to the tracked map failed: %s", a->services[i].root_pid,
 				 strerror(errno));
 			goto fail;
 		}
+	if (o->all_python && all_python_scan(a)) {
+		snprintf(err, errlen, "scanning /proc for CPython processes failed: %s", strerror(errno));
+		goto fail;
+	}
 	/* Forks from now on are followed in the kernel; two passes catch those made during the scan. */
 	proc_each(scan_one, a);
 	proc_each(scan_one, a);
@@ -511,6 +552,8 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 	}
 	name_services(a);
 	a->start_ns = a->last_snap_ns = agent_now_ns();
+	for (int i = 0; i < a->nservices; i++)
+		a->services[i].since_ns = a->start_ns;
 	return 0;
 fail:
 	agent_stop(a);
@@ -564,6 +607,7 @@ void agent_stop(struct agent *a)
 	a->chunks = NULL;
 	for (int i = 0; i < a->nservices; i++)
 		service_free(&a->services[i]);
+	all_python_free(a);
 }
 
 void agent_drain(struct agent *a)
@@ -609,6 +653,8 @@ bool agent_targets_gone(struct agent *a)
 {
 	int pid;
 
+	if (a->opt.all_python)
+		return false;
 	for (int i = 0; i < a->nservices; i++)
 		if (a->services[i].comm[0] || agent_pids(a, i, &pid, 1) > 0)
 			return false;

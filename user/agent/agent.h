@@ -15,6 +15,7 @@ struct runtime;
 struct sqlite_probe;
 struct tls_probe;
 struct tls_bind;
+struct all_python;
 
 struct agent {
 	struct options opt;
@@ -37,6 +38,7 @@ struct agent {
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
 	uint64_t lost_chunks;         /* records of a large I/O that could not be joined */
 	struct chunks *chunks;
+	struct all_python *ap;        /* --all-python: the discovery's state */
 };
 
 /* Load, fill the tracked map, attach. 0, or -1 with a message in err and nothing left attached. */
@@ -59,6 +61,20 @@ int agent_service_of(struct agent *a, int pid);
 /* True when every -p target and its descendants have exited (never for --comm). */
 bool agent_targets_gone(struct agent *a);
 uint64_t agent_lost_events(struct agent *a);
+/* Put pid in service (the kernel follows its forks from now on). */
+int agent_track(struct agent *a, int pid, int service);
+/* The command line of pid, arguments joined by spaces ("" when unreadable). */
+void agent_cmdline(int pid, char *buf, size_t len);
+/* A new service for the application whose topmost process is root and command line key: a new
+ * slot, or one of a dropped service. Its index, or -1 when every slot is taken. */
+int agent_add_service(struct agent *a, int root, const char *key);
+/* The service's processes all exited (--all-python): out of every output, its slot reusable. */
+void agent_drop_service(struct agent *a, int service);
+
+/* --all-python (all_python.c): find CPython processes not yet watched, drop exited services. */
+int all_python_scan(struct agent *a);
+uint64_t all_python_unwatched(const struct agent *a); /* left out at the last scan: slots full */
+void all_python_free(struct agent *a);
 const struct pv_counters *agent_counters(struct agent *a);  /* the kernel side's drop counters */
 uint64_t agent_now_ns(void);
 

@@ -19,6 +19,7 @@
 #define IDLE_CONN_NS (600ull * 1000000000ull)
 #define IDLE_THREAD_NS 5000000000ull
 #define SETTLE_QUIET_NS 1000000000ull /* a response of unknown end this quiet has ended */
+#define SCAN_NS 1000000000ull         /* --all-python looks for new interpreters this often */
 
 static int make_timer(void)
 {
@@ -56,6 +57,7 @@ static int take_snapshot(struct agent *a, const struct agent_loop *loop, bool fi
 int agent_run(struct agent *a, const struct agent_loop *loop)
 {
 	uint64_t interval_ns = a->opt.interval_s * 1e9, next_snap = a->start_ns + interval_ns;
+	uint64_t next_scan = a->start_ns + SCAN_NS;
 	uint64_t end_ns = a->opt.duration_s > 0 ? a->start_ns + (uint64_t)(a->opt.duration_s * 1e9) : 0;
 	int ep = epoll_create1(EPOLL_CLOEXEC), tfd = make_timer(), sfd, ret = 0;
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -115,6 +117,11 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 		now = agent_now_ns();
 		if (end_ns && now >= end_ns)
 			done = true;
+		if (a->opt.all_python && now >= next_scan) {
+			all_python_scan(a);
+			agent_refresh_probes(a);
+			next_scan = now + SCAN_NS;
+		}
 		if (!done && now >= next_snap) {
 			next_snap += interval_ns;
 			if (next_snap <= now)

@@ -137,11 +137,16 @@ void proc_service_name(int pid, char *buf, size_t len)
 	}
 	/* Skip the interpreter and its own flags: the script or module names the service. */
 	if (is_python(argv[0])) {
-		for (i = 1; i < argc && argv[i][0] == '-'; i++)
+		for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 			if (!strcmp(argv[i], "-m") && i + 1 < argc) {
 				i++;
 				break;
 			}
+			if (!strcmp(argv[i], "-c")) { /* the code itself is no name */
+				snprintf(buf, len, "%s -c", base(argv[0]));
+				return;
+			}
+		}
 		if (i >= argc)
 			i = 0;
 	}
@@ -172,4 +177,23 @@ int proc_each(int (*fn)(int pid, void *ctx), void *ctx)
 	}
 	closedir(d);
 	return ret;
+}
+
+/* CPython: an executable named python*, or libpython mapped (uwsgi's plugin, embedded
+ * interpreters, pyenv's shared builds). */
+bool proc_is_cpython(int pid)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	if (!proc_exe(pid, line, sizeof(line)) && !strncmp(base(line), "python", 6))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/libpython") != NULL;
+	fclose(f);
+	return found;
 }

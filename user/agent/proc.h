@@ -14,6 +14,8 @@ int proc_exe(int pid, char *buf, size_t len);             /* 0 or -errno */
 int proc_argv(int pid, char *buf, size_t len, char **argv, int maxargs);
 /* A readable service name from the command line: "gunicorn app:app", "app.py". */
 void proc_service_name(int pid, char *buf, size_t len);
+/* An executable named python*, or libpython mapped. */
+bool proc_is_cpython(int pid);
 /* Call fn for every process on the host; stops early when fn returns non-zero. */
 int proc_each(int (*fn)(int pid, void *ctx), void *ctx);
 #endif

@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "bpf_log.h"
 #include "commands.h"
+#include "version.h"
 #include "kernel_features.h"
 #include "options.h"
 #include "proc.h"
@@ -138,6 +139,7 @@ int cmd_doctor(int argc, char **argv)
 	bpf_log_install();
 	features_probe(&f);
 	uname(&u);
+	version_print(stdout);
 	printf("kernel %s %s\n", u.release, u.machine);
 	line("privileges (root/CAP_BPF)", f.root, f.root ? "" : "run as root");
 	line("BTF", f.btf, "/sys/kernel/btf/vmlinux");

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "commands.h"
+#include "version.h"
 
 static const struct {
 	const char *name;
@@ -10,6 +11,8 @@ static const struct {
 } commands[] = {
 	{ "watch", cmd_watch, "watch TARGET [--interval S] [--duration S] [--json]   snapshots every interval" },
 	{ "top", cmd_top, "top TARGET [--interval S] [--duration S]                 live table; q quits" },
+	{ "serve", cmd_serve, "serve TARGET [--listen ADDR:PORT] [--config FILE] [--auth-token-file FILE]\n"
+			      "                                      /metrics, /health, /api/snapshot and a dashboard" },
 	{ "doctor", cmd_doctor, "doctor [-p PID]                                        what this kernel allows" },
 };
 
@@ -18,9 +21,12 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pyvitals COMMAND [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  pyvitals %s\n", commands[i].help);
-	fprintf(f, "\nTARGET: -p PID (repeatable; the process and all its descendants) or --comm NAME.\n"
+	fprintf(f, "\nTARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or\n"
+		   "        --all-python (every CPython process on the host, one service per application).\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --max-routes N\n"
-		   "                --db-capture BYTES  --max-queries N  --n1-threshold N  --no-tls\n");
+		   "                --db-capture BYTES  --max-queries N  --n1-threshold N  --no-tls\n"
+		   "serve listens on 127.0.0.1:9464 unless --listen or the config file names another address.\n"
+		   "pyvitals --version: version, commit, libbpf and build date.\n");
 }
 
 int main(int argc, char **argv)
@@ -28,6 +34,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		version_print(stdout);
+		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name)) {

@@ -74,7 +74,9 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },        { "hooks", required_argument, 0, 'H' },
 		{ "capture", required_argument, 0, 'C' }, { "max-routes", required_argument, 0, 'R' },
 		{ "max-queries", required_argument, 0, 'Q' }, { "db-capture", required_argument, 0, 'D' }, { "n1-threshold", required_argument, 0, 'N' },
-		{ "no-tls", no_argument, 0, 'T' },
+		{ "no-tls", no_argument, 0, 'T' },     { "all-python", no_argument, 0, 'A' },
+		{ "listen", required_argument, 0, 'L' }, { "config", required_argument, 0, 'F' },
+		{ "auth-token-file", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -95,6 +97,23 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		switch (c) {
 		case 'T':
 			o->no_tls = true;
+			break;
+		case 'A':
+			o->all_python = true;
+			break;
+		case 'L':
+		case 'F':
+		case 'K':
+			if (strcmp(cmd, "serve")) {
+				fprintf(stderr, "pyvitals %s: %s is an option of 'pyvitals serve' only\n", cmd,
+					argv[optind - 1]);
+				return -1;
+			}
+			if (!*optarg || strlen(optarg) >= sizeof(o->config))
+				return bad(cmd, c == 'L' ? "--listen" : c == 'F' ? "--config" : "--auth-token-file", optarg,
+					   c == 'L' ? "ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464" : "a file path");
+			snprintf(c == 'L' ? o->listen : c == 'F' ? o->config : o->auth_token_file, sizeof(o->config),
+				 "%s", optarg);
 			break;
 		case 'p':
 			if (parse_uint(optarg, &v, 1, 0x7fffffff))
@@ -159,8 +178,13 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "pyvitals %s: unexpected argument '%s': name targets with -p PID or --comm NAME\n",
-			cmd, argv[optind]);
+		fprintf(stderr, "pyvitals %s: unexpected argument '%s': name targets with -p PID, --comm NAME or "
+			"--all-python\n", cmd, argv[optind]);
+		return -1;
+	}
+	if (o->all_python && o->ntargets) {
+		fprintf(stderr, "pyvitals %s: --all-python watches every CPython process already: drop -p/--comm, "
+			"or drop --all-python\n", cmd);
 		return -1;
 	}
 	return 0;

@@ -23,6 +23,10 @@ struct options {
 	unsigned max_routes;     /* --max-routes per service */
 	unsigned max_queries;    /* --max-queries: normalized statements per service */
 	unsigned n1_threshold;   /* --n1-threshold: same statement this often in one request */
+	bool all_python;         /* --all-python: every CPython process on the host */
+	char listen[256];        /* serve --listen ADDR:PORT ("" = the config's, else 127.0.0.1:9464) */
+	char config[256];        /* serve --config FILE */
+	char auth_token_file[256]; /* serve --auth-token-file FILE */
 	bool no_tls;             /* --no-tls: no libssl probes (TLS connections become blind spots) */
 };
 

@@ -54,6 +54,19 @@ static uint64_t errors_of(const uint64_t *st)
 	return st[STATUS_5XX];
 }
 
+/* The last snapshot interval; percentiles interpolated inside the fixed buckets (estimates). */
+static void json_interval(FILE *f, const struct interval *iv)
+{
+	double p50 = dur_quantile_s(&iv->dur, &http_bounds, 0.5), p99 = dur_quantile_s(&iv->dur, &http_bounds, 0.99);
+
+	fprintf(f, ", \"interval\": {\"requests\": %llu, \"5xx\": %llu, \"latency_ms\": {\"p50\": ",
+		(unsigned long long)iv->requests, (unsigned long long)iv->errors);
+	p50 < 0 ? (void)fputs("null", f) : json_num(f, p50 * 1e3);
+	fputs(", \"p99\": ", f);
+	p99 < 0 ? (void)fputs("null", f) : json_num(f, p99 * 1e3);
+	fputs("}}", f);
+}
+
 /* Route figures per request are printed only when calls can be tied to requests. */
 struct attributed { bool db, http; };
 
@@ -76,6 +89,7 @@ static void json_routes(FILE *f, const struct service *s, struct attributed attr
 		json_status(f, r->status);
 		fputs(", \"latency_ms\": ", f);
 		json_latency(f, &r->latency);
+		json_interval(f, &r->last);
 		fputs(", \"db_calls_per_request\": ", f);
 		if (attributed.db && r->requests) {
 			json_num(f, (double)r->db_calls / r->requests);
@@ -155,10 +169,19 @@ static void json_tls(FILE *f, struct agent *a, const struct service *s, const in
 	fputs("]}", f);
 }
 
+void report_view(struct agent *a, struct service *s, struct service_view *v)
+{
+	service_blind_spots(a, s, &v->blind);
+	v->exact = !s->http.unread_requests && !s->http.dropped_requests && !blind_spots_server(&v->blind);
+	v->db_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&v->blind);
+	v->http_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_http_calls(&v->blind);
+}
+
 static void json_service(FILE *f, struct agent *a, struct service *s)
 {
 	struct attributed attributed;
-	static struct blind_spots blind;
+	static struct service_view view;
+	const struct blind_spots *blind = &view.blind;
 	static int pids[MAX_PIDS];
 	int n = agent_pids(a, s->id, pids, MAX_PIDS);
 
@@ -174,28 +197,29 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	json_status(f, s->http.status);
 	fputs(", \"latency_ms\": ", f);
 	json_latency(f, &s->http.latency);
+	json_interval(f, &s->http.last);
 	/* Requests that happened but are missing from the figures (or served on connections we
 	 * cannot read): exact is false when any did. */
-	service_blind_spots(a, s, &blind);
+	report_view(a, s, &view);
 	fprintf(f, ", \"exact\": %s, \"unread_requests\": %llu, \"dropped_requests\": %llu",
-		s->http.unread_requests || s->http.dropped_requests || blind_spots_server(&blind) ? "false" : "true",
+		view.exact ? "true" : "false",
 		(unsigned long long)s->http.unread_requests, (unsigned long long)s->http.dropped_requests);
-	attributed.db = !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&blind);
-	attributed.http = !attr_event_loop(s->attr) && !blind_spots_hide_http_calls(&blind);
+	attributed.db = view.db_attributed;
+	attributed.http = view.http_attributed;
 	fputs(", \"routes\": ", f);
 	json_routes(f, s, attributed);
 	fputs("}, \"http_client\": ", f);
 	http_client_json(&s->http_client, f);
 	fputs(", \"db_attribution\": ", f);
 	json_str(f, attr_event_loop(s->attr) ? EVENT_LOOP_REASON :
-		 blind_spots_hide_db_calls(&blind) ? "unavailable: connections or processes that may carry "
+		 blind_spots_hide_db_calls(blind) ? "unavailable: connections or processes that may carry "
 		 "database calls could not be seen (see blind_spots)" : "per-thread");
 	fputs(", \"http_attribution\": ", f);
 	json_str(f, attr_event_loop(s->attr) ? EVENT_LOOP_REASON :
-		 blind_spots_hide_http_calls(&blind) ? "unavailable: client connections that may carry "
+		 blind_spots_hide_http_calls(blind) ? "unavailable: client connections that may carry "
 		 "HTTP calls could not be read (see blind_spots)" : "per-thread");
 	fputs(", \"blind_spots\": ", f);
-	blind_spots_json(&blind, f);
+	blind_spots_json(blind, f);
 	json_tls(f, a, s, pids, n);
 	fputs(", \"runtime\": ", f);
 	if (a->rt) {
@@ -267,7 +291,7 @@ void report_json(struct agent *a, FILE *out, bool final)
 		"\"http_malformed\": %llu, \"http_unanswered\": %llu, \"http_unread_requests\": %llu, "
 		"\"db_resyncs\": %llu, \"db_malformed\": %llu, \"db_unparsed_ios\": {\"capture_limit\": %llu, "
 		"\"malformed\": %llu, \"before_first_message\": %llu}, \"db_requests_dropped\": %llu}, "
-		"\"sqlite_other_process_hits\": %llu, ",
+		"\"sqlite_other_process_hits\": %llu, \"unwatched_python_processes\": %llu, ",
 		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
 		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
 		(unsigned long long)k->truncated, (unsigned long long)k->unreadable,
@@ -277,12 +301,16 @@ void report_json(struct agent *a, FILE *out, bool final)
 		(unsigned long long)cc.db_malformed, (unsigned long long)cc.db_unparsed_ios[DB_LOSS_CAPTURE],
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_MALFORMED],
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests,
-		(unsigned long long)(a->sqlite ? sqlite_probe_untracked(a->sqlite) : 0));
+		(unsigned long long)(a->sqlite ? sqlite_probe_untracked(a->sqlite) : 0),
+		(unsigned long long)all_python_unwatched(a));
 	json_tls_totals(out, a);
 	fputs(", \"services\": [", out);
-	for (int i = 0; i < a->nservices; i++) {
-		if (i)
+	for (int i = 0, first = 1; i < a->nservices; i++) {
+		if (a->services[i].gone)
+			continue;
+		if (!first)
 			fputs(", ", out);
+		first = 0;
 		json_service(out, a, &a->services[i]);
 	}
 	fputs("]}\n", out);
@@ -316,8 +344,11 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 		struct service *s = &a->services[i];
 		int n = agent_pids(a, i, pids, MAX_PIDS);
 		unsigned nr;
-		struct route_stats **v = sorted_routes(s, &nr);
+		struct route_stats **v;
 
+		if (s->gone)
+			continue;
+		v = sorted_routes(s, &nr);
 		fprintf(out, "\n%s  (%d process%s)\n", s->name, n, n == 1 ? "" : "es");
 		fprintf(out, "  %-7s %-38s %9s %8s %7s %7s %8s %8s %8s %8s\n", "METHOD", "ROUTE", "REQUESTS", "REQ/S",
 			"5XX", "4XX", "P50ms", "P95ms", "P99ms", "MAXms");

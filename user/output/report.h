@@ -5,6 +5,15 @@
 #include <stdio.h>
 #include "agent.h"
 
+/* What can be said of a service's figures: its blind spots, whether calls can be tied to its
+ * requests, whether its request counts are complete. Shared by every output. */
+struct service_view {
+	struct blind_spots blind;
+	bool db_attributed, http_attributed;
+	bool exact;
+};
+void report_view(struct agent *a, struct service *s, struct service_view *v);
+
 void report_json(struct agent *a, FILE *out, bool final);
 void report_text(struct agent *a, FILE *out, bool final, bool screen);
 #endif

@@ -513,6 +513,43 @@ void runtime_write_json(struct runtime *rt, int service, FILE *out, double windo
 	fputs("]}", out);
 }
 
+void runtime_values(struct runtime *rt, int service, struct runtime_values *out)
+{
+	struct rt_view v;
+
+	gather(rt, service, &v);
+	memset(out, 0, sizeof(*out));
+	out->gil = v.gil;
+	out->gc = v.gc;
+	out->gil_wait_ns = v.s.gil_wait_ns;
+	out->gil_waits = v.s.gil_waits;
+	memcpy(out->gc_collections, v.s.gc_collections, sizeof(out->gc_collections));
+	out->gc_pause_ns = v.s.gc_pause_ns;
+	for (__u32 i = 0; i < PV_RT_HIST_BUCKETS; i++) {
+		__u64 lo = pv_rt_bucket_lo(i);
+
+		out->gc_pauses += v.s.gc_hist[i];
+		/* a bucket's values lie in [lo, next lo): below 2^k ns when next lo <= 2^k */
+		for (int b = 0; b < 24; b++)
+			if (i + 1 < PV_RT_HIST_BUCKETS && pv_rt_bucket_lo(i + 1) <= RUNTIME_PAUSE_BOUND_NS(b) &&
+			    lo < RUNTIME_PAUSE_BOUND_NS(b))
+				out->gc_pauses_below[b] += v.s.gc_hist[i];
+	}
+	out->threads = v.thread_procs ? v.threads : -1;
+	out->processes = v.nprocs;
+}
+
+void runtime_reset_service(struct runtime *rt, int service)
+{
+	struct pv_rt_stats *zero = calloc((size_t)rt->ncpu, sizeof(*zero));
+	__u32 key = (__u32)service;
+
+	if (zero && service >= 0 && service < PV_MAX_SERVICES)
+		bpf_map__update_elem(rt->skel->maps.rt_stats, &key, sizeof(key), zero,
+				     sizeof(*zero) * (size_t)rt->ncpu, 0);
+	free(zero);
+}
+
 void runtime_summary(struct runtime *rt, int service, char *buf, size_t len, double window_s)
 {
 	struct rt_view v;

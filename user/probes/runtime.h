@@ -9,6 +9,8 @@
 #ifndef RUNTIME_H
 #define RUNTIME_H
 #include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct runtime;
@@ -20,6 +22,21 @@ int runtime_add_pid(struct runtime *rt, int pid, int service, char *err, size_t 
 void runtime_forget_pid(struct runtime *rt, int pid);
 /* Write the value of the "runtime" key for one service (a JSON object, cumulative since attach), window_s = seconds since attach. */
 void runtime_write_json(struct runtime *rt, int service, FILE *out, double window_s);
+/* A service's figures for /metrics and /health, cumulative since attach. */
+struct runtime_values {
+	bool gil, gc;                /* the signal is available for the service */
+	uint64_t gil_wait_ns, gil_waits;
+	uint64_t gc_collections[4];  /* generations 0, 1, 2, then unknown */
+	uint64_t gc_pause_ns;
+	uint64_t gc_pauses_below[24]; /* pauses shorter than 2^(10 + i) ns, i < 24 (cumulative) */
+	uint64_t gc_pauses;
+	int threads;                 /* -1 when unknown */
+	int processes;
+};
+#define RUNTIME_PAUSE_BOUND_NS(i) (1ull << (10 + (i)))
+void runtime_values(struct runtime *rt, int service, struct runtime_values *out);
+/* Forget a service's counters (its slot is about to serve another service). */
+void runtime_reset_service(struct runtime *rt, int service);
 /* For the text/top view: one summary line. */
 void runtime_summary(struct runtime *rt, int service, char *buf, size_t len, double window_s);
 /* For doctor -p PID: executable, CPython version, which signals are available and via what, and why not. */

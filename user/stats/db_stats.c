@@ -19,6 +19,7 @@ void db_stats_free(struct db_stats *d)
 			free(p->queries[j]);
 		free(p->queries);
 		free(p->overflow);
+		series_free(&p->dur);
 		free(p);
 	}
 	memset(d, 0, sizeof(*d));
@@ -105,6 +106,18 @@ static void count_op(struct db_peer *p, const char *op)
 	p->ops[i].n++;
 }
 
+/* OpenTelemetry's error.type: the code the server sent (SQLSTATE, errno, RESP prefix), or _OTHER. */
+static void count_duration(struct db_peer *p, const struct db_call *call, uint64_t ns)
+{
+	char key[SERIES_KEY];
+	struct series *s;
+
+	snprintf(key, sizeof(key), "%.23s\037%.16s", call->op[0] ? call->op : "_OTHER",
+		 !call->error ? "" : call->error_code[0] ? call->error_code : "_OTHER");
+	if ((s = series_get(&p->dur, key)))
+		dur_add(&s->h, &db_bounds, ns);
+}
+
 struct query_stats *db_stats_add(struct db_stats *d, const char *peer, const struct db_call *call)
 {
 	uint64_t ns = call->end_ns > call->start_ns ? call->end_ns - call->start_ns : 0;
@@ -119,6 +132,7 @@ struct query_stats *db_stats_add(struct db_stats *d, const char *peer, const str
 	p->errors += !!call->error;
 	hist_add(&p->latency, ns);
 	count_op(p, call->op);
+	count_duration(p, call, ns);
 	p->cache_hits += call->cache_hits;
 	p->cache_misses += call->cache_misses;
 	q = find_query(d, p, call->text[0] ? call->text : call->op);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "db_parse.h"
 #include "hist.h"
+#include "series.h"
 
 #define DB_MAX_OPS 24
 #define DB_MAX_PEERS 64
@@ -30,6 +31,7 @@ struct db_peer {
 	uint64_t other_ops;           /* operations past DB_MAX_OPS distinct ones */
 	uint64_t cache_hits, cache_misses;
 	bool tls;                     /* calls were read from TLS plaintext */
+	struct series_set dur;        /* per "OP\037ERROR_TYPE" (error type "" when none), at db_bounds */
 	/* What its connections could not parse (enum db_loss) and requests they could not track:
 	 * calls may be missing from the figures above when any is non-zero. */
 	uint64_t unparsed_ios[DB_LOSS_REASONS];

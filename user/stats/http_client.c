@@ -10,8 +10,10 @@ static const char *const reason_names[HCE_REASONS] = {
 
 void http_client_free(struct http_client_stats *s)
 {
-	for (unsigned i = 0; i < s->npeers; i++)
+	for (unsigned i = 0; i < s->npeers; i++) {
+		series_free(&s->peers[i]->dur);
 		free(s->peers[i]);
+	}
 	memset(s, 0, sizeof(*s));
 }
 
@@ -47,6 +49,22 @@ static void count_method(struct http_peer *p, const char *method)
 	p->other_methods++;
 }
 
+static void count_duration(struct http_peer *p, const struct http_txn *t, int cls)
+{
+	const char *error = t->aborted == HTTP_ABORT_CUT_SHORT ? reason_names[HCE_CUT_SHORT]
+			  : t->aborted ? reason_names[HCE_NO_RESPONSE] : "";
+	char key[SERIES_KEY], code[8] = "";
+	struct series *s;
+
+	if (cls >= 0 && !t->aborted)
+		snprintf(code, sizeof(code), "%d", t->status);
+	if (cls == STATUS_5XX && !t->aborted)
+		error = code; /* OpenTelemetry: the status code itself */
+	snprintf(key, sizeof(key), "%.15s\037%s\037%s", t->method, code, error);
+	if ((s = series_get(&p->dur, key)))
+		dur_add(&s->h, &http_bounds, t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0);
+}
+
 void http_client_add(struct http_client_stats *s, const char *peer, const struct http_txn *t)
 {
 	struct http_peer *p = find_peer(s, peer);
@@ -58,6 +76,7 @@ void http_client_add(struct http_client_stats *s, const char *peer, const struct
 		snprintf(p->host, sizeof(p->host), "%s", t->host);
 	p->requests++;
 	count_method(p, t->method);
+	count_duration(p, t, cls);
 	if (t->aborted) {
 		/* No whole response: a failed call, whatever status a cut-short one began with. */
 		p->errors[t->aborted == HTTP_ABORT_CUT_SHORT ? HCE_CUT_SHORT : HCE_NO_RESPONSE]++;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "hist.h"
+#include "series.h"
 #include "http_parse.h"
 
 #define HTTP_CLIENT_MAX_PEERS 64     /* the last slot is "{overflow}", for all peers past it */
@@ -29,6 +30,9 @@ struct http_peer {
 	/* Calls missing from the figures above (see http_conn_stats): exact is false when any. */
 	uint64_t unread_requests, dropped_requests;
 	bool tls;                     /* calls were read from TLS plaintext */
+	/* per "METHOD\037STATUS\037ERROR_TYPE" at http_bounds; failed calls (no whole response)
+	 * last until the connection ended, their error type says why */
+	struct series_set dur;
 };
 
 struct http_client_stats {

@@ -22,9 +22,13 @@ int service_init(struct service *s, int id, int root_pid, const char *comm, unsi
 
 void service_free(struct service *s)
 {
-	for (unsigned i = 0; i < s->nroutes; i++)
+	for (unsigned i = 0; i < s->nroutes; i++) {
+		series_free(&s->routes[i]->by_status);
 		free(s->routes[i]);
+	}
 	free(s->routes);
+	if (s->overflow)
+		series_free(&s->overflow->by_status);
 	free(s->overflow);
 	db_stats_free(&s->db);
 	http_client_free(&s->http_client);
@@ -101,13 +105,34 @@ static double roll(uint64_t now, uint64_t *seen, double dt)
 	return rate;
 }
 
+static void roll_interval(struct interval *iv, const struct dur_hist *dur, uint64_t requests_seen_before,
+			  uint64_t requests, uint64_t errors)
+{
+	iv->requests = requests - requests_seen_before;
+	iv->errors = errors - iv->errors_seen;
+	iv->errors_seen = errors;
+	dur_sub(&iv->dur, dur, &iv->dur_seen);
+	iv->dur_seen = *dur;
+}
+
+static void roll_route(struct route_stats *r, double dt)
+{
+	uint64_t before = r->seen_requests;
+
+	r->rate = roll(r->requests, &r->seen_requests, dt);
+	roll_interval(&r->last, &r->dur, before, r->requests, r->status[STATUS_5XX]);
+}
+
 void service_roll_rates(struct service *s, double dt)
 {
+	uint64_t before = s->http.seen_requests;
+
 	s->http.rate = roll(s->http.requests, &s->http.seen_requests, dt);
+	roll_interval(&s->http.last, &s->http.dur, before, s->http.requests, s->http.status[STATUS_5XX]);
 	for (unsigned i = 0; i < s->nroutes; i++)
-		s->routes[i]->rate = roll(s->routes[i]->requests, &s->routes[i]->seen_requests, dt);
+		roll_route(s->routes[i], dt);
 	if (s->overflow)
-		s->overflow->rate = roll(s->overflow->requests, &s->overflow->seen_requests, dt);
+		roll_route(s->overflow, dt);
 }
 
 static void note_finding(struct service *s, const struct route_stats *r, struct query_stats *q, unsigned count)
@@ -133,8 +158,9 @@ static void note_finding(struct service *s, const struct route_stats *r, struct 
 
 void service_record_http(struct service *s, const struct http_txn *t)
 {
-	char route[192];
+	char route[192], code[8];
 	int cls = status_class(t->status);
+	struct series *by_code;
 	uint64_t ns = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
 	struct route_stats *r;
 
@@ -144,6 +170,7 @@ void service_record_http(struct service *s, const struct http_txn *t)
 	else
 		s->http.no_status++;
 	hist_add(&s->http.latency, ns);
+	dur_add(&s->http.dur, &http_bounds, ns);
 
 	route_template(t->path, route, sizeof(route));
 	r = find_route(s, t->method, route);
@@ -153,6 +180,10 @@ void service_record_http(struct service *s, const struct http_txn *t)
 	if (cls >= 0)
 		r->status[cls]++;
 	hist_add(&r->latency, ns);
+	dur_add(&r->dur, &http_bounds, ns);
+	snprintf(code, sizeof(code), cls >= 0 ? "%d" : "", t->status);
+	if ((by_code = series_get(&r->by_status, code)))
+		dur_add(&by_code->h, &http_bounds, ns);
 	if (s->nsettle == s->settle_cap) {
 		unsigned cap = s->settle_cap ? s->settle_cap * 2 : 64;
 		struct pending_txn *v = realloc(s->settle, sizeof(*v) * cap);

@@ -1,6 +1,7 @@
 /* A watched service (a -p root and its descendants, or a --comm) and its exact aggregates. */
 #ifndef SERVICE_H
 #define SERVICE_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "attribution.h"
 #include "blind_spots.h"
@@ -9,9 +10,18 @@
 #include "http_client.h"
 #include "http_parse.h"
 #include "pyvitals.h"
+#include "series.h"
 
 #define ROUTE_BUCKETS 1024
 #define OVERFLOW_ROUTE "{overflow}"
+
+/* Figures over the last snapshot interval (from the fixed-bound histogram: p50/p99 estimates). */
+struct interval {
+	uint64_t requests, errors;    /* errors: 5xx */
+	struct dur_hist dur;
+	struct dur_hist dur_seen;     /* cumulative at the previous snapshot */
+	uint64_t errors_seen;
+};
 
 struct route_stats {
 	char method[16];
@@ -23,6 +33,9 @@ struct route_stats {
 	double rate;                  /* requests per second over the last interval */
 	uint64_t db_calls, db_calls_max; /* database/cache calls made while serving these requests */
 	uint64_t http_calls;          /* outbound HTTP calls made while serving them */
+	struct dur_hist dur;          /* all answered requests, at http_bounds (health, intervals) */
+	struct series_set by_status;  /* per status code ("" when none could be read), for /metrics */
+	struct interval last;         /* the last snapshot interval */
 	struct route_stats *next;     /* hash chain */
 };
 
@@ -35,6 +48,8 @@ struct http_totals {
 	struct hist latency;
 	uint64_t seen_requests;
 	double rate;
+	struct dur_hist dur;
+	struct interval last;
 };
 
 #define MAX_FINDINGS 64
@@ -72,6 +87,9 @@ struct service {
 	 * (SQLite calls come through another ring buffer than the request's last write). */
 	struct pending_txn { struct route_stats *route; struct http_txn txn; } *settle;
 	unsigned nsettle, settle_cap;
+	uint64_t since_ns;            /* first watched (CLOCK_MONOTONIC); 0: since attach */
+	bool gone;                    /* --all-python: its processes exited; left out of every output */
+	int health;                   /* serve: the last verdict (enum health_status) */
 };
 
 int service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes,
