@@ -135,15 +135,21 @@
       .sort((a, b) => (b.status === 'critical') - (a.status === 'critical'));
   }
 
+  // the agent's reasons name neither the service nor the route: the line does
+  function reasonItem(prefix, c) {
+    const where = [prefix, c.route].filter(Boolean).join(' ');
+    return text('li', (where ? where + ': ' : '') + (c.reason || c.check), 'status-' + c.status);
+  }
+
   function showHealth(health) {
-    const items = failing(health.checks).map((c) => text('li', c.reason || c.check, 'status-' + c.status));
+    const items = failing(health.checks).map((c) => reasonItem('', c));
     for (const s of health.services || []) {
       const bad = failing(s.checks);
       if (!bad.length) {
         items.push(text('li', s.name + ': ' + (s.checks || []).length + ' checks ok', 'status-ok'));
         continue;
       }
-      for (const c of bad) items.push(text('li', s.name + ': ' + (c.reason || c.check), 'status-' + c.status));
+      for (const c of bad) items.push(reasonItem(s.name, c));
     }
     const status = health.status || 'unknown';
     const window = health.window_s ? 'over the last ' + health.window_s + ' s, ' : '';
