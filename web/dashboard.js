@@ -19,6 +19,7 @@
   let polling = false;
 
   class AuthError extends Error {}
+  class HttpError extends Error {} // the agent answered, but not with data (still attaching, say)
 
   /* ---- access token ---- */
 
@@ -61,7 +62,10 @@
       });
       if (res.status === 401) throw new AuthError('token needed');
       // health answers 503 when a check is critical, and its body is still the verdict
-      if (!res.ok && !(path === 'health' && res.status === 503)) throw new Error(path + ': HTTP ' + res.status);
+      const json = (res.headers.get('Content-Type') || '').startsWith('application/json');
+      if (!res.ok && !(path === 'health' && res.status === 503 && json)) {
+        throw new HttpError(path + ': HTTP ' + res.status + ': ' + (await res.text()).trim());
+      }
       return await res.json();
     } finally {
       clearTimeout(timer);
@@ -88,8 +92,12 @@
         askForToken();
         return;
       }
-      const why = e.name === 'AbortError' ? 'no answer in ' + TIMEOUT_MS / 1000 + ' s' : String(e.message || e);
-      setVerdict('unreachable', 'agent unreachable', '', [text('li', why)]);
+      if (e instanceof HttpError) {
+        setVerdict('unknown', 'no data from the agent', '', [text('li', e.message)]);
+      } else {
+        const why = e.name === 'AbortError' ? 'no answer in ' + TIMEOUT_MS / 1000 + ' s' : String(e.message || e);
+        setVerdict('unreachable', 'agent unreachable', '', [text('li', why)]);
+      }
       setTimeout(poll, POLL_MS);
       return;
     }
