@@ -108,17 +108,20 @@ class Serve:
 
 
 class RenderedPage(html.parser.HTMLParser):
-    """What a reader of the rendered DOM sees: the verdict, route rows (cell texts), charts shown."""
+    """What a reader of the rendered DOM sees: the verdict, services, route rows (cell texts), charts shown."""
 
     def __init__(self, dom):
         super().__init__()
-        self.verdict, self.rows, self.charts, self._row, self._cell = None, {}, set(), None, None
+        self.verdict, self.services, self.rows, self.charts = None, [], {}, set()
+        self._row, self._cell = None, None
         self.feed(dom)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if a.get("id") == "verdict":
             self.verdict = a.get("data-status")
+        if tag == "section" and "data-service" in a:
+            self.services.append(a["data-service"])
         if tag == "tr" and "data-route" in a:
             self._row = self.rows.setdefault(a["data-route"], [])
         if tag == "td" and self._row is not None:
@@ -187,6 +190,7 @@ def test_dashboard_shows_verdict_and_live_routes(service, chromium, tmp_path):
 
         page = RenderedPage(dom)
         assert page.verdict in ("ok", "degraded", "critical"), f"verdict: {page.verdict}"
+        assert page.services == ["gunicorn flask_app:app"], page.services
         for route in ROUTES:
             cells = page.rows.get(route)
             assert cells, f"no row for {route}: rows {sorted(page.rows)}"
