@@ -42,7 +42,7 @@ DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool 
         python3-aiohttp python3-fastapi prometheus chromium \
         qemu-system-x86 busybox-static cpio kmod xz-utils
 
-.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest
+.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest FORCE
 .SECONDARY:
 all: pyvitals
 

@@ -518,9 +518,12 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
 	char comm[PV_COMM_LEN];
 
-	if (!cfg.comm_count || tgid == cfg.self_tgid || bpf_map_lookup_elem(&tracked, &tgid))
+	if (proc && cfg.exec_events) /* another program may be another service */
+		emit_proc(proc->service, PV_PROC_EXEC, tgid, 0);
+	if (!cfg.comm_count || tgid == cfg.self_tgid || proc)
 		return 0;
 	BPF_CORE_READ_STR_INTO(&comm, p, comm);
 	for (int i = 0; i < PV_MAX_COMMS; i++) {

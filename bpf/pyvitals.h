@@ -125,7 +125,7 @@ struct pv_config {
 	__u32 comm_count;
 	__u32 recvmsg_params;           /* tcp_recvmsg's parameter count (BTF): picks the fexit/kprobe variants */
 	__u32 close_at_destroy;         /* a reset connection ends at tcp_destroy_sock (the kernel has it) */
-	__u32 pad;
+	__u32 exec_events;              /* --all-python: report execs of tracked processes too */
 	__u32 comm_service[PV_MAX_COMMS];
 	char comms[PV_MAX_COMMS][PV_COMM_LEN]; /* --comm names, tracked from exec on */
 };

@@ -174,7 +174,8 @@ static int handle_record(void *ctx, void *data, size_t size)
 			if (pe->kind == PV_PROC_EXEC)
 				tls_probe_forget(a->tls, pe->pid);
 			if (pe->kind == PV_PROC_EXEC && service < a->nservices)
-				service = place_exec(a, pe->pid, service);
+				service = a->opt.all_python ? all_python_exec(a, pe->pid, service)
+							    : place_exec(a, pe->pid, service);
 			add_process_probes(a, pe->pid, service);
 		}
 		break;
@@ -366,6 +367,7 @@ static int configure(struct agent *a, char *err, size_t errlen)
 		cfg->comm_service[ncomm++] = i;
 	}
 	cfg->comm_count = ncomm;
+	cfg->exec_events = a->opt.all_python;
 	disable_other_hooks(a->skel, a->hooks);
 	if (bpf_map__set_max_entries(a->skel->maps.scratch, ncpus))
 		return -1;

@@ -73,6 +73,9 @@ void agent_drop_service(struct agent *a, int service);
 
 /* --all-python (all_python.c): find CPython processes not yet watched, drop exited services. */
 int all_python_scan(struct agent *a);
+/* A watched process exec'd: a CPython program of another command line moves to its own
+ * service. Returns the process's service. */
+int all_python_exec(struct agent *a, int pid, int service);
 uint64_t all_python_unwatched(const struct agent *a); /* left out at the last scan: slots full */
 void all_python_free(struct agent *a);
 const struct pv_counters *agent_counters(struct agent *a);  /* the kernel side's drop counters */

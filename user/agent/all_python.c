@@ -63,30 +63,25 @@ static unsigned long long uptime_ticks(void)
 	return (unsigned long long)(up * sysconf(_SC_CLK_TCK));
 }
 
-/* The command line of the topmost CPython ancestor: what makes an application (a gunicorn master
- * and its workers share it). */
-static int app_root(int pid)
+/* One service per command line: a gunicorn master and its workers share theirs, a program a
+ * Python process starts (exec) runs another and is a service of its own. The service's root,
+ * which names it, is the topmost ancestor running the same command line. */
+static int service_for(struct agent *a, int pid)
 {
-	int root = pid;
+	char key[sizeof(a->services[0].cmdline)], up[sizeof(key)];
+	int root = pid, s;
 
+	agent_cmdline(pid, key, sizeof(key));
 	for (int depth = 0; depth < 64; depth++) {
 		int p = proc_ppid(root);
 
-		if (p <= 1 || !proc_is_cpython(p))
+		agent_cmdline(p, up, sizeof(up));
+		if (p <= 1 || strcmp(up, key))
 			break;
 		root = p;
 	}
-	return root;
-}
-
-static int service_for(struct agent *a, int pid)
-{
-	char key[sizeof(a->services[0].cmdline)];
-	int root = app_root(pid), s;
-
-	agent_cmdline(root, key, sizeof(key));
 	for (int i = 0; i < a->nservices; i++)
-		if (!a->services[i].gone && !strcmp(a->services[i].cmdline, key))
+		if (!a->services[i].gone && !a->services[i].comm[0] && !strcmp(a->services[i].cmdline, key))
 			return i;
 	s = agent_add_service(a, root, key);
 	if (s < 0)
@@ -121,6 +116,16 @@ static int scan_one(int pid, void *ctx)
 	if ((s = service_for(a, pid)) >= 0)
 		agent_track(a, pid, s);
 	return 0;
+}
+
+int all_python_exec(struct agent *a, int pid, int service)
+{
+	int s;
+
+	if (!a->ap || !proc_is_cpython(pid) || (s = service_for(a, pid)) < 0 || s == service)
+		return service;
+	agent_track(a, pid, s);
+	return s;
 }
 
 /* Services whose processes all exited are dropped: out of every output, slot free for reuse. */

@@ -91,6 +91,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "p:c:i:d:j", longopts, NULL)) != -1) {
+		const char *flag;
 		unsigned v;
 		size_t i;
 
@@ -104,13 +105,13 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		case 'L':
 		case 'F':
 		case 'K':
+			flag = c == 'L' ? "--listen" : c == 'F' ? "--config" : "--auth-token-file";
 			if (strcmp(cmd, "serve")) {
-				fprintf(stderr, "pyvitals %s: %s is an option of 'pyvitals serve' only\n", cmd,
-					argv[optind - 1]);
+				fprintf(stderr, "pyvitals %s: %s is an option of 'pyvitals serve' only\n", cmd, flag);
 				return -1;
 			}
 			if (!*optarg || strlen(optarg) >= sizeof(o->config))
-				return bad(cmd, c == 'L' ? "--listen" : c == 'F' ? "--config" : "--auth-token-file", optarg,
+				return bad(cmd, flag, optarg,
 					   c == 'L' ? "ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464" : "a file path");
 			snprintf(c == 'L' ? o->listen : c == 'F' ? o->config : o->auth_token_file, sizeof(o->config),
 				 "%s", optarg);

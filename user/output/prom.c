@@ -134,18 +134,23 @@ static int split_key(const char *key, char *buf, size_t len, char **parts)
 	return n;
 }
 
-/* Each metric family is written for every service in one block (the format wants a family's
- * samples together). */
+/* A metric family, written for every service in one block (the format wants a family's samples
+ * together); what tells apart families one function writes. */
+struct family;
 typedef void (*family_fn)(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			  const char *name);
+			  const struct family *fam);
+struct family {
+	const char *name, *type, *help;
+	family_fn fn;
+	int what;
+};
 
-static void each_service(FILE *f, struct agent *a, const struct service_view *views, const char *name,
-			 const char *type, const char *help, family_fn fn)
+static void each_service(FILE *f, struct agent *a, const struct service_view *views, const struct family *fam)
 {
-	header(f, name, type, help);
+	header(f, fam->name, fam->type, fam->help);
 	for (int i = 0; i < a->nservices; i++)
 		if (!a->services[i].gone)
-			fn(f, a, &a->services[i], &views[i], name);
+			fam->fn(f, a, &a->services[i], &views[i], fam);
 }
 
 static void svc(struct labels *l, const struct service *s)
@@ -168,8 +173,9 @@ static struct route_stats *route_at(const struct service *s, unsigned i)
 }
 
 static void f_http_server(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			  const char *name)
+			  const struct family *fam)
 {
+	const char *name = fam->name;
 	struct route_stats *r;
 	struct labels l;
 
@@ -186,51 +192,33 @@ static void f_http_server(FILE *f, struct agent *a, struct service *s, const str
 	}
 }
 
-static void f_route_db_calls(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			     const char *name)
+enum { ROUTE_DB_CALLS, ROUTE_DB_MAX, ROUTE_HTTP_CALLS };
+
+/* Per-request figures of routes, only where calls can be tied to requests. */
+static void f_route_calls(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
+			  const struct family *fam)
 {
+	bool tied = fam->what == ROUTE_HTTP_CALLS ? v->http_attributed : v->db_attributed;
 	struct route_stats *r;
 	struct labels l;
 
 	(void)a;
-	for (unsigned i = 0; (r = route_at(s, i)); i++)
-		if (v->db_attributed && r->requests) {
-			route_labels(&l, s, r);
-			sample(f, name, &l, (double)r->db_calls / r->requests);
-		}
-}
-
-static void f_route_db_max(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			   const char *name)
-{
-	struct route_stats *r;
-	struct labels l;
-
-	(void)a;
-	for (unsigned i = 0; (r = route_at(s, i)); i++)
-		if (v->db_attributed && r->requests) {
-			route_labels(&l, s, r);
-			sample_u(f, name, &l, r->db_calls_max);
-		}
-}
-
-static void f_route_http_calls(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			       const char *name)
-{
-	struct route_stats *r;
-	struct labels l;
-
-	(void)a;
-	for (unsigned i = 0; (r = route_at(s, i)); i++)
-		if (v->http_attributed && r->requests) {
-			route_labels(&l, s, r);
-			sample(f, name, &l, (double)r->http_calls / r->requests);
-		}
+	for (unsigned i = 0; tied && (r = route_at(s, i)); i++) {
+		if (!r->requests)
+			continue;
+		route_labels(&l, s, r);
+		if (fam->what == ROUTE_DB_MAX)
+			sample_u(f, fam->name, &l, r->db_calls_max);
+		else
+			sample(f, fam->name, &l, (double)(fam->what == ROUTE_DB_CALLS ? r->db_calls : r->http_calls) /
+				 r->requests);
+	}
 }
 
 static void f_http_unread(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			  const char *name)
+			  const struct family *fam)
 {
+	const char *name = fam->name;
 	struct labels l;
 
 	(void)a, (void)v;
@@ -242,8 +230,9 @@ static void f_http_unread(FILE *f, struct agent *a, struct service *s, const str
 }
 
 static void f_http_exact(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			 const char *name)
+			 const struct family *fam)
 {
+	const char *name = fam->name;
 	struct labels l;
 
 	(void)a;
@@ -252,8 +241,9 @@ static void f_http_exact(FILE *f, struct agent *a, struct service *s, const stru
 }
 
 static void f_http_client(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			  const char *name)
+			  const struct family *fam)
 {
+	const char *name = fam->name;
 	char addr[64], port[16], buf[SERIES_KEY], *parts[3];
 	struct labels l;
 
@@ -290,8 +280,9 @@ static void peer_labels(struct labels *l, const struct service *s, const struct 
 		add(l, "server_port", port);
 }
 
-static void f_db(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+static void f_db(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
 {
+	const char *name = fam->name;
 	char addr[64], port[16], buf[SERIES_KEY], *parts[3];
 	struct labels l;
 
@@ -311,8 +302,9 @@ static void f_db(FILE *f, struct agent *a, struct service *s, const struct servi
 	}
 }
 
-static void f_cache(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+static void f_cache(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
 {
+	const char *name = fam->name;
 	char addr[64], port[16];
 	struct labels l;
 
@@ -330,12 +322,16 @@ static void f_cache(FILE *f, struct agent *a, struct service *s, const struct se
 	}
 }
 
+enum { STMT_CALLS, STMT_ERRORS, STMT_SECONDS };
+
 /* Per normalized statement: calls, errors and time (the statement cap bounds the series). */
-static void statements(FILE *f, struct service *s, const char *name, int what)
+static void f_statements(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
+			 const struct family *fam)
 {
 	char addr[64], port[16];
 	struct labels l;
 
+	(void)a, (void)v;
 	for (unsigned i = 0; i < s->db.npeers; i++) {
 		const struct db_peer *p = s->db.peers[i];
 
@@ -346,40 +342,18 @@ static void statements(FILE *f, struct service *s, const char *name, int what)
 				continue;
 			peer_labels(&l, s, p, addr, sizeof(addr), port, sizeof(port));
 			add(&l, "db_query_text", q->text);
-			if (what == 0)
-				sample_u(f, name, &l, q->calls);
-			else if (what == 1)
-				sample_u(f, name, &l, q->errors);
+			if (fam->what == STMT_SECONDS)
+				sample(f, fam->name, &l, hist_sum_ms(&q->latency) / 1e3);
 			else
-				sample(f, name, &l, hist_sum_ms(&q->latency) / 1e3);
+				sample_u(f, fam->name, &l, fam->what == STMT_CALLS ? q->calls : q->errors);
 		}
 	}
 }
 
-static void f_stmt_calls(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			 const char *name)
-{
-	(void)a, (void)v;
-	statements(f, s, name, 0);
-}
-
-static void f_stmt_errors(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			  const char *name)
-{
-	(void)a, (void)v;
-	statements(f, s, name, 1);
-}
-
-static void f_stmt_seconds(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			   const char *name)
-{
-	(void)a, (void)v;
-	statements(f, s, name, 2);
-}
-
 static void f_db_lost(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-		      const char *name)
+		      const struct family *fam)
 {
+	const char *name = fam->name;
 	static const char *const reasons[DB_LOSS_REASONS] = { "", "capture_limit", "malformed" };
 	char addr[64], port[16];
 	struct labels l;
@@ -398,8 +372,9 @@ static void f_db_lost(FILE *f, struct agent *a, struct service *s, const struct 
 	}
 }
 
-static void f_gc(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+static void f_gc(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
 {
+	const char *name = fam->name;
 	static const char *const gens[4] = { "0", "1", "2", "unknown" };
 	struct runtime_values rv;
 	struct labels l;
@@ -420,8 +395,9 @@ static void f_gc(FILE *f, struct agent *a, struct service *s, const struct servi
 /* GC pauses at power-of-two bounds, where the kernel's buckets end: a bucket "below 2^k ns"
  * is exactly le=(2^k - 1) ns, so every count is exact. */
 static void f_gc_pause(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-		       const char *name)
+		       const struct family *fam)
 {
+	const char *name = fam->name;
 	struct runtime_values rv;
 	struct labels l;
 	char le[32];
@@ -448,7 +424,10 @@ static void f_gc_pause(FILE *f, struct agent *a, struct service *s, const struct
 	fprintf(f, " %llu\n", (unsigned long long)rv.gc_pauses);
 }
 
-static void f_gil(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+enum { RT_GIL_WAIT, RT_THREADS };
+
+static void f_runtime(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
+		      const struct family *fam)
 {
 	struct runtime_values rv;
 	struct labels l;
@@ -458,28 +437,16 @@ static void f_gil(FILE *f, struct agent *a, struct service *s, const struct serv
 		return;
 	runtime_values(a->rt, s->id, &rv);
 	svc(&l, s);
-	if (rv.gil)
-		sample(f, name, &l, rv.gil_wait_ns / 1e9);
-}
-
-static void f_threads(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-		      const char *name)
-{
-	struct runtime_values rv;
-	struct labels l;
-
-	(void)v;
-	if (!a->rt)
-		return;
-	runtime_values(a->rt, s->id, &rv);
-	svc(&l, s);
-	if (rv.threads >= 0)
-		sample_u(f, name, &l, (uint64_t)rv.threads);
+	if (fam->what == RT_GIL_WAIT && rv.gil)
+		sample(f, fam->name, &l, rv.gil_wait_ns / 1e9);
+	if (fam->what == RT_THREADS && rv.threads >= 0)
+		sample_u(f, fam->name, &l, (uint64_t)rv.threads);
 }
 
 static void f_processes(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-			const char *name)
+			const struct family *fam)
 {
+	const char *name = fam->name;
 	int pids[1024];
 	struct labels l;
 
@@ -489,8 +456,9 @@ static void f_processes(FILE *f, struct agent *a, struct service *s, const struc
 }
 
 static void f_findings(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
-		       const char *name)
+		       const struct family *fam)
 {
+	const char *name = fam->name;
 	char method[16];
 	struct labels l;
 
@@ -509,8 +477,9 @@ static void f_findings(FILE *f, struct agent *a, struct service *s, const struct
 	}
 }
 
-static void f_blind(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+static void f_blind(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
 {
+	const char *name = fam->name;
 	struct labels l;
 
 	(void)a;
@@ -526,8 +495,9 @@ static void f_blind(FILE *f, struct agent *a, struct service *s, const struct se
 	}
 }
 
-static void f_tls(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+static void f_tls(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
 {
+	const char *name = fam->name;
 	struct labels l;
 
 	(void)a, (void)v;
@@ -538,8 +508,9 @@ static void f_tls(FILE *f, struct agent *a, struct service *s, const struct serv
 	sample_u(f, name, &l, s->tls_connections - s->tls_decrypted);
 }
 
-static void f_health(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const char *name)
+static void f_health(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
 {
+	const char *name = fam->name;
 	struct labels l;
 
 	(void)a, (void)v;
@@ -588,6 +559,54 @@ static void build_info(FILE *f, struct agent *a)
 	sample(f, "pyvitals_uptime_seconds", &l, (agent_now_ns() - a->start_ns) / 1e9);
 }
 
+static const struct family families[] = {
+	{ "pyvitals_health_status", "gauge", "Health verdict of the service (see /health): 0 ok, 1 degraded, 2 critical.",
+	  f_health, 0 },
+	{ "pyvitals_processes", "gauge", "Processes of the service being watched.", f_processes, 0 },
+	{ "http_server_request_duration_seconds", "histogram",
+	  "Duration of HTTP server requests, from the request's first byte read to the response's last byte written.",
+	  f_http_server, 0 },
+	{ "pyvitals_http_server_requests_uncounted_total", "counter",
+	  "Requests seen but missing from http_server_request_duration_seconds, by reason.", f_http_unread, 0 },
+	{ "pyvitals_http_server_exact", "gauge",
+	  "1 when every request of the service was counted; 0 when some were not (see blind spots).", f_http_exact, 0 },
+	{ "pyvitals_http_route_db_calls_per_request", "gauge",
+	  "Database and cache calls per request of the route (absent when calls cannot be tied to requests).",
+	  f_route_calls, ROUTE_DB_CALLS },
+	{ "pyvitals_http_route_db_calls_max", "gauge", "Most database and cache calls made by one request of the route.",
+	  f_route_calls, ROUTE_DB_MAX },
+	{ "pyvitals_http_route_http_calls_per_request", "gauge",
+	  "Outbound HTTP calls per request of the route (absent when calls cannot be tied to requests).",
+	  f_route_calls, ROUTE_HTTP_CALLS },
+	{ "http_client_request_duration_seconds", "histogram",
+	  "Duration of outbound HTTP requests, from the request's first byte written to the response's last byte read.",
+	  f_http_client, 0 },
+	{ "db_client_operation_duration_seconds", "histogram",
+	  "Duration of database and cache operations, from the request's first byte written to the reply's last byte read.",
+	  f_db, 0 },
+	{ "pyvitals_cache_requests_total", "counter", "Cache reads (Redis, memcached) by result, per key read.", f_cache, 0 },
+	{ "pyvitals_db_statement_calls_total", "counter", "Calls per normalized statement (literals removed).",
+	  f_statements, STMT_CALLS },
+	{ "pyvitals_db_statement_errors_total", "counter", "Calls per normalized statement answered with an error.",
+	  f_statements, STMT_ERRORS },
+	{ "pyvitals_db_statement_duration_seconds_total", "counter", "Time spent per normalized statement.",
+	  f_statements, STMT_SECONDS },
+	{ "pyvitals_db_uncounted_total", "counter",
+	  "Database I/Os that could not be parsed and requests that could not be tracked, by reason.", f_db_lost, 0 },
+	{ "cpython_gc_collections_total", "counter", "CPython garbage collections by generation.", f_gc, 0 },
+	{ "pyvitals_gc_pause_seconds", "histogram", "CPython garbage collection pauses.", f_gc_pause, 0 },
+	{ "pyvitals_gil_wait_seconds_total", "counter",
+	  "Time threads spent blocked waiting for the GIL, summed over threads.", f_runtime, RT_GIL_WAIT },
+	{ "pyvitals_python_threads", "gauge", "Live Python threads.", f_runtime, RT_THREADS },
+	{ "pyvitals_findings_total", "counter",
+	  "Requests that crossed a finding's threshold (n_plus_one: one statement run too often in one request).",
+	  f_findings, 0 },
+	{ "pyvitals_blind_spot_connections_total", "counter",
+	  "Connections whose traffic could not be read, by endpoint and reason.", f_blind, 0 },
+	{ "pyvitals_tls_connections_total", "counter", "Connections that carried TLS, by whether their plaintext was read.",
+	  f_tls, 0 },
+};
+
 void prom_write(struct agent *a, FILE *f)
 {
 	static struct service_view views[PV_MAX_SERVICES];
@@ -597,55 +616,6 @@ void prom_write(struct agent *a, FILE *f)
 			report_view(a, &a->services[i], &views[i]);
 	build_info(f, a);
 	events_lost(f, a);
-	each_service(f, a, views, "pyvitals_health_status", "gauge",
-		     "Health verdict of the service (see /health): 0 ok, 1 degraded, 2 critical.", f_health);
-	each_service(f, a, views, "pyvitals_processes", "gauge", "Processes of the service being watched.",
-		     f_processes);
-	each_service(f, a, views, "http_server_request_duration_seconds", "histogram",
-		     "Duration of HTTP server requests, from the request's first byte read to the response's last byte written.",
-		     f_http_server);
-	each_service(f, a, views, "pyvitals_http_server_requests_uncounted_total", "counter",
-		     "Requests seen but missing from http_server_request_duration_seconds, by reason.", f_http_unread);
-	each_service(f, a, views, "pyvitals_http_server_exact", "gauge",
-		     "1 when every request of the service was counted; 0 when some were not (see blind spots).",
-		     f_http_exact);
-	each_service(f, a, views, "pyvitals_http_route_db_calls_per_request", "gauge",
-		     "Database and cache calls per request of the route (absent when calls cannot be tied to requests).",
-		     f_route_db_calls);
-	each_service(f, a, views, "pyvitals_http_route_db_calls_max", "gauge",
-		     "Most database and cache calls made by one request of the route.", f_route_db_max);
-	each_service(f, a, views, "pyvitals_http_route_http_calls_per_request", "gauge",
-		     "Outbound HTTP calls per request of the route (absent when calls cannot be tied to requests).",
-		     f_route_http_calls);
-	each_service(f, a, views, "http_client_request_duration_seconds", "histogram",
-		     "Duration of outbound HTTP requests, from the request's first byte written to the response's last byte read.",
-		     f_http_client);
-	each_service(f, a, views, "db_client_operation_duration_seconds", "histogram",
-		     "Duration of database and cache operations, from the request's first byte written to the reply's last byte read.",
-		     f_db);
-	each_service(f, a, views, "pyvitals_cache_requests_total", "counter",
-		     "Cache reads (Redis, memcached) by result, per key read.", f_cache);
-	each_service(f, a, views, "pyvitals_db_statement_calls_total", "counter",
-		     "Calls per normalized statement (literals removed).", f_stmt_calls);
-	each_service(f, a, views, "pyvitals_db_statement_errors_total", "counter",
-		     "Calls per normalized statement answered with an error.", f_stmt_errors);
-	each_service(f, a, views, "pyvitals_db_statement_duration_seconds_total", "counter",
-		     "Time spent per normalized statement.", f_stmt_seconds);
-	each_service(f, a, views, "pyvitals_db_uncounted_total", "counter",
-		     "Database I/Os that could not be parsed and requests that could not be tracked, by reason.",
-		     f_db_lost);
-	each_service(f, a, views, "cpython_gc_collections_total", "counter",
-		     "CPython garbage collections by generation.", f_gc);
-	each_service(f, a, views, "pyvitals_gc_pause_seconds", "histogram", "CPython garbage collection pauses.",
-		     f_gc_pause);
-	each_service(f, a, views, "pyvitals_gil_wait_seconds_total", "counter",
-		     "Time threads spent blocked waiting for the GIL, summed over threads.", f_gil);
-	each_service(f, a, views, "pyvitals_python_threads", "gauge", "Live Python threads.", f_threads);
-	each_service(f, a, views, "pyvitals_findings_total", "counter",
-		     "Requests that crossed a finding's threshold (n_plus_one: one statement run too often in one request).",
-		     f_findings);
-	each_service(f, a, views, "pyvitals_blind_spot_connections_total", "counter",
-		     "Connections whose traffic could not be read, by endpoint and reason.", f_blind);
-	each_service(f, a, views, "pyvitals_tls_connections_total", "counter",
-		     "Connections that carried TLS, by whether their plaintext was read.", f_tls);
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+		each_service(f, a, views, &families[i]);
 }

@@ -159,10 +159,12 @@ static void take_current(struct health *h, struct agent *a, uint64_t now)
 
 		if (s->gone)
 			continue;
-		if (!hs->used) { /* first sight: its history is zeros until now */
-			memset(hs, 0, sizeof(*hs));
+		/* First sight, or the slot now holds another service (--all-python reuses the slots of
+		 * exited ones): its history is zeros until it was first watched. */
+		if (!hs->used || hs->since_ns != s->since_ns) {
+			health_forget_service(h, i);
 			hs->used = true;
-			hs->since_ns = s->since_ns ? s->since_ns : a->start_ns;
+			hs->since_ns = s->since_ns;
 		}
 		if (grow_routes(hs, s))
 			continue;

@@ -60,11 +60,15 @@ struct series *series_get(struct series_set *s, const char *key)
 {
 	struct series *grown;
 
-	if (s->n >= SERIES_MAX)
-		key = SERIES_OTHER;
 	for (unsigned i = 0; i < s->n; i++)
 		if (!strcmp(s->v[i].key, key))
 			return &s->v[i];
+	if (s->n >= SERIES_MAX) { /* full: new keys share one entry */
+		for (unsigned i = SERIES_MAX; i < s->n; i++)
+			if (!strcmp(s->v[i].key, SERIES_OTHER))
+				return &s->v[i];
+		key = SERIES_OTHER;
+	}
 	if (s->n == s->cap) {
 		unsigned cap = s->cap ? s->cap * 2 : 4;
 
