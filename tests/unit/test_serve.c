@@ -97,3 +97,21 @@ UNIT_TEST(config_reads_every_key_and_refuses_mistakes)
 	CHECK(serve_config_load(&c, "/nonexistent/pyvitals.ini", err, sizeof(err)) == -1 &&
 	      strstr(err, "cannot read the config file"));
 }
+
+UNIT_TEST(fine_hist_quantiles_are_within_nine_percent)
+{
+	static struct fine_hist then, now;
+	uint64_t values[] = { 4000, 800000, 1234567, 5000000, 999999999 };
+
+	CHECK(fine_quantile_ms(&now, &then, 0.5) < 0);
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		memset(&now, 0, sizeof(now));
+		for (int k = 0; k < 10; k++)
+			fine_add(&now, values[i]);
+		double ms = fine_quantile_ms(&now, &then, 0.5), want = values[i] / 1e6;
+		CHECKF(fabs(ms - want) <= 0.09 * want, "%llu ns: p50 %g ms", (unsigned long long)values[i], ms);
+	}
+	then = now; /* an interval: only what came after */
+	fine_add(&now, 2000000);
+	CHECK(fabs(fine_quantile_ms(&now, &then, 0.99) - 2.0) <= 0.18);
+}

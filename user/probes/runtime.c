@@ -2,6 +2,7 @@
  * attach the GC probes once per interpreter file (pid = -1, filtered in BPF by the tracked
  * map, so forked workers count from their first collection), and report per service. */
 #include "runtime.h"
+#include "series.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -425,27 +426,12 @@ static void gather(struct runtime *rt, int service, struct rt_view *v)
 /* Pause at quantile q (0..1) from the log-linear histogram: middle of the bucket, <= max. */
 static double pause_quantile_ms(const struct pv_rt_stats *s, double q)
 {
-	__u64 total = 0, seen = 0, rank;
+	static const struct fine_hist none;
+	double ms = fine_quantile_ms((const struct fine_hist *)s->gc_hist, &none, q);
 
-	for (int i = 0; i < PV_RT_HIST_BUCKETS; i++)
-		total += s->gc_hist[i];
-	if (!total)
+	if (ms < 0)
 		return 0;
-	rank = (__u64)(q * (double)total + 0.999999);
-	if (!rank)
-		rank = 1;
-	for (__u32 i = 0; i < PV_RT_HIST_BUCKETS; i++) {
-		seen += s->gc_hist[i];
-		if (seen >= rank) {
-			double lo = (double)pv_rt_bucket_lo(i);
-			double hi = i + 1 < PV_RT_HIST_BUCKETS ? (double)pv_rt_bucket_lo(i + 1) : lo * 1.25;
-			double mid = (lo + hi) / 2;
-			if (mid > (double)s->gc_pause_max_ns)
-				mid = (double)s->gc_pause_max_ns;
-			return mid / 1e6;
-		}
-	}
-	return (double)s->gc_pause_max_ns / 1e6;
+	return ms > s->gc_pause_max_ns / 1e6 ? s->gc_pause_max_ns / 1e6 : ms;
 }
 
 /* Kernel-side drop counters (all services), written only when one is non-zero. */

@@ -135,7 +135,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	if (!strncmp(type, "text/html", 9))
 		MHD_add_response_header(r, "Content-Security-Policy",
-					"default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+					"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
 	if (mode != MHD_RESPMEM_PERSISTENT)
 		MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (status == MHD_HTTP_UNAUTHORIZED)

@@ -56,6 +56,33 @@ void dur_sub(struct dur_hist *out, const struct dur_hist *now, const struct dur_
 		out->le[i] = now->le[i] - then->le[i];
 }
 
+void fine_add(struct fine_hist *h, uint64_t ns)
+{
+	h->b[pv_rt_bucket(ns, ns ? 63 - (uint32_t)__builtin_clzll(ns) : 0)]++;
+}
+
+double fine_quantile_ms(const struct fine_hist *now, const struct fine_hist *then, double q)
+{
+	uint64_t total = 0, seen = 0, rank;
+
+	for (uint32_t i = 0; i < PV_RT_HIST_BUCKETS; i++)
+		total += now->b[i] - then->b[i];
+	if (!total)
+		return -1;
+	rank = (uint64_t)(q * (double)total + 0.999999);
+	rank = rank ? rank : 1;
+	for (uint32_t i = 0; i < PV_RT_HIST_BUCKETS; i++) {
+		seen += now->b[i] - then->b[i];
+		if (seen >= rank) {
+			double lo = (double)pv_rt_bucket_lo(i);
+			double hi = i + 1 < PV_RT_HIST_BUCKETS ? (double)pv_rt_bucket_lo(i + 1) : lo * 1.25;
+
+			return (lo + hi) / 2 / 1e6;
+		}
+	}
+	return -1;
+}
+
 struct series *series_get(struct series_set *s, const char *key)
 {
 	struct series *grown;

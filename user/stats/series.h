@@ -5,6 +5,7 @@
 #ifndef SERIES_H
 #define SERIES_H
 #include <stdint.h>
+#include "pyvitals.h"
 
 #define DUR_MAX_BOUNDS 16
 #define SERIES_KEY 48
@@ -30,6 +31,17 @@ double dur_quantile_s(const struct dur_hist *h, const struct dur_bounds *b, doub
 /* Values above bound x (seconds): exact when x is one of the bounds. */
 uint64_t dur_above(const struct dur_hist *h, const struct dur_bounds *b, double x_s);
 void dur_sub(struct dur_hist *out, const struct dur_hist *now, const struct dur_hist *then);
+
+/* Log-linear buckets, 4 per octave (the kernel's GC pause buckets): ~19% wide, so a bucket's
+ * midpoint is within ~9% of any value in it. For quantiles over short intervals, where the
+ * fixed bounds above are far too coarse (everything under 5 ms in one bucket). */
+struct fine_hist {
+	uint64_t b[PV_RT_HIST_BUCKETS];
+};
+_Static_assert(sizeof(struct fine_hist) == sizeof(((struct pv_rt_stats *)0)->gc_hist), "the kernel's layout");
+void fine_add(struct fine_hist *h, uint64_t ns);
+/* Quantile q (ms) of the values added between then and now; -1 when none were. */
+double fine_quantile_ms(const struct fine_hist *now, const struct fine_hist *then, double q);
 
 struct series {
 	char key[SERIES_KEY];

@@ -105,14 +105,15 @@ static double roll(uint64_t now, uint64_t *seen, double dt)
 	return rate;
 }
 
-static void roll_interval(struct interval *iv, const struct dur_hist *dur, uint64_t requests_seen_before,
+static void roll_interval(struct interval *iv, const struct fine_hist *fine, uint64_t requests_seen_before,
 			  uint64_t requests, uint64_t errors)
 {
 	iv->requests = requests - requests_seen_before;
 	iv->errors = errors - iv->errors_seen;
 	iv->errors_seen = errors;
-	dur_sub(&iv->dur, dur, &iv->dur_seen);
-	iv->dur_seen = *dur;
+	iv->p50_ms = fine_quantile_ms(fine, &iv->seen, 0.5);
+	iv->p99_ms = fine_quantile_ms(fine, &iv->seen, 0.99);
+	iv->seen = *fine;
 }
 
 static void roll_route(struct route_stats *r, double dt)
@@ -120,7 +121,7 @@ static void roll_route(struct route_stats *r, double dt)
 	uint64_t before = r->seen_requests;
 
 	r->rate = roll(r->requests, &r->seen_requests, dt);
-	roll_interval(&r->last, &r->dur, before, r->requests, r->status[STATUS_5XX]);
+	roll_interval(&r->last, &r->fine, before, r->requests, r->status[STATUS_5XX]);
 }
 
 void service_roll_rates(struct service *s, double dt)
@@ -128,7 +129,7 @@ void service_roll_rates(struct service *s, double dt)
 	uint64_t before = s->http.seen_requests;
 
 	s->http.rate = roll(s->http.requests, &s->http.seen_requests, dt);
-	roll_interval(&s->http.last, &s->http.dur, before, s->http.requests, s->http.status[STATUS_5XX]);
+	roll_interval(&s->http.last, &s->http.fine, before, s->http.requests, s->http.status[STATUS_5XX]);
 	for (unsigned i = 0; i < s->nroutes; i++)
 		roll_route(s->routes[i], dt);
 	if (s->overflow)
@@ -171,6 +172,7 @@ void service_record_http(struct service *s, const struct http_txn *t)
 		s->http.no_status++;
 	hist_add(&s->http.latency, ns);
 	dur_add(&s->http.dur, &http_bounds, ns);
+	fine_add(&s->http.fine, ns);
 
 	route_template(t->path, route, sizeof(route));
 	r = find_route(s, t->method, route);
@@ -181,6 +183,7 @@ void service_record_http(struct service *s, const struct http_txn *t)
 		r->status[cls]++;
 	hist_add(&r->latency, ns);
 	dur_add(&r->dur, &http_bounds, ns);
+	fine_add(&r->fine, ns);
 	snprintf(code, sizeof(code), cls >= 0 ? "%d" : "", t->status);
 	if ((by_code = series_get(&r->by_status, code)))
 		dur_add(&by_code->h, &http_bounds, ns);

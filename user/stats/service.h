@@ -15,11 +15,11 @@
 #define ROUTE_BUCKETS 1024
 #define OVERFLOW_ROUTE "{overflow}"
 
-/* Figures over the last snapshot interval (from the fixed-bound histogram: p50/p99 estimates). */
+/* Figures over the last snapshot interval. */
 struct interval {
 	uint64_t requests, errors;    /* errors: 5xx */
-	struct dur_hist dur;
-	struct dur_hist dur_seen;     /* cumulative at the previous snapshot */
+	double p50_ms, p99_ms;        /* within ~9% (fine_hist); -1 without requests */
+	struct fine_hist seen;        /* cumulative at the previous snapshot */
 	uint64_t errors_seen;
 };
 
@@ -33,7 +33,8 @@ struct route_stats {
 	double rate;                  /* requests per second over the last interval */
 	uint64_t db_calls, db_calls_max; /* database/cache calls made while serving these requests */
 	uint64_t http_calls;          /* outbound HTTP calls made while serving them */
-	struct dur_hist dur;          /* all answered requests, at http_bounds (health, intervals) */
+	struct dur_hist dur;          /* every request, at http_bounds (health) */
+	struct fine_hist fine;        /* every request, finer (interval percentiles) */
 	struct series_set by_status;  /* per status code ("" when none could be read), for /metrics */
 	struct interval last;         /* the last snapshot interval */
 	struct route_stats *next;     /* hash chain */
@@ -49,6 +50,7 @@ struct http_totals {
 	uint64_t seen_requests;
 	double rate;
 	struct dur_hist dur;
+	struct fine_hist fine;
 	struct interval last;
 };
 
