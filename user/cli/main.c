@@ -11,22 +11,19 @@ static const struct {
 } commands[] = {
 	{ "watch", cmd_watch, "watch TARGET [--interval S] [--duration S] [--json]   snapshots every interval" },
 	{ "top", cmd_top, "top TARGET [--interval S] [--duration S]                 live table; q quits" },
-	{ "serve", cmd_serve, "serve TARGET [--listen ADDR:PORT] [--config FILE] [--auth-token-file FILE]\n"
-			      "                                      /metrics, /health, /api/snapshot and a dashboard" },
+	{ "serve", cmd_serve, "serve TARGET [serve options]                          /metrics, /health, dashboard" },
 	{ "doctor", cmd_doctor, "doctor [-p PID]                                        what this kernel allows" },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pyvitals COMMAND [options]\n\ncommands:\n");
+	fprintf(f, "usage: pyvitals COMMAND [options]       (pyvitals --version: version, commit, libbpf)\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  pyvitals %s\n", commands[i].help);
-	fprintf(f, "\nTARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or\n"
-		   "        --all-python (every CPython process on the host, one service per application).\n"
+	fprintf(f, "TARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or --all-python\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --max-routes N\n"
 		   "                --db-capture BYTES  --max-queries N  --n1-threshold N  --no-tls\n"
-		   "serve listens on 127.0.0.1:9464 unless --listen or the config file names another address.\n"
-		   "pyvitals --version: version, commit, libbpf and build date.\n");
+		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n");
 }
 
 int main(int argc, char **argv)
