@@ -259,19 +259,22 @@ def alert_tests():
         {   # pyvitals' own verdict: a critical service pages after 2 minutes, a degraded one warns after 15.
             "interval": "1m",
             "input_series": [
-                series("pyvitals_health_status", 'instance="node1:9464",service_name="api"', "2x30"),
-                series("pyvitals_health_status", 'instance="node1:9464",service_name="worker"', "1x30"),
-                series("pyvitals_health_status", 'instance="node1:9464",service_name="web"', "0x30"),
+                series("pyvitals_health_status", 'instance="node1:9464",job="pyvitals",service_name="api"', "2x30"),
+                series("pyvitals_health_status", 'instance="node1:9464",job="pyvitals",service_name="worker"', "1x30"),
+                series("pyvitals_health_status", 'instance="node1:9464",job="pyvitals",service_name="web"', "0x30"),
             ],
             "alert_rule_test": [
                 {"eval_time": "5m", "alertname": "PyvitalsServiceCritical", "exp_alerts": [{
-                    "exp_labels": {"severity": "critical", "service_name": "api"},
-                    "exp_annotations": {"summary": "api is critical (see /health on  for why)"},
+                    "exp_labels": {"severity": "critical", "service_name": "api", "instance": "node1:9464",
+                                   "job": "pyvitals"},
+                    "exp_annotations": {"summary": "api is critical (see /health on node1:9464 for why)"},
                 }]},
                 {"eval_time": "5m", "alertname": "PyvitalsServiceDegraded", "exp_alerts": []},
                 {"eval_time": "20m", "alertname": "PyvitalsServiceDegraded", "exp_alerts": [{
-                    "exp_labels": {"severity": "warning", "service_name": "worker"},
-                    "exp_annotations": {"summary": "worker has been degraded for 15 minutes (see /health for why)"},
+                    "exp_labels": {"severity": "warning", "service_name": "worker", "instance": "node1:9464",
+                                   "job": "pyvitals"},
+                    "exp_annotations": {"summary": "worker has been degraded for 15 minutes "
+                                                   "(see /health on node1:9464 for why)"},
                 }]},
             ],
         },
