@@ -40,7 +40,7 @@ DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool 
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
         python3-aiohttp python3-fastapi prometheus chromium python3-websocket \
-        qemu-system-x86 busybox-static cpio kmod xz-utils
+        qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv
 
 .PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest FORCE
 .SECONDARY:
