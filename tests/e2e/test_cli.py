@@ -207,3 +207,13 @@ def test_comm_splits_applications_by_command_line(tmp_path):
         svc = by_name[f"pvtwoapps {name}"]
         assert svc["pids"] == [srv.pid], svc["pids"]
         assert svc["http_server"]["requests"] == sent[name], svc["http_server"]
+
+
+def test_doctor_names_each_capability_it_holds():
+    """doctor lists the capabilities pyvitals uses, held or not (here one is taken away)."""
+    full = run("doctor").stdout
+    assert re.search(r"^\s+CAP_SYS_PTRACE\s+yes\s", full, re.M), full
+    r = subprocess.run(["setpriv", "--bounding-set=-sys_ptrace", "--", PYVITALS, "doctor"], capture_output=True,
+                       text=True, timeout=120)
+    assert re.search(r"^\s+CAP_SYS_PTRACE\s+no\s+read other users' /proc/PID/maps", r.stdout, re.M), r.stdout
+    assert re.search(r"^\s+CAP_BPF\s+yes\s", r.stdout, re.M), r.stdout

@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "bpf_log.h"
 #include "commands.h"
+#include "privs.h"
 #include "version.h"
 #include "kernel_features.h"
 #include "options.h"
@@ -17,6 +18,12 @@
 static void line(const char *what, bool ok, const char *detail)
 {
 	printf("  %-26s %-4s %s\n", what, ok ? "yes" : "no", detail);
+}
+
+static void cap_line(const char *cap, bool held, const char *why, void *ctx)
+{
+	(void)ctx;
+	line(cap, held, why);
 }
 
 /* False when there is no such process: then doctor fails, as watch would. */
@@ -142,6 +149,7 @@ int cmd_doctor(int argc, char **argv)
 	version_print(stdout);
 	printf("kernel %s %s\n", u.release, u.machine);
 	line("privileges (root/CAP_BPF)", f.root, f.root ? "" : "run as root");
+	privs_each_needed(cap_line, NULL);
 	line("BTF", f.btf, "/sys/kernel/btf/vmlinux");
 	snprintf(err, sizeof(err), "%s (not needed by pyvitals' programs)", f.tracefs ? "/sys/kernel/tracing" : f.tracefs_err);
 	line("tracefs", f.tracefs, err);

@@ -29,6 +29,26 @@ static int last_cap(void)
 	return last;
 }
 
+void privs_each_needed(void (*fn)(const char *cap, bool held, const char *why, void *ctx), void *ctx)
+{
+	static const struct { int cap; const char *name, *why; } needed[] = {
+		{ CAP_BPF, "CAP_BPF", "load BPF programs and read their maps (kernels 5.8+)" },
+		{ CAP_PERFMON, "CAP_PERFMON", "attach tracepoints and uprobes (kernels 5.8+)" },
+		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "mount tracefs when missing; BPF on kernels before 5.8" },
+		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE", "read other users' /proc/PID/maps and interpreter memory" },
+		{ CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH", "read libraries only their owner may read" },
+		{ CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE", "raise RLIMIT_MEMLOCK (kernels before 5.11)" },
+	};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	uint64_t eff;
+
+	syscall(SYS_capget, &hdr, data);
+	eff = ((uint64_t)data[1].effective << 32) | data[0].effective;
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+		fn(needed[i].name, eff >> needed[i].cap & 1, needed[i].why, ctx);
+}
+
 static const char *cap_name(int c)
 {
 	return c == CAP_SYS_PTRACE ? "CAP_SYS_PTRACE" : c == CAP_DAC_READ_SEARCH ? "CAP_DAC_READ_SEARCH"
