@@ -368,6 +368,7 @@ def test_all_python_follows_processes_that_start_and_exit(serve_factory, tmp_pat
     wait_for(lambda: listed() is None and f" {app.pid}" not in json.dumps(s.json("/health")), 10,
              "the exited service to be dropped")
     print(f"dropped {time.time() - gone_at:.1f} s after exit")
+    assert s.stop() == 0, "serve ends cleanly on SIGINT (the HTTP thread must not take the signal)"
 
 
 def test_serving_agent_keeps_only_the_capabilities_it_needs(gunicorn_factory, serve_factory):

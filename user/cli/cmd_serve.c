@@ -2,6 +2,7 @@
  * dashboard. The agent thread renders the three documents after each snapshot; the HTTP thread
  * only hands out the latest. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,7 @@ int cmd_serve(int argc, char **argv)
 	struct agent_loop loop = { .snapshot = snapshot, .ctx = &sv };
 	char err[512], kept[128], token[512];
 	bool has_token;
+	sigset_t stop;
 	int ret;
 
 	if (options_parse(&o, "serve", argc, argv))
@@ -146,6 +148,12 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	snapshot(&agent, false, &sv);
+	/* The HTTP thread inherits this mask: SIGINT and SIGTERM must reach the agent's signalfd,
+	 * not kill the process from a thread that does not handle them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 	if (web_serve(sv.web, has_token ? token : NULL, err, sizeof(err))) {
 		fprintf(stderr, "pyvitals serve: %s\n", err);
 		ret = 1;

@@ -24,6 +24,15 @@ def create_item():
     return {"received": len(body)}, 201
 
 
+@app.post("/echo")
+def echo():
+    """Everything the request carried, back in the body and a cookie (the secrets test)."""
+    sent = f"{request.args.get('token')} {request.headers.get('Authorization')} {request.cookies.get('session')}"
+    r = Response(request.get_data() + sent.encode(), mimetype="text/plain")
+    r.set_cookie("echo", request.args.get("token") or "")
+    return r
+
+
 @app.get("/missing")
 def missing():
     abort(404)
