@@ -1,11 +1,12 @@
 """Faults (issue #12): what an agent leaves behind when it dies, and two agents on one target.
 Truth: bpftool's own lists of the kernel's BPF programs, maps and links, and the client's count."""
 import json
+import os
 import signal
 import subprocess
 import time
 
-from conftest import Watch, require_tool, routes_by_key
+from conftest import APPS, PY, Watch, free_port, require_tool, routes_by_key, wait_port
 
 
 def bpf_objects():
@@ -64,3 +65,42 @@ def test_two_agents_on_one_target_both_count_exactly(gunicorn_factory):
         svc = snap["services"][0]
         assert routes_by_key(svc)[("GET", "/users/{id}")]["requests"] == 120, svc["http_server"]
         assert snap["lost_events"] == 0
+
+
+def test_tracefs_unmounted_while_running(gunicorn_factory):
+    """pyvitals' programs reach the kernel through BTF and perf PMUs, not tracefs: unmounting it
+    under a running agent changes nothing, and the counts stay exact."""
+    g = gunicorn_factory(workers=2)
+    w = Watch("-p", g.pid)
+    drive(g.port, 50)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        r = subprocess.run(["umount", "/sys/kernel/tracing"], capture_output=True, text=True)
+        assert r.returncode == 0, f"umount /sys/kernel/tracing: {r.stderr}"
+        assert not os.path.exists("/sys/kernel/tracing/events")
+        drive(g.port, 50)
+        time.sleep(1)
+        snap = w.stop()
+    finally:
+        subprocess.run([os.path.join(root, "tools", "ensure-tracefs")], check=True)
+    assert routes_by_key(snap["services"][0])[("GET", "/users/{id}")]["requests"] == 100
+    assert snap["lost_events"] == 0
+
+
+def test_target_that_execs_into_another_program_stays_watched(tmp_path):
+    """-p PID of a process that exec()s into a Python server: the pid keeps its service and the
+    new program's requests are counted, exactly."""
+    port = free_port()
+    shell = subprocess.Popen(["/bin/sh", "-c", f"sleep 1.5; exec {PY} {os.path.join(APPS, 'plain_server.py')} {port}"])
+    try:
+        w = Watch("-p", shell.pid)
+        wait_port(port)
+        drive(port, 30)
+        time.sleep(1)
+        snap = w.stop()
+    finally:
+        shell.terminate()
+        shell.wait(10)
+    svc = snap["services"][0]
+    assert shell.pid in svc["pids"], svc["pids"]
+    assert routes_by_key(svc)[("GET", "/users/{id}")]["requests"] == 30, svc["http_server"]
