@@ -104,3 +104,28 @@ def test_target_that_execs_into_another_program_stays_watched(tmp_path):
     svc = snap["services"][0]
     assert shell.pid in svc["pids"], svc["pids"]
     assert routes_by_key(svc)[("GET", "/users/{id}")]["requests"] == 30, svc["http_server"]
+
+
+def test_ten_thousand_distinct_routes_are_capped_not_lost(gunicorn_factory):
+    """10,000 distinct paths that no template folds: the first 500 are routes, the rest count
+    under {overflow}; nothing is lost and the agent's memory stays bounded."""
+    import http.client
+    g = gunicorn_factory(workers=1, worker_class="gthread", threads=2)
+    w = Watch("-p", g.pid)
+    c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+    for i in range(10000):  # /w/alpha-bravo-charlie-delta: letters only, no id to fold (404s)
+        c.request("GET", "/w/" + "-".join(words[(i // 10 ** k) % 10] for k in range(4)))
+        c.getresponse().read()
+    c.close()
+    time.sleep(1)
+    with open(f"/proc/{w.proc.pid}/status") as f:
+        rss_kb = int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+    snap = w.stop()
+    http_server = snap["services"][0]["http_server"]
+    routes = http_server["routes"]
+    overflow = [r for r in routes if r["route"] == "{overflow}"]
+    print(f"{len(routes)} routes, overflow {overflow[0]['requests'] if overflow else 0}, agent RSS {rss_kb // 1024} MB")
+    assert http_server["requests"] == 10000 and sum(r["requests"] for r in routes) == 10000
+    assert len(routes) == 501 and overflow and overflow[0]["requests"] == 9500
+    assert rss_kb < 256 * 1024, f"agent RSS {rss_kb} kB"
