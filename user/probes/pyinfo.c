@@ -599,7 +599,7 @@ int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen)
 	struct map_line m;
 	ssize_t n;
 	FILE *f;
-	int r = -ENOENT;
+	int r = -ENOENT, rf;
 
 	memset(pi, 0, sizeof(*pi));
 	pi->pid = pid;
@@ -628,9 +628,10 @@ int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen)
 			    (pass == 0) != !strcmp(m.path, pi->exe))
 				continue;
 			seen = m.ino;
-			if (try_file(pid, &m, pi, line, sizeof(line)) == 0)
+			rf = try_file(pid, &m, pi, line, sizeof(line));
+			if (rf == 0)
 				r = 0;
-			else if (pass == 1)
+			else if (pass == 1 || rf == -EACCES || rf == -EPERM) /* a file we may not read says why */
 				snprintf(err, errlen, "%s", line);
 		}
 	}
