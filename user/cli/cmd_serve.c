@@ -19,6 +19,7 @@
 struct served {
 	struct web *web;
 	struct health *health;
+	struct service_view views[PV_MAX_SERVICES]; /* this snapshot's, shared by health and metrics */
 };
 
 typedef void (*render_fn)(struct agent *a, FILE *f, void *ctx);
@@ -38,12 +39,6 @@ static void publish(struct served *sv, struct agent *a, enum web_doc doc, render
 	free(buf);
 }
 
-static void render_health(struct agent *a, FILE *f, void *ctx)
-{
-	struct { struct health *h; enum health_status st; } *hc = ctx;
-
-	hc->st = health_update(hc->h, a, f);
-}
 
 static void render_snapshot(struct agent *a, FILE *f, void *ctx)
 {
@@ -53,28 +48,30 @@ static void render_snapshot(struct agent *a, FILE *f, void *ctx)
 
 static void render_metrics(struct agent *a, FILE *f, void *ctx)
 {
-	(void)ctx;
-	prom_write(a, f);
+	struct served *sv = ctx;
+
+	prom_write(a, sv->views, f);
 }
 
 /* Health first: /metrics carries each service's verdict. */
 static int snapshot(struct agent *a, bool final, void *ctx)
 {
 	struct served *sv = ctx;
-	struct { struct health *h; enum health_status st; } hc = { sv->health, HEALTH_OK };
+	enum health_status st;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
 	(void)final;
+	report_views(a, sv->views);
 	if (!(f = open_memstream(&buf, &len)))
 		return 0;
-	render_health(a, f, &hc);
+	st = health_update(sv->health, a, sv->views, f);
 	fclose(f);
-	web_publish(sv->web, WEB_HEALTH, buf, len, hc.st == HEALTH_CRITICAL);
+	web_publish(sv->web, WEB_HEALTH, buf, len, st == HEALTH_CRITICAL);
 	free(buf);
 	publish(sv, a, WEB_SNAPSHOT, render_snapshot, NULL, false);
-	publish(sv, a, WEB_METRICS, render_metrics, NULL, false);
+	publish(sv, a, WEB_METRICS, render_metrics, sv, false);
 	return 0;
 }
 
@@ -105,8 +102,8 @@ static int read_token(const char *path, char *tok, size_t len, char *err, size_t
 int cmd_serve(int argc, char **argv)
 {
 	static struct agent agent;
+	static struct served sv;
 	struct serve_config cfg;
-	struct served sv = { 0 };
 	struct options o;
 	struct agent_loop loop = { .snapshot = snapshot, .ctx = &sv };
 	char err[512], kept[128], token[512];

@@ -376,19 +376,16 @@ static void f_gc(FILE *f, struct agent *a, struct service *s, const struct servi
 {
 	const char *name = fam->name;
 	static const char *const gens[4] = { "0", "1", "2", "unknown" };
-	struct runtime_values rv;
+	const struct runtime_values *rv = &v->runtime;
 	struct labels l;
 
-	(void)v;
-	if (!a->rt)
-		return;
-	runtime_values(a->rt, s->id, &rv);
-	for (int g = 0; rv.gc && g < 4; g++) {
-		if (g == 3 && !rv.gc_collections[3])
+	(void)a;
+	for (int g = 0; v->has_runtime && rv->gc && g < 4; g++) {
+		if (g == 3 && !rv->gc_collections[3])
 			break;
 		svc(&l, s);
 		add(&l, "cpython_gc_generation", gens[g]);
-		sample_u(f, name, &l, rv.gc_collections[g]);
+		sample_u(f, name, &l, rv->gc_collections[g]);
 	}
 }
 
@@ -398,30 +395,27 @@ static void f_gc_pause(FILE *f, struct agent *a, struct service *s, const struct
 		       const struct family *fam)
 {
 	const char *name = fam->name;
-	struct runtime_values rv;
+	const struct runtime_values *rv = &v->runtime;
 	struct labels l;
 	char le[32];
 
-	(void)v;
-	if (!a->rt)
-		return;
-	runtime_values(a->rt, s->id, &rv);
-	if (!rv.gc)
+	(void)a;
+	if (!v->has_runtime || !rv->gc)
 		return;
 	svc(&l, s);
 	for (int b = 4; b < 24; b += 2) { /* 16 us .. 4.3 s */
 		snprintf(le, sizeof(le), "%.9f", (RUNTIME_PAUSE_BOUND_NS(b) - 1) / 1e9);
 		fprintf(f, "%s_bucket", name);
 		put_labels(f, &l, le);
-		fprintf(f, " %llu\n", (unsigned long long)rv.gc_pauses_below[b]);
+		fprintf(f, " %llu\n", (unsigned long long)rv->gc_pauses_below[b]);
 	}
 	fprintf(f, "%s_bucket", name);
 	put_labels(f, &l, "+Inf");
-	fprintf(f, " %llu\n%s_sum", (unsigned long long)rv.gc_pauses, name);
+	fprintf(f, " %llu\n%s_sum", (unsigned long long)rv->gc_pauses, name);
 	put_labels(f, &l, NULL);
-	fprintf(f, " %.9f\n%s_count", rv.gc_pause_ns / 1e9, name);
+	fprintf(f, " %.9f\n%s_count", rv->gc_pause_ns / 1e9, name);
 	put_labels(f, &l, NULL);
-	fprintf(f, " %llu\n", (unsigned long long)rv.gc_pauses);
+	fprintf(f, " %llu\n", (unsigned long long)rv->gc_pauses);
 }
 
 enum { RT_GIL_WAIT, RT_THREADS };
@@ -429,18 +423,17 @@ enum { RT_GIL_WAIT, RT_THREADS };
 static void f_runtime(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
 		      const struct family *fam)
 {
-	struct runtime_values rv;
+	const struct runtime_values *rv = &v->runtime;
 	struct labels l;
 
-	(void)v;
-	if (!a->rt)
+	(void)a;
+	if (!v->has_runtime)
 		return;
-	runtime_values(a->rt, s->id, &rv);
 	svc(&l, s);
-	if (fam->what == RT_GIL_WAIT && rv.gil)
-		sample(f, fam->name, &l, rv.gil_wait_ns / 1e9);
-	if (fam->what == RT_THREADS && rv.threads >= 0)
-		sample_u(f, fam->name, &l, (uint64_t)rv.threads);
+	if (fam->what == RT_GIL_WAIT && rv->gil)
+		sample(f, fam->name, &l, rv->gil_wait_ns / 1e9);
+	if (fam->what == RT_THREADS && rv->threads >= 0)
+		sample_u(f, fam->name, &l, (uint64_t)rv->threads);
 }
 
 static void f_processes(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
@@ -607,13 +600,8 @@ static const struct family families[] = {
 	  f_tls, 0 },
 };
 
-void prom_write(struct agent *a, FILE *f)
+void prom_write(struct agent *a, const struct service_view *views, FILE *f)
 {
-	static struct service_view views[PV_MAX_SERVICES];
-
-	for (int i = 0; i < a->nservices; i++)
-		if (!a->services[i].gone)
-			report_view(a, &a->services[i], &views[i]);
 	build_info(f, a);
 	events_lost(f, a);
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)

@@ -5,5 +5,7 @@
 #include "agent.h"
 
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-void prom_write(struct agent *a, FILE *f);
+struct service_view;
+/* views: report_views of this snapshot. */
+void prom_write(struct agent *a, const struct service_view *views, FILE *f);
 #endif

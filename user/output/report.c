@@ -173,6 +173,16 @@ void report_view(struct agent *a, struct service *s, struct service_view *v)
 	v->exact = !s->http.unread_requests && !s->http.dropped_requests && !blind_spots_server(&v->blind);
 	v->db_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&v->blind);
 	v->http_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_http_calls(&v->blind);
+	v->has_runtime = a->rt != NULL;
+	if (a->rt)
+		runtime_values(a->rt, s->id, &v->runtime);
+}
+
+void report_views(struct agent *a, struct service_view *views)
+{
+	for (int i = 0; i < a->nservices; i++)
+		if (!a->services[i].gone)
+			report_view(a, &a->services[i], &views[i]);
 }
 
 static void json_service(FILE *f, struct agent *a, struct service *s)

@@ -118,17 +118,14 @@ static void take_route(struct route_sample *out, const struct service *s, const 
 	out->dur = r->dur;
 }
 
-static void take_svc(struct svc_sample *out, struct agent *a, int id)
+static void take_svc(struct svc_sample *out, const struct service_view *v)
 {
-	struct runtime_values rv;
-
 	memset(out, 0, sizeof(*out));
-	if (!a->rt)
+	if (!v->has_runtime)
 		return;
-	runtime_values(a->rt, id, &rv);
-	out->gil_wait_ns = rv.gil_wait_ns;
-	out->gc_pauses = rv.gc_pauses;
-	memcpy(out->gc_below, rv.gc_pauses_below, sizeof(out->gc_below));
+	out->gil_wait_ns = v->runtime.gil_wait_ns;
+	out->gc_pauses = v->runtime.gc_pauses;
+	memcpy(out->gc_below, v->runtime.gc_pauses_below, sizeof(out->gc_below));
 }
 
 /* Make room for every route of s (new ones get zeros: no requests before they were seen). */
@@ -149,7 +146,7 @@ static int grow_routes(struct hsvc *hs, const struct service *s)
 }
 
 /* The values now, in slot CUR. */
-static void take_current(struct health *h, struct agent *a, uint64_t now)
+static void take_current(struct health *h, struct agent *a, const struct service_view *views, uint64_t now)
 {
 	h->t[CUR] = now;
 	h->lost[CUR] = agent_lost_events(a);
@@ -168,7 +165,7 @@ static void take_current(struct health *h, struct agent *a, uint64_t now)
 		}
 		if (grow_routes(hs, s))
 			continue;
-		take_svc(&hs->s[CUR], a, i);
+		take_svc(&hs->s[CUR], &views[i]);
 		for (unsigned r = 0; r < hs->nroutes; r++)
 			take_route(&hs->routes[r][CUR], s, route_at(s, r));
 	}
@@ -349,18 +346,16 @@ static double gc_p99_ms(const struct svc_sample *now, const struct svc_sample *t
 	return RUNTIME_PAUSE_BOUND_NS(GC_BOUNDS - 1) / 1e6;
 }
 
-static void runtime_checks(struct health *h, struct verdict *v, struct agent *a, const struct service *s,
+static void runtime_checks(struct health *h, struct verdict *v, const struct service_view *view,
 			   const struct hsvc *hs, int start, double span)
 {
 	static const struct svc_sample zero;
 	const struct svc_sample *now = &hs->s[CUR], *then = start < 0 ? &zero : &hs->s[start];
-	struct runtime_values rv;
 	struct check k;
 
-	if (!a->rt)
+	if (!view->has_runtime)
 		return;
-	runtime_values(a->rt, s->id, &rv);
-	if (rv.gil) {
+	if (view->runtime.gil) {
 		k = (struct check){ .name = "gil_wait_ratio", .limits = h->cfg.gil_wait_ratio,
 				    .value = span > 0 ? (now->gil_wait_ns - then->gil_wait_ns) / 1e9 / span : NAN };
 		k.status = grade(k.value, k.limits);
@@ -368,7 +363,7 @@ static void runtime_checks(struct health *h, struct verdict *v, struct agent *a,
 			 isnan(k.value) ? 0 : k.value, span, word(k.status));
 		emit(v, &k);
 	}
-	if (rv.gc) {
+	if (view->runtime.gc) {
 		k = (struct check){ .name = "gc_pause_p99", .limits = h->cfg.gc_pause_p99_ms, .value = gc_p99_ms(now, then) };
 		k.status = grade(k.value, k.limits);
 		if (isnan(k.value))
@@ -405,9 +400,8 @@ static void lost_check(struct health *h, struct verdict *v, int start, double sp
 	emit(v, &k);
 }
 
-enum health_status health_update(struct health *h, struct agent *a, FILE *out)
+enum health_status health_update(struct health *h, struct agent *a, const struct service_view *views, FILE *out)
 {
-	static struct service_view view;
 	static int pids[4096];
 	uint64_t now = agent_now_ns(), step_ns = (uint64_t)(h->cfg.window_s / (RING - 2) * 1e9);
 	struct verdict all = { 0 };
@@ -415,7 +409,7 @@ enum health_status health_update(struct health *h, struct agent *a, FILE *out)
 	size_t body_len = 0;
 	int start;
 
-	take_current(h, a, now);
+	take_current(h, a, views, now);
 	if (!h->n || now - h->t[h->head] >= step_ns)
 		push(h);
 	start = window_start(h, now);
@@ -435,7 +429,6 @@ enum health_status health_update(struct health *h, struct agent *a, FILE *out)
 		if (s->gone || !hs->used)
 			continue;
 		span = (now - (t0 > hs->since_ns ? t0 : hs->since_ns)) / 1e9;
-		report_view(a, s, &view);
 		fputs(first ? "{\"name\": " : ", {\"name\": ", all.f);
 		first = 0;
 		json_str(all.f, s->name);
@@ -443,8 +436,8 @@ enum health_status health_update(struct health *h, struct agent *a, FILE *out)
 		for (int j = 0; j < n; j++)
 			fprintf(all.f, "%s%d", j ? ", " : "", pids[j]);
 		fputs("], \"checks\": [", all.f);
-		route_checks(h, &v, s, &view, hs, start, span);
-		runtime_checks(h, &v, a, s, hs, start, span);
+		route_checks(h, &v, s, &views[i], hs, start, span);
+		runtime_checks(h, &v, &views[i], hs, start, span);
 		fprintf(all.f, "], \"status\": \"%s\"}", health_name(v.worst));
 		s->health = v.worst;
 		if (v.worst > all.worst)

@@ -27,8 +27,9 @@ struct health *health_new(const struct health_config *c);
 void health_free(struct health *h);
 /* Sample the agent's counters (when a step is due), evaluate every check, set each service's
  * verdict (s->health), write the /health JSON to out; returns the overall status. Call once per
- * snapshot. */
-enum health_status health_update(struct health *h, struct agent *a, FILE *out);
+ * snapshot, with that snapshot's report_views. */
+struct service_view;
+enum health_status health_update(struct health *h, struct agent *a, const struct service_view *views, FILE *out);
 /* A service slot is taken by a new service: its history is dropped. */
 void health_forget_service(struct health *h, int service);
 #endif
