@@ -35,7 +35,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 
 # Debian packages needed to build, test, benchmark and demo.
-DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool libmicrohttpd-dev libinih-dev libjs-dygraphs \
+DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool libmicrohttpd-dev libinih-dev libjs-dygraphs \
         python3 python3-pytest python3-flask python3-requests gunicorn python3-uvicorn wrk apache2-utils hey procps \
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
