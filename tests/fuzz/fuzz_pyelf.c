@@ -27,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		snprintf(name, sizeof(name), "interpreter");
 	path = fuzz_file_named(data + 1, size - 1, name);
+	memset(err, 'x', sizeof(err));      /* a failure must say why, NUL-terminated */
 	if (!(pe = malloc(sizeof(*pe))))
 		abort();
 	if (!pyelf_inspect(path, pe, err, sizeof(err))) {

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(in, data + 2, size);
 	got = sql_normalize_ex(in, size, out, outlen, flags);
-	if (outlen && (got >= outlen || strlen(out) != got))
+	/* the text may hold NUL bytes from the wire: only the reported end is checked */
+	if (outlen && (got >= outlen || out[got]))
 		abort();
 	sql_operation(in, size, op, sizeof(op));
 	if (!memchr(op, 0, sizeof(op)))

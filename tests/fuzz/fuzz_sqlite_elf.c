@@ -9,6 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sqlite_offsets o;
 	char err[240];
 
+	memset(err, 'x', sizeof(err));      /* a failure must say why, NUL-terminated */
 	if (sqlite_elf_offsets(fuzz_file(data, size), &o, err, sizeof(err)) && !memchr(err, 0, sizeof(err)))
 		abort();
 	return 0;
