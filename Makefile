@@ -35,14 +35,14 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 
 # Debian packages needed to build, test, benchmark and demo.
-DEPS := clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool libmicrohttpd-dev libinih-dev libjs-dygraphs \
+DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool libmicrohttpd-dev libinih-dev libjs-dygraphs \
         python3 python3-pytest python3-flask python3-requests gunicorn python3-uvicorn wrk apache2-utils hey procps \
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
         python3-aiohttp python3-fastapi prometheus chromium python3-websocket \
         qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv
 
-.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest FORCE
+.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-replay FORCE
 .SECONDARY:
 all: pyvitals
 
@@ -103,8 +103,76 @@ $(BUILD)/%-harness: tools/%-harness.c $(LIB_OBJS)
 bpf-arm64:
 	tools/bpf-arm64-check
 
-unit: $(BUILD)/unit_tests
+unit: $(BUILD)/unit_tests fuzz-replay
 	$(BUILD)/unit_tests
+
+# ---- Fuzzing (tests/fuzz, FUZZING.md) ----
+# Every tests/fuzz/fuzz_*.c is a libFuzzer target. `make unit` replays their regression inputs
+# and corpora without libFuzzer (any compiler; under SANITIZE a memory error fails it).
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_HDRS    := $(wildcard tests/fuzz/*.h)
+FUZZ_REPLAYS := $(addprefix $(BUILD)/fuzz-replay/,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(FUZZ_HDRS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz tests/fuzz/$*.c tests/fuzz/replay_main.c $(LIB_OBJS) $(LDLIBS) -o $@
+
+fuzz-replay: $(FUZZ_REPLAYS)
+	@for t in $(FUZZ_TARGETS); do \
+	  $(BUILD)/fuzz-replay/$$t tests/fuzz/regressions/$$t tests/fuzz/corpus/$$t || exit 1; done
+
+# make fuzz [FUZZ_SECONDS=N] [FUZZ_RUN="fuzz_pg fuzz_redis"]: builds every target with clang's
+# libFuzzer, ASan and UBSan into build/fuzz/, replays its regressions, then fuzzes it for N s
+# on its corpus (new inputs go to build/fuzz/scratch/, not the repository); fails on any crash,
+# leak or timeout, naming the target and the input (tests/fuzz/run).
+FUZZ_BUILD   := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RUN     ?= $(FUZZ_TARGETS)
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Ibuild -Ibpf $(addprefix -I,$(USER_DIRS)) -Itests/fuzz
+# The parsers the targets reach, instrumented for coverage; linked from an archive (only what
+# a target uses). tls_probe.c needs its skeleton (build/tls.skel.h).
+FUZZ_LIB_SRCS := $(wildcard user/wire/*.c) user/stats/route.c user/probes/pyinfo.c user/probes/sqlite_elf.c \
+                 user/probes/tls_probe.c user/agent/proc.c
+FUZZ_LIB_OBJS := $(patsubst user/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRCS))
+
+$(FUZZ_BUILD)/obj/%.o: user/%.c $(USER_HDRS) build/tls.skel.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libpv.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS)): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_HDRS) $(FUZZ_BUILD)/libpv.a
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libpv.a -lbpf -lelf -lz -o $@
+
+fuzz-build: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_RUN)
+
+# Seeds: the unit tests' fixtures, recorded by running the unit tests with tests/fuzz/seed_hooks.h
+# force-included (their parser calls go through seed_record.c), and the ELF and maps seeds of
+# tests/fuzz/elf-seeds; each target's corpus is then merged with them (libFuzzer -merge=1 keeps
+# the inputs that add coverage).
+FUZZ_SEED := $(FUZZ_BUILD)/seed
+$(FUZZ_SEED)/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(USER_HDRS) tests/fuzz/seed_hooks.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -include tests/fuzz/seed_hooks.h -c $< -o $@
+$(FUZZ_SEED)/seed_record.o: tests/fuzz/seed_record.c $(USER_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(FUZZ_SEED)/unit_tests: $(patsubst tests/unit/%.c,$(FUZZ_SEED)/unit/%.o,$(UNIT_SRCS)) $(FUZZ_SEED)/seed_record.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+fuzz-seed: $(FUZZ_SEED)/unit_tests fuzz-build
+	rm -rf $(FUZZ_SEED)/inputs
+	PYVITALS_FUZZ_SEED_DIR=$(CURDIR)/$(FUZZ_SEED)/inputs $(FUZZ_SEED)/unit_tests > $(FUZZ_SEED)/unit.log
+	tests/fuzz/elf-seeds $(FUZZ_SEED)/inputs
+	@for t in $(FUZZ_TARGETS); do mkdir -p tests/fuzz/corpus/$$t; \
+	  $(FUZZ_BUILD)/$$t -merge=1 -rss_limit_mb=2048 tests/fuzz/corpus/$$t $(FUZZ_SEED)/inputs/$$t \
+	    2>$(FUZZ_SEED)/merge-$$t.log || { echo "merge of $$t failed: $(FUZZ_SEED)/merge-$$t.log"; exit 1; }; \
+	  echo "$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; done
 
 # The kernel x hook-mode matrix: Debian 12's 6.1 and 6.12 under QEMU, this host, and a locked-down 6.1.
 vmtest: deps pyvitals

@@ -476,14 +476,7 @@ static int read_ptr(int pid, uint64_t addr, uint64_t *out)
 	return pyinfo_read(pid, addr, out, sizeof(*out));
 }
 
-struct map_line {
-	uint64_t start, end, off;
-	unsigned long ino;
-	unsigned int maj, min;
-	char path[4096];
-};
-
-static int parse_map(const char *line, struct map_line *m)
+int pyinfo_parse_map(const char *line, struct py_map_line *m)
 {
 	char perms[8];
 	int n = 0;
@@ -506,7 +499,7 @@ static bool is_candidate(const char *path, const char *exe)
 
 /* Try one mapped file as the interpreter: open it through the process's root (containers),
  * falling back to map_files when the path is gone or names another file. */
-static int try_file(int pid, const struct map_line *m, struct pyinfo *pi, char *err, size_t errlen)
+static int try_file(int pid, const struct py_map_line *m, struct pyinfo *pi, char *err, size_t errlen)
 {
 	struct stat st;
 	int r;
@@ -532,12 +525,12 @@ static int try_file(int pid, const struct map_line *m, struct pyinfo *pi, char *
 static int find_bias(FILE *f, struct pyinfo *pi)
 {
 	char line[4200];
-	struct map_line m;
+	struct py_map_line m;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 
 	rewind(f);
 	while (fgets(line, sizeof(line), f))
-		if (!parse_map(line, &m) && !strcmp(m.path, pi->file) &&
+		if (!pyinfo_parse_map(line, &m) && !strcmp(m.path, pi->file) &&
 		    m.off == (pi->elf.load_offset & ~(page - 1))) {
 			pi->bias = m.start - (pi->elf.load_vaddr & ~(page - 1));
 			return 0;
@@ -596,7 +589,7 @@ static void locate_gc_stats(struct pyinfo *pi)
 int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen)
 {
 	char path[64], line[4200];
-	struct map_line m;
+	struct py_map_line m;
 	ssize_t n;
 	FILE *f;
 	int r = -ENOENT, rf;
@@ -624,7 +617,7 @@ int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen)
 		unsigned long seen = 0;
 		rewind(f);
 		while (r && fgets(line, sizeof(line), f)) {
-			if (parse_map(line, &m) || m.ino == seen || !is_candidate(m.path, pi->exe) ||
+			if (pyinfo_parse_map(line, &m) || m.ino == seen || !is_candidate(m.path, pi->exe) ||
 			    (pass == 0) != !strcmp(m.path, pi->exe))
 				continue;
 			seen = m.ino;

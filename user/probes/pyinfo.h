@@ -104,6 +104,15 @@ struct pyinfo {
 	char why_no_threads[160];
 };
 
+/* One line of /proc/PID/maps that maps a file (a path starting with '/'): 0, else -1. */
+struct py_map_line {
+	uint64_t start, end, off;
+	unsigned long ino;
+	unsigned int maj, min;
+	char path[4096];
+};
+int pyinfo_parse_map(const char *line, struct py_map_line *m);
+
 /* Find and inspect the interpreter of pid. 0, or -errno with err saying why (not Python, gone). */
 int pyinfo_discover(int pid, struct pyinfo *pi, char *err, size_t errlen);
 /* Live Python threads of the process (all interpreters), or -errno. */

@@ -321,16 +321,7 @@ static struct tls_proc *proc_slot(struct tls_probe *tp, int pid)
 	return p;
 }
 
-/* One line of /proc/PID/maps: its file, if it may hold OpenSSL: named like an SSL library, or the
- * executable or a libpython (OpenSSL linked in statically; their symbols decide). */
-struct mapped {
-	unsigned long long start, end, ino;
-	unsigned int maj, min;
-	char path[512];
-	bool deleted;
-};
-
-static bool maps_line(const char *line, const char *exe, struct mapped *m)
+bool tls_maps_line(const char *line, const char *exe, struct tls_mapped *m)
 {
 	const char *base;
 	const char *p;
@@ -368,7 +359,7 @@ static void exe_of(int pid, char *buf, size_t len)
 }
 
 /* Where to open pid's copy: through its root (containers), or map_files once replaced on disk. */
-static void open_path(int pid, const struct mapped *m, char *buf, size_t len)
+static void open_path(int pid, const struct tls_mapped *m, char *buf, size_t len)
 {
 	if (m->deleted)
 		snprintf(buf, len, "/proc/%d/map_files/%llx-%llx", pid, m->start, m->end);
@@ -380,7 +371,7 @@ static void open_path(int pid, const struct mapped *m, char *buf, size_t len)
 static int look(struct tls_probe *tp, struct tls_proc *p, char *err, size_t errlen)
 {
 	char maps[64], line[1024], path[600], exe[512];
-	struct mapped m;
+	struct tls_mapped m;
 	int r = 0;
 	FILE *f;
 
@@ -395,7 +386,7 @@ static int look(struct tls_probe *tp, struct tls_proc *p, char *err, size_t errl
 	while (fgets(line, sizeof(line), f)) {
 		struct tls_file *t;
 
-		if (!maps_line(line, exe, &m))
+		if (!tls_maps_line(line, exe, &m))
 			continue;
 		open_path(p->pid, &m, path, sizeof(path));
 		if (!(t = file_for(tp, m.maj, m.min, m.ino, path, m.path)))
@@ -514,7 +505,7 @@ void tls_probe_describe_pid(FILE *out, int pid)
 {
 	char maps[64], line[1024], path[600], err[TLS_WHY], seen[8][512], exe[512];
 	int nseen = 0, shown = 0;
-	struct mapped m;
+	struct tls_mapped m;
 	FILE *f;
 
 	exe_of(pid, exe, sizeof(exe));
@@ -528,7 +519,7 @@ void tls_probe_describe_pid(FILE *out, int pid)
 		bool dup = false;
 		int n;
 
-		if (!maps_line(line, exe, &m))
+		if (!tls_maps_line(line, exe, &m))
 			continue;
 		for (int i = 0; i < nseen; i++)
 			dup |= !strcmp(seen[i], m.path);

@@ -51,4 +51,13 @@ void tls_probe_describe_pid(FILE *out, int pid);
 /* Is this mapped file a TLS library candidate by its name ("libssl.so.3", "libssl-1b2c.so.3",
  * "_ssl.cpython-311-x86_64-linux-gnu.so")? */
 bool tls_lib_name(const char *path);
+/* One line of /proc/PID/maps: its file, if it may hold OpenSSL: named like an SSL library, or the
+ * executable exe or a libpython (OpenSSL linked in statically; their symbols decide). */
+struct tls_mapped {
+	unsigned long long start, end, ino;
+	unsigned int maj, min;
+	char path[512];
+	bool deleted;
+};
+bool tls_maps_line(const char *line, const char *exe, struct tls_mapped *m);
 #endif

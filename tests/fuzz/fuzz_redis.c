@@ -1,0 +1,8 @@
+/* libFuzzer target: one Redis (RESP2/3) client connection (see fuzz_db.h). */
+#include "fuzz_db.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_db_run(DB_REDIS, data, size);
+	return 0;
+}
