@@ -111,7 +111,8 @@ bool mc_looks_like(const uint8_t *p, size_t cap, size_t len, int send)
 	return send ? find_cmd((const char *)p, w) != NULL : is_reply((const char *)p, w);
 }
 
-/* The i-th space-separated token of the kept line. */
+/* The i-th space-separated token of the kept line; a line with fewer tokens gives an empty one
+ * at its end (*t is always set: callers copy 0 bytes from it). */
 static size_t token(const struct mc_dir *d, uint32_t i, const char **t)
 {
 	size_t k = 0, n = d->llen;
@@ -121,8 +122,10 @@ static size_t token(const struct mc_dir *d, uint32_t i, const char **t)
 		size_t w = k;
 		while (k < n && d->line[k] != ' ')
 			k++;
-		if (k == w)
+		if (k == w) {
+			*t = d->line + k;
 			return 0;
+		}
 		if (!i--) {
 			*t = d->line + w;
 			return k - w;
