@@ -42,7 +42,7 @@ DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev 
         python3-aiohttp python3-fastapi prometheus chromium python3-websocket \
         qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv
 
-.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-replay FORCE
+.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-merge fuzz-replay FORCE
 .SECONDARY:
 all: pyvitals
 
@@ -150,6 +150,15 @@ fuzz-build: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 
 fuzz: fuzz-build
 	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FUZZ_RUN)
+
+# After a long run: the inputs it found (build/fuzz/scratch) merged into the corpora, keeping
+# only those that add coverage (libFuzzer -merge=1), so the corpora stay small.
+fuzz-merge: fuzz-build
+	@for t in $(FUZZ_RUN); do rm -rf $(FUZZ_BUILD)/merged/$$t; mkdir -p $(FUZZ_BUILD)/merged/$$t $(FUZZ_BUILD)/scratch/$$t; \
+	  $(FUZZ_BUILD)/$$t -merge=1 -rss_limit_mb=2048 $(FUZZ_BUILD)/merged/$$t tests/fuzz/corpus/$$t $(FUZZ_BUILD)/scratch/$$t \
+	    2>$(FUZZ_BUILD)/merged/$$t.log || { echo "merge of $$t failed: $(FUZZ_BUILD)/merged/$$t.log"; exit 1; }; \
+	  rm -rf tests/fuzz/corpus/$$t && mv $(FUZZ_BUILD)/merged/$$t tests/fuzz/corpus/$$t; \
+	  echo "$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs, $$(du -sk --apparent-size tests/fuzz/corpus/$$t | cut -f1) KiB"; done
 
 # Seeds: the unit tests' fixtures, recorded by running the unit tests with tests/fuzz/seed_hooks.h
 # force-included (their parser calls go through seed_record.c), and the ELF and maps seeds of

@@ -33,13 +33,16 @@ static int is_known_method(const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* 1 if p..n is a prefix of s (case-insensitive); 2 if it also covers all of s. */
+/* 1 if p..n is a prefix of s (lower case; letters match either case); 2 if it also covers
+ * all of s. Only letters are folded: 0x1a | 0x20 is ':', 0x0f | 0x20 is '/'. */
 static int prefix_of(const uint8_t *p, size_t n, const char *s)
 {
 	size_t sl = strlen(s), m = n < sl ? n : sl;
-	for (size_t i = 0; i < m; i++)
-		if ((p[i] | 0x20) != (uint8_t)s[i])
+	for (size_t i = 0; i < m; i++) {
+		uint8_t c = p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i];
+		if (c != (uint8_t)s[i])
 			return 0;
+	}
 	return n >= sl ? 2 : 1;
 }
 
@@ -124,8 +127,9 @@ enum http_guess http_guess_response(const uint8_t *p, size_t n)
 /* Path of a request target: no query or fragment; absolute-form loses scheme and authority. */
 void http_target_path(const uint8_t *t, size_t n, char *out, size_t outlen)
 {
-	if (prefix_of(t, n, "http://") == 2 || prefix_of(t, n, "https://") == 2) {
-		const uint8_t *s = memchr(t, ':', n) + 3;
+	int http = prefix_of(t, n, "http://") == 2;
+	if (http || prefix_of(t, n, "https://") == 2) {
+		const uint8_t *s = t + (http ? 7 : 8);
 		size_t rest = n - (s - t);
 		const uint8_t *slash = memchr(s, '/', rest);
 		if (!slash) {
