@@ -7,10 +7,13 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 PYTHON   ?= /usr/bin/python3
 
 CFLAGS   ?= -O2 -g
-# make unit SANITIZE=address,undefined: the unit tests under sanitizers, built apart.
+# make unit SANITIZE=address,undefined: the unit tests under sanitizers, built apart;
+# make test SANITIZE=...: the e2e suite drives a sanitized agent (build/sanitize/pyvitals).
 SANITIZE ?=
+BIN      := pyvitals
 ifneq ($(SANITIZE),)
 BUILD    := build/sanitize
+BIN      := $(BUILD)/pyvitals
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 # user/ is split by concern (cli, agent, wire, probes, stats, output); headers are found by name.
@@ -44,7 +47,7 @@ DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev 
 
 .PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-merge fuzz-replay FORCE
 .SECONDARY:
-all: pyvitals
+all: $(BIN)
 
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -84,7 +87,7 @@ $(BUILD)/user/cli/version.o: CFLAGS += -DPV_VERSION='"$(VERSION)"' -DPV_COMMIT='
 	-DPV_BUILD_DATE='"$(shell date -u +%Y-%m-%dT%H:%M:%SZ)"'
 FORCE:
 
-pyvitals: $(USER_OBJS)
+$(BIN): $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/unit/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(USER_HDRS) | $(BUILD)/unit
@@ -188,14 +191,17 @@ vmtest: deps pyvitals
 	tools/ensure-tracefs
 	tools/vmtest/matrix
 
-e2e: pyvitals
+# PYVITALS names the agent the tests drive; a sanitizer's report fails the test it happened in.
+e2e: $(BIN)
 	tools/ensure-tracefs
-	$(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
+	PYVITALS=$(abspath $(BIN)) $(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
 
 test: deps
-	$(MAKE) pyvitals $(BUILD)/unit_tests
+	$(MAKE) $(BIN) $(BUILD)/unit_tests
 	$(MAKE) unit
+ifeq ($(SANITIZE),)
 	$(MAKE) unit SANITIZE=address,undefined
+endif
 	$(MAKE) e2e
 
 DURATION ?=

@@ -42,11 +42,17 @@ static __always_inline __u64 wakeup_flag(struct scratch_record *s, __u32 bytes, 
 
 /* Send the I/O described by e, whose first n bytes are in e->data already, as records of up
  * to PV_CAPTURE_MAX bytes: want bytes in all, the records after the first copied on from
- * plain (the user buffer the I/O used; only when it used one, else want == n). */
+ * plain (the user buffer the I/O used; only when it used one, else want == n). lost is the
+ * connection's count of records the ring had no room for (NULL if it has no entry): a record
+ * dropped adds to it, and the next record sent says so and takes back what it reported. */
 static __always_inline void emit_records(struct pv_data_event *e, __u32 n, __u32 want, __u64 plain,
-					 __u32 wakeup_bytes, __u64 *ringbuf_full, __u64 *unreadable)
+					 __u32 wakeup_bytes, __u64 *ringbuf_full, __u64 *unreadable,
+					 __u32 *lost)
 {
-	__u32 off = 0;
+	__u32 off = 0, gap = lost ? *lost : 0;
+
+	if (gap)
+		e->flags |= PV_DATA_F_GAP;
 
 	for (int i = 0; i < PV_CHUNK_MAX; i++) {
 		if (i) {
@@ -70,7 +76,15 @@ static __always_inline void emit_records(struct pv_data_event *e, __u32 n, __u32
 		if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n,
 				       wakeup_flag((struct scratch_record *)e, PV_DATA_HDR_LEN + n, wakeup_bytes))) {
 			__sync_fetch_and_add(ringbuf_full, 1);
+			if (lost)
+				__sync_fetch_and_add(lost, 1);
 			break;
+		}
+		if (gap) {
+			/* atomic: another thread's drop on this socket meanwhile stays counted */
+			__sync_fetch_and_add(lost, -gap);
+			gap = 0;
+			e->flags &= ~PV_DATA_F_GAP;
 		}
 		off += n;
 		if (off >= want)

@@ -229,6 +229,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 			__sync_fetch_and_add(&counters.conn_map_full, 1);
 		if (info.skip)
 			return 0;
+		known = bpf_map_lookup_elem(&conns, &key); /* where its lost records are counted */
 		if (e->family == AF_UNIX) {
 			emit_unix(sk, key, proc->service, info.ino);
 		} else {
@@ -247,7 +248,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	e->dir = dir;
 	e->start_ns = 0;
 
-	want = known ? known->capture : info.capture;
+	want = known ? known->capture : info.capture;  /* known is NULL here if the map was full */
 	if (!want)
 		want = cfg.capture_len;
 	if (want > (__u32)ret)
@@ -261,7 +262,8 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		want = n;
 	if (!failed && want < (__u32)ret)
 		__sync_fetch_and_add(&counters.truncated, 1);
-	emit_records(e, n, want, plain, cfg.wakeup_bytes, &counters.ringbuf_full, &counters.unreadable);
+	emit_records(e, n, want, plain, cfg.wakeup_bytes, &counters.ringbuf_full, &counters.unreadable,
+		     known ? &known->lost : NULL);
 	return 0;
 }
 

@@ -61,6 +61,7 @@ struct pv_data_event {
 #define PV_DATA_F_ADDR 1
 #define PV_DATA_F_MORE 2  /* the next record of this socket continues this I/O's data */
 #define PV_DATA_F_TLS 4   /* plaintext of a TLS connection (PV_EV_TLS), not the socket's bytes */
+#define PV_DATA_F_GAP 8   /* records of this connection before this one were lost (ring full) */
 _Static_assert(sizeof(struct pv_data_event) == PV_DATA_HDR_LEN + PV_CAPTURE_MAX, "pv_data_event layout");
 
 struct pv_close_event {
@@ -105,7 +106,8 @@ struct pv_conn_info {
 	                  * over after one lookup (its close is still reported) */
 	__u32 capture;   /* bytes to copy per I/O on this socket (up to PV_CHUNK_MAX records);
 	                  * 0 = the configured default */
-	__u32 pad;
+	__u32 lost;      /* its records the ring buffer had no room for since its last one: the
+	                  * next record carries PV_DATA_F_GAP, so its parser starts over */
 	__u64 ino;       /* unix sockets: the socket's inode. No state change tells when a unix
 	                  * socket dies, so a new socket at a reused address is told by this */
 };
@@ -298,8 +300,9 @@ struct pv_tls_key {
 	__u32 pad;
 };
 struct pv_tls_info {
+	__u32 lost;      /* as pv_conn_info's; first, so that its address is the entry's (the
+	                  * verifier refuses arithmetic on a pointer before its null check) */
 	__u32 capture;   /* bytes of plaintext to copy per call (up to PV_CHUNK_MAX records) */
-	__u32 pad;
 };
 struct pv_tls_config {
 	__u32 capture_len;     /* as pv_config */

@@ -71,6 +71,7 @@ static __always_inline int leave(int ret)
 	struct tls_call *cp = bpf_map_lookup_elem(&tls_calls, &tid), c;
 	struct pv_tls_key key = {};
 	struct pv_tls_info *info, fresh = {};
+	__u32 *lost;
 	struct pv_proc_info *proc;
 	struct pv_data_event *e;
 
@@ -100,13 +101,18 @@ static __always_inline int leave(int ret)
 	key.ssl = c.ssl;
 	key.tgid = tgid;
 	info = bpf_map_lookup_elem(&tls_ssl, &key);
-	if (!info) {
+	if (info) {
+		want = info->capture;
+	} else {
 		/* the side that writes first is a client: capture its batches whole from the start */
-		fresh.capture = c.dir == PV_DIR_SEND ? tls_cfg.client_capture : tls_cfg.capture_len;
+		want = c.dir == PV_DIR_SEND ? tls_cfg.client_capture : tls_cfg.capture_len;
+		fresh.capture = want;
 		bpf_map_update_elem(&tls_ssl, &key, &fresh, BPF_NOEXIST);
-		info = &fresh;
+		info = bpf_map_lookup_elem(&tls_ssl, &key); /* NULL: the map is full, no gap is told */
 	}
-	want = info->capture ? info->capture : tls_cfg.capture_len;
+	lost = (__u32 *)info;
+	if (!want)
+		want = tls_cfg.capture_len;
 	if (want > moved)
 		want = moved;
 	if (want < moved)
@@ -133,7 +139,7 @@ static __always_inline int leave(int ret)
 		want = 0;
 	}
 	emit_records(e, n, want, c.buf, tls_cfg.wakeup_bytes, &tls_counters.ringbuf_full,
-		     &tls_counters.unreadable);
+		     &tls_counters.unreadable, lost);
 	return 0;
 }
 

@@ -12,12 +12,19 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYVITALS = os.path.join(ROOT, "pyvitals")
+# make test SANITIZE=... points this at the sanitized build.
+PYVITALS = os.environ.get("PYVITALS") or os.path.join(ROOT, "pyvitals")
 APPS = os.path.join(ROOT, "tests", "e2e", "apps")
 PY = "/usr/bin/python3"
 # make vmtest runs the suite once per socket hook set a kernel offers; unset means --hooks=auto.
 HOOKS = os.environ.get("PYVITALS_HOOKS", "")
 HOOKS_ARGS = ["--hooks", HOOKS] if HOOKS else []
+# A sanitized agent writes each report to a file here (its stderr is often not read): a test
+# during which a new report appeared fails with it. Other programs ignore these variables.
+SANITIZER_LOGS = "/tmp/pyvitals-sanitizer"
+os.makedirs(SANITIZER_LOGS, exist_ok=True)
+os.environ["ASAN_OPTIONS"] = f"log_path={SANITIZER_LOGS}/asan:detect_leaks=1"
+os.environ["UBSAN_OPTIONS"] = f"log_path={SANITIZER_LOGS}/ubsan:print_stacktrace=1"
 
 
 def require_tool(name, package):
@@ -161,6 +168,16 @@ def watch_factory():
     yield start
     for w in started:
         w.kill()
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report():
+    before = set(os.listdir(SANITIZER_LOGS))
+    yield
+    new = sorted(set(os.listdir(SANITIZER_LOGS)) - before)
+    if new:
+        with open(os.path.join(SANITIZER_LOGS, new[0]), errors="replace") as f:
+            pytest.fail(f"sanitizer report from the agent ({len(new)} file(s), first {new[0]}):\n{f.read()[:6000]}")
 
 
 def pytest_configure(config):

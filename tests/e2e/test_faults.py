@@ -129,3 +129,53 @@ def test_ten_thousand_distinct_routes_are_capped_not_lost(gunicorn_factory):
     assert http_server["requests"] == 10000 and sum(r["requests"] for r in routes) == 10000
     assert len(routes) == 501 and overflow and overflow[0]["requests"] == 9500
     assert rss_kb < 256 * 1024, f"agent RSS {rss_kb} kB"
+
+
+def test_ring_buffer_overflow_is_counted_and_no_wrong_figure_is_shown(gunicorn_factory):
+    """The agent is stopped (SIGSTOP) while keep-alive connections move 64 KiB captures: the
+    16 MiB ring fills and records are lost. The loss is counted and shown (drops.ringbuf_full,
+    lost_events, exact false with "records_lost"); no response is paired with the wrong request
+    (each route keeps only its own status); and the same connections are parsed exactly again
+    once the agent runs (each connection's next record says records were lost before it)."""
+    import http.client
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4)
+    w = Watch("-p", g.pid, extra=["--capture", "65536"])
+    conns = [http.client.HTTPConnection("127.0.0.1", g.port, timeout=30) for _ in range(4)]
+
+    def run(paths):
+        for c in conns:
+            for p in paths:
+                c.request("GET", p)
+                c.getresponse().read()
+
+    run(["/users/3"] * 25)  # 100, all seen: the agent runs
+    time.sleep(1.5)
+    w.proc.send_signal(signal.SIGSTOP)
+    try:
+        run(["/big", "/missing"] * 150)  # 600 x 256 KiB responses (64 KiB of each captured), 600 404s
+    finally:
+        w.proc.send_signal(signal.SIGCONT)
+    time.sleep(1.5)
+    run(["/sleep/0"] * 50)  # 200 on the same connections, after the loss
+    for c in conns:
+        c.close()
+    time.sleep(1)
+    snap = w.stop()
+    svc = snap["services"][0]
+    http_server = svc["http_server"]
+    routes = routes_by_key(svc)
+    print(f"ringbuf_full={snap['drops']['ringbuf_full']} lost_events={snap['lost_events']} "
+          f"ring_gaps={snap['parse']['ring_gaps']} counted={http_server['requests']} of 1500; routes: " +
+          ", ".join(f"{k[1]} {r['requests']} {r['status']}" for k, r in routes.items()))
+    assert snap["drops"]["ringbuf_full"] > 0, "the burst must overflow the ring for this test to mean anything"
+    assert snap["lost_events"] >= snap["drops"]["ringbuf_full"]
+    assert http_server["exact"] is False and "records_lost" in http_server["inexact_reasons"]
+    assert snap["parse"]["ring_gaps"] >= 1
+    assert set(routes) <= {("GET", "/users/{id}"), ("GET", "/big"), ("GET", "/missing"), ("GET", "/sleep/{id}")}
+    assert routes[("GET", "/users/{id}")]["requests"] == 100
+    assert routes[("GET", "/sleep/{id}")]["requests"] == 200, "parsing resumes exactly after the loss"
+    for key, status in ((("GET", "/big"), "2xx"), (("GET", "/missing"), "4xx")):
+        r = routes.get(key)
+        if r:  # counted or lost, never answered with another request's response
+            assert r["requests"] <= 600 and r["status"][status] == r["requests"], (key, r)
+    assert http_server["requests"] < 1500

@@ -329,6 +329,24 @@ UNIT_TEST(http_oversized_line_is_malformed)
 	CHECK(s.malformed == 1 && s.resyncs == 0);
 }
 
+/* Records lost between a request and its response (the ring buffer was full): the request
+ * waiting is dropped, not paired with the next response seen, which has no request then. */
+UNIT_TEST(http_gap_drops_the_waiting_request)
+{
+	const struct step st[] = {
+		R(GETA), GAP, W("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+		R(GETB), W(OK0),
+		R(GETA), GAP, R(GETB), W(OK0),
+	};
+	struct got g;
+	struct http_conn_stats s;
+	run(st, sizeof(st) / sizeof(st[0]), &g, &s);
+	CHECKF(!strcmp(g.text, "GET /b 200 4-5;GET /b 200 8-9"), "got \"%.200s\"", g.text);
+	CHECKF(s.dropped_requests == 2 && s.unread_requests == 1 && s.resyncs == 2,
+	       "dropped %llu unread %llu resyncs %llu", (unsigned long long)s.dropped_requests,
+	       (unsigned long long)s.unread_requests, (unsigned long long)s.resyncs);
+}
+
 /* ---- Random robustness: mixtures of valid pieces and garbage, random splits and caps. ---- */
 
 static uint64_t rng(uint64_t *s)

@@ -25,6 +25,10 @@ static void feed_step(struct http_server_conn *c, const struct step *s, uint64_t
 		http_server_conn_close(c, ts, collect, g);
 		return;
 	}
+	if (s->op == 'G') {
+		http_server_conn_gap(c);
+		return;
+	}
 	copy = malloc(s->cap ? s->cap : 1); /* exact size: ASan catches over-reads */
 	memcpy(copy, s->data, s->cap);
 	http_server_conn_feed(c, s->op == 'R', copy, s->cap, s->cap + s->extra, ts, 100 + ts, collect, g);

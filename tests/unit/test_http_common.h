@@ -7,7 +7,7 @@
 #include "http_parse.h"
 
 struct step {
-	char op;            /* 'R' service read, 'W' service wrote, 'C' close */
+	char op;            /* 'R' service read, 'W' service wrote, 'C' close, 'G' gap */
 	const char *data;   /* the captured bytes */
 	size_t cap;
 	size_t extra;       /* bytes moved beyond the capture, never seen */
@@ -17,6 +17,7 @@ struct step {
 #define RX(s, x) { 'R', s, sizeof(s) - 1, x }
 #define WX(s, x) { 'W', s, sizeof(s) - 1, x }
 #define CLOSE { 'C', NULL, 0, 0 }
+#define GAP { 'G', NULL, 0, 0 }  /* records were lost here (the ring buffer was full) */
 
 struct got {
 	char text[2048];

@@ -668,11 +668,15 @@ const struct pv_counters *agent_counters(struct agent *a)
 	return &a->skel->bss->counters;
 }
 
-uint64_t agent_lost_events(struct agent *a)
+uint64_t agent_socket_losses(struct agent *a)
 {
 	const struct pv_counters *c = agent_counters(a);
 
 	return c->ringbuf_full + c->conn_map_full + c->proc_map_full + a->unknown_records + a->lost_chunks +
-	       (a->sqlite ? sqlite_probe_lost(a->sqlite) : 0) +
 	       (a->tls ? tls_probe_counters(a->tls)->ringbuf_full + tls_probe_counters(a->tls)->calls_full : 0);
+}
+
+uint64_t agent_lost_events(struct agent *a)
+{
+	return agent_socket_losses(a) + (a->sqlite ? sqlite_probe_lost(a->sqlite) : 0);
 }

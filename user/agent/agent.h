@@ -61,6 +61,9 @@ int agent_service_of(struct agent *a, int pid);
 /* True when every -p target and its descendants have exited (never for --comm). */
 bool agent_targets_gone(struct agent *a);
 uint64_t agent_lost_events(struct agent *a);
+/* The part of them that socket and TLS traffic lost (records, processes not tracked): while
+ * any, no service's request counts are exact. */
+uint64_t agent_socket_losses(struct agent *a);
 /* Put pid in service (the kernel follows its forks from now on). */
 int agent_track(struct agent *a, int pid, int service);
 /* The command line of pid, arguments joined by spaces ("" when unreadable). */

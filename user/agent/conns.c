@@ -535,6 +535,18 @@ static void first_sight(struct conn *c, const struct pv_data_event *e)
 	c->last_ns = e->ts_ns;
 }
 
+/* Records of the connection were lost before e (the ring buffer was full): its parser drops
+ * what it waits for (counted) and looks for the next message. */
+static void gap(struct conn_table *t, struct conn *c)
+{
+	t->counters.ring_gaps++;
+	http_server_conn_gap(c->http);
+	db_conn_gap(c->db);
+	account(t, c);
+	c->npending = 0;
+	c->nheld = 0;
+}
+
 void conns_data(struct conn_table *t, const struct pv_data_event *e)
 {
 	struct conn *c = lookup(t, e->sk, 1, e->service);
@@ -542,6 +554,8 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 	if (!c)
 		return;
 	first_sight(c, e);
+	if ((e->flags & PV_DATA_F_GAP) && !c->tls) /* a TLS one's plaintext has its own */
+		gap(t, c);
 	if (e->flags & PV_DATA_F_ADDR)
 		format_peer(c, e);
 	if (c->tls) {
@@ -561,6 +575,8 @@ void conns_tls_plain(struct conn_table *t, uint64_t sk, uint64_t ssl, const stru
 	if (!c)
 		return;
 	first_sight(c, e);
+	if (e->flags & PV_DATA_F_GAP)
+		gap(t, c);
 	start_tls(t, c, true, NULL);
 	if (!c->tls_plain) {
 		c->tls_plain = true;

@@ -17,6 +17,7 @@ struct conn_counters {
 	uint64_t evicted_idle;           /* forgotten after a long silence */
 	uint64_t resyncs, malformed, dropped_requests, unread_requests; /* of HTTP connections */
 	uint64_t tls, tls_decrypted;     /* connections that carried TLS; of them, read as plaintext */
+	uint64_t ring_gaps;              /* times a connection's parser started over: records lost */
 };
 
 /* How much of a socket the kernel side should copy from now on. */

@@ -354,7 +354,8 @@ static void f_db_lost(FILE *f, struct agent *a, struct service *s, const struct 
 		      const struct family *fam)
 {
 	const char *name = fam->name;
-	static const char *const reasons[DB_LOSS_REASONS] = { "", "capture_limit", "malformed" };
+	static const char *const reasons[DB_LOSS_REASONS] = { "", "capture_limit", "malformed",
+								    "ring_buffer_full" };
 	char addr[64], port[16];
 	struct labels l;
 

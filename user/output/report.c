@@ -41,8 +41,10 @@ static struct route_stats **sorted_routes(const struct service *s, unsigned *n)
 	*n = 0;
 	if (!v)
 		return NULL;
-	memcpy(v, s->routes, sizeof(*v) * s->nroutes);
-	qsort(v, s->nroutes, sizeof(*v), by_rate);
+	if (s->nroutes) { /* routes is NULL until the first */
+		memcpy(v, s->routes, sizeof(*v) * s->nroutes);
+		qsort(v, s->nroutes, sizeof(*v), by_rate);
+	}
 	*n = s->nroutes;
 	if (s->overflow)
 		v[(*n)++] = s->overflow;
@@ -167,10 +169,42 @@ static void json_tls(FILE *f, struct agent *a, const struct service *s, const in
 	fputs("]}", f);
 }
 
+/* Why exact is false, each a short name (requests may be missing from the figures); returns
+ * how many of the 4 it wrote. */
+static int inexact_reasons(const struct service *s, const struct service_view *v, const char *why[4])
+{
+	int n = 0;
+
+	if (s->http.unread_requests)
+		why[n++] = "unread_requests";
+	if (s->http.dropped_requests)
+		why[n++] = "dropped_requests";
+	if (blind_spots_server(&v->blind))
+		why[n++] = "blind_spots";
+	if (v->records_lost)
+		why[n++] = "records_lost";
+	return n;
+}
+
+static void json_inexact_reasons(FILE *f, const struct service *s, const struct service_view *v)
+{
+	const char *why[4];
+	int n = inexact_reasons(s, v, why);
+
+	fputs(", \"inexact_reasons\": [", f);
+	for (int i = 0; i < n; i++) {
+		fputs(i ? ", " : "", f);
+		json_str(f, why[i]);
+	}
+	fputc(']', f);
+}
+
 void report_view(struct agent *a, struct service *s, struct service_view *v)
 {
 	service_blind_spots(a, s, &v->blind);
-	v->exact = !s->http.unread_requests && !s->http.dropped_requests && !blind_spots_server(&v->blind);
+	v->records_lost = agent_socket_losses(a) > 0;
+	v->exact = !s->http.unread_requests && !s->http.dropped_requests && !blind_spots_server(&v->blind) &&
+		   !v->records_lost;
 	v->db_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&v->blind);
 	v->http_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_http_calls(&v->blind);
 	v->has_runtime = a->rt != NULL;
@@ -212,6 +246,7 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	fprintf(f, ", \"exact\": %s, \"unread_requests\": %llu, \"dropped_requests\": %llu",
 		view.exact ? "true" : "false",
 		(unsigned long long)s->http.unread_requests, (unsigned long long)s->http.dropped_requests);
+	json_inexact_reasons(f, s, &view);
 	attributed.db = view.db_attributed;
 	attributed.http = view.http_attributed;
 	fputs(", \"routes\": ", f);
@@ -298,7 +333,8 @@ void report_json(struct agent *a, FILE *out, bool final)
 		"\"unreadable_buffers\": %llu, \"uncopied_syscall\": %llu}, \"parse\": {\"http_resyncs\": %llu, "
 		"\"http_malformed\": %llu, \"http_unanswered\": %llu, \"http_unread_requests\": %llu, "
 		"\"db_resyncs\": %llu, \"db_malformed\": %llu, \"db_unparsed_ios\": {\"capture_limit\": %llu, "
-		"\"malformed\": %llu, \"before_first_message\": %llu}, \"db_requests_dropped\": %llu}, "
+		"\"malformed\": %llu, \"ring_buffer_full\": %llu, \"before_first_message\": %llu}, "
+		"\"db_requests_dropped\": %llu, \"ring_gaps\": %llu}, "
 		"\"sqlite_other_process_hits\": %llu, \"unwatched_python_processes\": %llu, ",
 		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
 		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
@@ -308,7 +344,8 @@ void report_json(struct agent *a, FILE *out, bool final)
 		(unsigned long long)cc.unread_requests, (unsigned long long)cc.db_resyncs,
 		(unsigned long long)cc.db_malformed, (unsigned long long)cc.db_unparsed_ios[DB_LOSS_CAPTURE],
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_MALFORMED],
-		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests,
+		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_RING], (unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests,
+		(unsigned long long)cc.ring_gaps,
 		(unsigned long long)(a->sqlite ? sqlite_probe_untracked(a->sqlite) : 0),
 		(unsigned long long)all_python_unwatched(a));
 	json_tls_totals(out, a);
@@ -338,7 +375,7 @@ static void text_row(FILE *f, const char *method, const char *route, uint64_t re
 
 void report_text(struct agent *a, FILE *out, bool final, bool screen)
 {
-	static struct blind_spots blind;
+	static struct service_view view;
 	double up_s = (agent_now_ns() - a->start_ns) / 1e9;
 	static int pids[MAX_PIDS];
 	char when[32];
@@ -358,6 +395,16 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			continue;
 		v = sorted_routes(s, &nr);
 		fprintf(out, "\n%s  (%d process%s)\n", s->name, n, n == 1 ? "" : "es");
+		report_view(a, s, &view);
+		if (!view.exact) {
+			const char *why[4];
+			int nw = inexact_reasons(s, &view, why);
+
+			fputs("  counts not exact:", out);
+			for (int k = 0; k < nw; k++)
+				fprintf(out, "%s %s", k ? "," : "", why[k]);
+			fputc('\n', out);
+		}
 		fprintf(out, "  %-7s %-38s %9s %8s %7s %7s %8s %8s %8s %8s\n", "METHOD", "ROUTE", "REQUESTS", "REQ/S",
 			"5XX", "4XX", "P50ms", "P95ms", "P99ms", "MAXms");
 		text_row(out, "ALL", "", s->http.requests, s->http.status, &s->http.latency, s->http.rate);
@@ -373,8 +420,7 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 		}
 		db_stats_text(&s->db, out, screen ? 5 : 10);
 		http_client_text(&s->http_client, out);
-		service_blind_spots(a, s, &blind);
-		blind_spots_text(&blind, out);
+		blind_spots_text(&view.blind, out);
 		for (unsigned j = 0; j < s->nfindings; j++)
 			fprintf(out, "  N+1: %s runs \"%.60s\" %u times in one request\n", s->findings[j].route,
 				s->findings[j].statement->text, s->findings[j].count);

@@ -12,6 +12,7 @@ struct service_view {
 	struct blind_spots blind;
 	bool db_attributed, http_attributed;
 	bool exact;
+	bool records_lost;            /* socket or TLS records were lost (agent_socket_losses) */
 	bool has_runtime;             /* the interpreter probes loaded: runtime holds its figures */
 	struct runtime_values runtime;
 };

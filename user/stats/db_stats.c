@@ -167,7 +167,10 @@ static int by_total_time(const void *x, const void *y)
 /* Every call on this peer's connections was parsed (none can be missing from its figures). */
 static int db_peer_exact(const struct db_peer *p)
 {
-	return !p->unparsed_ios[DB_LOSS_CAPTURE] && !p->unparsed_ios[DB_LOSS_MALFORMED] && !p->dropped_requests;
+	for (int i = DB_LOSS_CAPTURE; i < DB_LOSS_REASONS; i++)
+		if (p->unparsed_ios[i])
+			return 0;
+	return !p->dropped_requests;
 }
 
 static void json_peer(const struct db_peer *p, FILE *f)
@@ -215,9 +218,10 @@ static void json_peer(const struct db_peer *p, FILE *f)
 			(unsigned long long)p->cache_misses);
 	fprintf(f, ", \"tls\": %s", p->tls ? "true" : "false");
 	fprintf(f, ", \"exact\": %s, \"unparsed\": {\"capture_limit_ios\": %llu, \"malformed_ios\": %llu, "
-		"\"requests_dropped\": %llu}}", db_peer_exact(p) ? "true" : "false",
+		"\"ring_buffer_full_ios\": %llu, \"requests_dropped\": %llu}}", db_peer_exact(p) ? "true" : "false",
 		(unsigned long long)p->unparsed_ios[DB_LOSS_CAPTURE],
-		(unsigned long long)p->unparsed_ios[DB_LOSS_MALFORMED], (unsigned long long)p->dropped_requests);
+		(unsigned long long)p->unparsed_ios[DB_LOSS_MALFORMED],
+		(unsigned long long)p->unparsed_ios[DB_LOSS_RING], (unsigned long long)p->dropped_requests);
 }
 
 void db_stats_json(const struct db_stats *d, FILE *f)

@@ -244,6 +244,19 @@ void db_lose(struct db_conn *c, int send, bool malformed, uint64_t ts)
 	}
 }
 
+void db_conn_gap(struct db_conn *c)
+{
+	if (!c || c->ignore)
+		return;
+	db_q_clear(c); /* counts the calls waiting as dropped */
+	for (int d = 0; d < 2; d++) {
+		c->synced[d] = false;
+		c->lost[d] = true;
+		c->loss[d] = DB_LOSS_RING;
+	}
+	c->recv_wait_req = true;
+}
+
 void db_lose_send(struct db_conn *c)
 {
 	c->st.unparsed_ios[DB_LOSS_CAPTURE]++; /* this I/O, parsed in part */

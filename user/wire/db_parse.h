@@ -46,7 +46,7 @@ void db_conn_feed(struct db_conn *c, int send, const uint8_t *cap, size_t cap_le
 void db_conn_close(struct db_conn *c, uint64_t ts_ns, db_call_cb cb, void *ctx);
 
 /* Why bytes of a followed connection could not be parsed. */
-enum db_loss { DB_LOSS_NONE, DB_LOSS_CAPTURE, DB_LOSS_MALFORMED, DB_LOSS_REASONS };
+enum db_loss { DB_LOSS_NONE, DB_LOSS_CAPTURE, DB_LOSS_MALFORMED, DB_LOSS_RING, DB_LOSS_REASONS };
 
 struct db_conn_stats {
 	/* I/Os skipped, or parsed in part, because framing was lost, by enum db_loss: the capture
@@ -59,6 +59,9 @@ struct db_conn_stats {
 	uint64_t dropped;           /* requests not tracked: queue full or lost on desync */
 };
 void db_conn_stats(const struct db_conn *c, struct db_conn_stats *out);
+/* Bytes of the connection were lost before the next I/O (the ring buffer was full): calls
+ * waiting are dropped (counted), and both directions look for a message boundary again. */
+void db_conn_gap(struct db_conn *c);
 /* The connection turned to TLS (or is otherwise unparseable from here on). */
 bool db_conn_encrypted(const struct db_conn *c);
 

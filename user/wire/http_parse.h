@@ -63,6 +63,10 @@ void http_server_conn_feed(struct http_server_conn *c, int recv, const uint8_t *
  * reports them as aborted transactions).
  * The connection is reset and may be fed again (a new connection on the same socket). */
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx);
+/* Bytes of the connection were lost before the next I/O (the ring buffer was full): the
+ * requests waiting may have been answered unseen, so they are dropped (counted as such) and
+ * parsing starts over at the next message. */
+void http_server_conn_gap(struct http_server_conn *c);
 /* A response whose end could not be framed (a chunk-size line past the capture) ends at its
  * last I/O before the next request, a status line or the close; on a keep-alive connection left
  * idle none of these may come for minutes. If its side has been quiet since quiet_since_ns,

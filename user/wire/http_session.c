@@ -587,6 +587,34 @@ void http_server_conn_settle(struct http_server_conn *c, uint64_t quiet_since_ns
 	emit(c, c->last_resp_ts, &f);
 }
 
+/* Start over as a fresh connection, keeping the counters, the framing, the role and buffers. */
+static void start_over(struct http_server_conn *c)
+{
+	struct http_conn_stats st = c->stats;
+	uint8_t *rb = c->req.buf, *wb = c->resp.buf, uwsgi = c->req.uwsgi, client = c->client;
+	struct pend *q = c->q;
+	uint32_t qcap = c->qcap;
+	memset(c, 0, sizeof(*c));
+	c->stats = st;
+	c->req.uwsgi = uwsgi;
+	c->client = client;
+	c->req.buf = rb;
+	c->resp.buf = wb;
+	c->q = q;
+	c->qcap = qcap;
+}
+
+void http_server_conn_gap(struct http_server_conn *c)
+{
+	if (!c)
+		return;
+	c->stats.dropped_requests += c->cur.valid;
+	for (unsigned i = 0; i < c->qlen; i++)
+		c->stats.dropped_requests += c->q[(c->qhead + i) % c->qcap].valid;
+	c->stats.resyncs++;
+	start_over(c);
+}
+
 void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn_cb cb, void *ctx)
 {
 	struct feed_ctx f = { .ts = ts_ns, .cb = cb, .ctx = ctx };
@@ -612,17 +640,5 @@ void http_server_conn_close(struct http_server_conn *c, uint64_t ts_ns, http_txn
 		else
 			c->stats.dropped_requests += p->valid;
 	}
-	/* Start over as a fresh connection, keeping the counters and buffers. */
-	struct http_conn_stats st = c->stats;
-	uint8_t *rb = c->req.buf, *wb = c->resp.buf, uwsgi = c->req.uwsgi, client = c->client;
-	struct pend *q = c->q;
-	uint32_t qcap = c->qcap;
-	memset(c, 0, sizeof(*c));
-	c->stats = st;
-	c->req.uwsgi = uwsgi;
-	c->client = client;
-	c->req.buf = rb;
-	c->resp.buf = wb;
-	c->q = q;
-	c->qcap = qcap;
+	start_over(c);
 }
