@@ -190,3 +190,47 @@ def pytest_report_header(config):
     hooks = [l.split(None, 3)[-1] for l in out.splitlines() if "socket hooks (" in l]
     return (f"pyvitals hook mode: {hooks[0] if hooks else 'unknown (doctor failed: ' + out[-200:] + ')'}"
             f"{' (PYVITALS_HOOKS)' if HOOKS else ''}; kernel {os.uname().release}")
+
+
+class Workload:
+    """A `python -c` script that prints "ready ...", does its work when sent a line, prints one
+    result line, then waits for EOF: pyvitals attaches between the two."""
+
+    def __init__(self, script, *args, env=None):
+        self.proc = subprocess.Popen([PY, "-c", script, *map(str, args)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.ready = self.proc.stdout.readline().split()
+        assert self.ready[:1] == ["ready"], self.ready
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def result(self):
+        return self.proc.stdout.readline().split()
+
+    def go(self):
+        """Start the work and wait for it; returns the words of its result line."""
+        self.start()
+        return self.result()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def workload():
+    started = []
+
+    def start(script, *args, env=None):
+        started.append(Workload(script, *args, env=env))
+        return started[-1]
+
+    yield start
+    for w in started:
+        w.stop()

@@ -415,37 +415,6 @@ def test_sqlite_executions_equal_app_count(db_app, watch_factory):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class Workload:
-    """A `python -c` script that prints "ready ...", does its work when sent a line, prints one
-    result line, then waits for EOF: pyvitals attaches between the two."""
-
-    def __init__(self, script, *args, env=None):
-        self.proc = subprocess.Popen([PY, "-c", script, *map(str, args)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        self.ready = self.proc.stdout.readline().split()
-        assert self.ready[:1] == ["ready"], self.ready
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def start(self):
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-
-    def result(self):
-        return self.proc.stdout.readline().split()
-
-    def go(self):
-        """Start the work and wait for it; returns the words of its result line."""
-        self.start()
-        return self.result()
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
 def mariadb_deltas(mariadb, work, counters):
     """Run a workload (Workload.go); returns its result words and the global Com_* counters it
     moved, by name."""
@@ -455,19 +424,6 @@ def mariadb_deltas(mariadb, work, counters):
     s1 = mariadb.com_status(truth)
     truth.close()
     return res, {k: s1[k] - s0.get(k, 0) for k in counters}
-
-
-@pytest.fixture
-def workload():
-    started = []
-
-    def start(script, *args, env=None):
-        started.append(Workload(script, *args, env=env))
-        return started[-1]
-
-    yield start
-    for w in started:
-        w.stop()
 
 
 SHORT_CONNECTIONS = """

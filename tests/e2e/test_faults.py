@@ -1,12 +1,17 @@
-"""Faults (issue #12): what an agent leaves behind when it dies, and two agents on one target.
-Truth: bpftool's own lists of the kernel's BPF programs, maps and links, and the client's count."""
+"""Faults (issue #12): what an agent leaves behind when it dies, two agents on one target, a
+ring buffer that overflows, servers killed mid-call, sockets closed from another thread, pid
+reuse, and 10,000 connections, routes and statements. Truth: bpftool's own lists of the
+kernel's BPF programs, maps and links, the servers' own counters and the clients' counts."""
 import json
 import os
 import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import APPS, PY, Watch, free_port, require_tool, routes_by_key, wait_port
+from servers import postgres, redis_server  # noqa: F401 (module fixtures)
 
 
 def bpf_objects():
@@ -179,3 +184,381 @@ def test_ring_buffer_overflow_is_counted_and_no_wrong_figure_is_shown(gunicorn_f
         if r:  # counted or lost, never answered with another request's response
             assert r["requests"] <= 600 and r["status"][status] == r["requests"], (key, r)
     assert http_server["requests"] < 1500
+
+
+BLOCKED_ON_REDIS = """
+import sys, time, redis
+r = redis.Redis(port=int(sys.argv[1]), socket_timeout=30)
+r.ping()
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(20):
+    r.set("k%d" % i, "v")
+try:
+    r.blpop("never", timeout=20)  # blocks: the server is killed meanwhile
+    print("answered", flush=True)
+except redis.ConnectionError:
+    print("killed", flush=True)
+sys.stdin.readline()  # the server is back
+gets = 0
+while gets < 30:
+    try:
+        r.get("k%d" % gets)
+        gets += 1
+    except redis.ConnectionError:
+        time.sleep(0.1)
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_cache_server_killed_mid_call(redis_server, watch_factory, workload):
+    """redis-server is SIGKILLed while the service waits in BLPOP: that call is one call, an error
+    ("closed"); the agent lives on, and the calls to the restarted server are counted exactly
+    (Redis INFO commandstats of the new server)."""
+    work = workload(BLOCKED_ON_REDIS, redis_server.port)
+    w = watch_factory("-p", work.pid)
+    work.start()
+    truth = redis_server.client()
+    deadline = time.time() + 15
+    while not any(c.get("cmd") == "blpop" for c in truth.client_list()):
+        assert time.time() < deadline, "the workload never blocked in BLPOP"
+        time.sleep(0.05)
+    truth.close()
+    redis_server.proc.kill()  # SIGKILL: no goodbye on the wire, the kernel resets the connection
+    redis_server.proc.wait()
+    assert work.result() == ["killed"]
+    redis_server.start()
+    work.start()
+    assert work.result() == ["done"]
+    truth = redis_server.client()
+    gets = int(truth.info("commandstats")["cmdstat_get"]["calls"])
+    truth.close()
+    assert w.proc.poll() is None, "pyvitals died with the server"
+    snap = w.stop()
+    entry = next(d for d in snap["services"][0]["db"] if d["system"] == "redis")
+    print(f"redis killed mid-call: pyvitals {entry['operations']} errors {entry['errors']} "
+          f"{entry.get('errors_by_code')}; GET on the new server {gets}")
+    assert gets == 30
+    assert entry["operations"] == {"SET": 20, "BLPOP": 1, "GET": 30}, entry["operations"]
+    assert entry["errors"] == 1 and entry["exact"] is True, entry
+
+
+TEN_THOUSAND_STATEMENTS = """
+import sys, psycopg2
+conn = psycopg2.connect(host="127.0.0.1", port=int(sys.argv[1]), user="postgres", dbname="postgres")
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute("SELECT 1")
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(10000):  # 10,000 statements no normalization folds: each names its column
+    cur.execute("SELECT %%s AS c%d" % i, (i,))
+    cur.fetchall()
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_ten_thousand_distinct_statements_are_capped_not_lost(postgres, watch_factory, workload):
+    """10,000 distinct statements on one connection: the first --max-queries (1000) are kept, the
+    rest count under {overflow}; every call is counted (the client's count) and the agent's
+    memory stays bounded."""
+    work = workload(TEN_THOUSAND_STATEMENTS, postgres.port)
+    w = watch_factory("-p", work.pid)
+    assert work.go() == ["done"]
+    time.sleep(1)
+    with open(f"/proc/{w.proc.pid}/status") as f:
+        rss_kb = int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+    snap = w.stop()
+    entry = next(d for d in snap["services"][0]["db"] if d["system"] == "postgresql")
+    queries = {q["text"]: q for q in entry["queries"]}
+    overflow = queries.get("{overflow}")
+    print(f"{len(queries)} statements, {entry['calls']} calls, overflow {overflow and overflow['calls']}, "
+          f"agent RSS {rss_kb // 1024} MB")
+    assert entry["calls"] == 10000 and entry["errors"] == 0 and entry["exact"], entry["calls"]
+    assert sum(q["calls"] for q in entry["queries"]) == 10000
+    assert len(queries) == 1001 and overflow and overflow["calls"] == 9000
+    assert queries["SELECT ? AS c0"]["calls"] == 1 and queries["SELECT ? AS c999"]["calls"] == 1
+    assert rss_kb < 256 * 1024, f"agent RSS {rss_kb} kB"
+
+
+def test_ten_thousand_concurrent_connections(watch_factory):
+    """10,000 keep-alive connections open at once on an asyncio server (uvicorn): each makes a
+    request, all stay open, then each makes a second one. Every request is counted (the client's
+    count), nothing is lost, and the agent's memory stays bounded."""
+    import asyncio
+    import resource
+    n = 10000
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n + 2048, n + 2048))
+    if subprocess.run([PY, "-c", "import uvicorn"], capture_output=True).returncode:
+        pytest.fail("python module uvicorn is missing: install the Debian package 'python3-uvicorn' (make deps does)")
+    port = free_port()
+    srv = subprocess.Popen(["prlimit", f"--nofile={n + 2048}", PY, "-m", "uvicorn", "--app-dir", APPS,
+                            "asgi_app:app", "--port", str(port), "--log-level", "warning", "--backlog", "4096",
+                            "--timeout-keep-alive", "300"])
+    answered = 0
+
+    async def request(reader, writer, i):
+        nonlocal answered
+        writer.write(f"GET /c/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await reader.readuntil(b"\r\n0\r\n\r\n")  # uvicorn chunks a body of unknown length
+        answered += 1
+
+    async def main():
+        gate = asyncio.Semaphore(256)
+
+        async def opened(i):
+            async with gate:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                await request(reader, writer, i)
+                return reader, writer
+        conns = await asyncio.gather(*(opened(i) for i in range(n)))
+        held = len(conns)
+        with open(f"/proc/{w.proc.pid}/status") as f:
+            rss = int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+
+        async def again(i):
+            async with gate:
+                await request(*conns[i], i)
+        await asyncio.gather(*(again(i) for i in range(n)))
+        for _, writer in conns:
+            writer.close()
+        return held, rss
+
+    try:
+        wait_port(port)
+        w = watch_factory("-p", srv.pid)
+        held, rss_kb = asyncio.run(main())
+        time.sleep(1.5)
+        snap = w.stop()
+    finally:
+        srv.terminate()
+        srv.wait(30)
+    http_server = snap["services"][0]["http_server"]
+    print(f"{held} connections held open, {answered} answered; pyvitals {http_server['requests']} requests, "
+          f"lost_events {snap['lost_events']}, agent RSS {rss_kb // 1024} MB with all open")
+    assert held == n and answered == 2 * n
+    assert http_server["requests"] == 2 * n and http_server["exact"] is True, http_server["inexact_reasons"]
+    assert routes_by_key(snap["services"][0])[("GET", "/c/{id}")]["requests"] == 2 * n
+    assert snap["lost_events"] == 0
+    assert rss_kb < 256 * 1024, f"agent RSS {rss_kb} kB with {n} connections open"
+
+
+def spawn_at_pid(pid, argv):
+    """Start argv as process `pid` (free now): the kernel hands out ns_last_pid + 1 next, so
+    set it and fork, again until no other fork on the host took that number first."""
+    for _ in range(200):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if p.pid == pid:
+            return p
+        p.kill()
+        p.wait()
+    pytest.fail(f"could not start a process as pid {pid} (ns_last_pid) in 200 tries")
+
+
+def get(port, path, n):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(n):
+        c.request("GET", path)
+        c.getresponse().read()
+    c.close()
+
+
+def test_pid_of_an_exited_worker_reused_by_another_program(gunicorn_factory):
+    """A gunicorn worker is killed and its pid is given to an unrelated Python server: that
+    server is not the service (not in its pids, its requests not counted), and the service's
+    counts stay exact."""
+    g = gunicorn_factory(workers=2)
+    w = Watch("-p", g.pid)
+    drive(g.port, 20)
+    victim = int(open(f"/proc/{g.pid}/task/{g.pid}/children").read().split()[0])
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.time() + 15
+    while os.path.exists(f"/proc/{victim}"):  # reaped by the master, which forks a replacement
+        assert time.time() < deadline, f"worker {victim} was not reaped"
+        time.sleep(0.05)
+    port = free_port()
+    other = spawn_at_pid(victim, [PY, os.path.join(APPS, "plain_server.py"), str(port)])
+    try:
+        wait_port(port)
+        get(port, "/reused/1", 25)
+        drive(g.port, 20)
+        time.sleep(1.5)
+        snap = w.stop()
+    finally:
+        other.terminate()
+        other.wait(10)
+    svc = snap["services"][0]
+    print(f"pid {victim} reused by plain_server.py; service pids {svc['pids']}, "
+          f"routes {[(r['route'], r['requests']) for r in svc['http_server']['routes']]}")
+    assert victim not in svc["pids"], svc["pids"]
+    assert svc["http_server"]["requests"] == 40, svc["http_server"]["routes"]
+    assert routes_by_key(svc)[("GET", "/users/{id}")]["requests"] == 40
+
+
+def test_all_python_pid_reused_by_another_python_program(tmp_path):
+    """--all-python: a Python server exits and another Python program starts under its pid.
+    The new program is its own service (named by its command line) with only its own requests;
+    nothing of it is added to the old one."""
+    port_a, port_b = free_port(), free_port()
+    a = subprocess.Popen([PY, os.path.join(APPS, "plain_server.py"), str(port_a)])
+    b = None
+    try:
+        wait_port(port_a)
+        w = Watch("--all-python", interval=0.5)
+        time.sleep(2)  # found by its first scan
+        get(port_a, "/first/1", 10)
+        a.kill()
+        a.wait()
+        b = spawn_at_pid(a.pid, [PY, os.path.join(APPS, "plain_server.py"), str(port_b)])
+        wait_port(port_b)
+        time.sleep(2.5)  # within the next scans
+        get(port_b, "/second/1", 15)
+        time.sleep(1.5)
+        snap = w.stop()
+    finally:
+        for p in (a, b):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+    mine = {s["name"]: s for s in snap["services"] if s["name"].startswith("plain_server.py")}
+    print(f"pid {a.pid} reused; services {[(n, s['pids'], s['http_server']['requests']) for n, s in mine.items()]}")
+    new = mine.get(f"plain_server.py {port_b}")
+    assert new and new["pids"] == [a.pid], mine.keys()
+    assert new["http_server"]["requests"] == 15
+    assert [r["route"] for r in new["http_server"]["routes"]] == ["/second/{id}"]
+    old = mine.get(f"plain_server.py {port_a}")
+    assert old is None or (a.pid not in old["pids"] and old["http_server"]["requests"] == 10), old
+
+
+REAPING_SERVER = """
+import socket, sys, threading, time
+srv = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=128)
+idle = {}  # socket -> when its last response went out
+lock = threading.Lock()
+
+def serve(s):
+    buf = b""
+    while True:
+        try:
+            data = s.recv(4096)  # blocked here when the reaper shuts the socket down
+        except OSError:
+            return
+        if not data:
+            return
+        buf += data
+        while b"\\r\\n\\r\\n" in buf:
+            _, buf = buf.split(b"\\r\\n\\r\\n", 1)
+            with lock:
+                idle.pop(s, None)
+            s.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n")
+            with lock:
+                idle[s] = time.monotonic()
+
+def reaper():  # closes keep-alive connections idle for 0.3 s, from its own thread
+    while True:
+        time.sleep(0.05)
+        with lock:
+            old = [s for s, t in idle.items() if time.monotonic() - t > 0.3]
+            for s in old:
+                del idle[s]
+        for s in old:
+            s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+threading.Thread(target=reaper, daemon=True).start()
+while True:
+    s, _ = srv.accept()
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+"""
+
+
+def test_server_sockets_closed_from_another_thread(watch_factory):
+    """A server whose reaper thread shuts down and closes idle keep-alive sockets while their
+    handler threads are blocked reading them: every request is counted once, as the client
+    counted, and nothing is dropped or left unread."""
+    import http.client
+    port = free_port()
+    srv = subprocess.Popen([PY, "-c", REAPING_SERVER, str(port)])
+    reaped = 0
+    try:
+        wait_port(port)
+        w = watch_factory("-p", srv.pid)
+        for i in range(20):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for _ in range(3):
+                c.request("GET", f"/items/{i}")
+                assert c.getresponse().read() == b"ok\n"
+            time.sleep(0.45)  # reaped meanwhile: the next request finds the connection closed
+            try:
+                c.request("GET", f"/items/{i}")
+                c.getresponse().read()
+                pytest.fail("the server did not reap the idle connection")
+            except (http.client.RemoteDisconnected, ConnectionError, BrokenPipeError):
+                reaped += 1
+            c.close()
+        time.sleep(1.5)
+        snap = w.stop()
+    finally:
+        srv.kill()
+        srv.wait()
+    http_server = snap["services"][0]["http_server"]
+    print(f"{reaped} connections reaped by another thread; pyvitals {http_server['requests']} requests, "
+          f"unread {http_server['unread_requests']} dropped {http_server['dropped_requests']}")
+    assert reaped == 20
+    assert http_server["requests"] == 60 and http_server["exact"] is True, http_server["inexact_reasons"]
+    assert routes_by_key(snap["services"][0])[("GET", "/items/{id}")]["requests"] == 60
+    assert snap["lost_events"] == 0
+
+
+CLOSED_UNDER_A_CALL = """
+import socket, sys, threading, time
+port = int(sys.argv[1])
+def cmd(*words):
+    return b"*%d\\r\\n" % len(words) + b"".join(b"$%d\\r\\n%s\\r\\n" % (len(w), w) for w in words)
+s = socket.create_connection(("127.0.0.1", port))
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(5):
+    s.sendall(cmd(b"GET", b"k%d" % i))
+    s.recv(100)
+def closer():  # another thread closes the socket under the call waiting on it
+    time.sleep(0.5)
+    s.shutdown(socket.SHUT_RDWR)
+    s.close()
+threading.Thread(target=closer).start()
+s.sendall(cmd(b"BLPOP", b"never", b"10"))
+got = s.recv(100)
+t = socket.create_connection(("127.0.0.1", port))
+for i in range(5):
+    t.sendall(cmd(b"GET", b"k%d" % i))
+    t.recv(100)
+t.close()
+print("closed" if got == b"" else "answered", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_client_socket_closed_from_another_thread_mid_call(redis_server, watch_factory, workload):
+    """A thread closes the Redis socket another thread waits on in BLPOP: the call is one call,
+    an error; the calls before and after on the same and a new connection are counted exactly
+    (Redis INFO commandstats)."""
+    truth = redis_server.client()
+    before = {k: int(v["calls"]) for k, v in truth.info("commandstats").items()}
+    work = workload(CLOSED_UNDER_A_CALL, redis_server.port)
+    w = watch_factory("-p", work.pid)
+    assert work.go() == ["closed"]
+    after = {k: int(v["calls"]) for k, v in truth.info("commandstats").items()}
+    truth.close()
+    time.sleep(1)
+    snap = w.stop()
+    entry = next(d for d in snap["services"][0]["db"] if d["system"] == "redis")
+    delta = {k[len("cmdstat_"):].upper(): after[k] - before.get(k, 0) for k in after
+             if after[k] != before.get(k, 0) and k not in ("cmdstat_info", "cmdstat_client|list")}
+    print(f"closed from another thread: pyvitals {entry['operations']} errors {entry['errors']}; redis {delta}")
+    assert delta == {"GET": 10, "BLPOP": 1}
+    assert entry["operations"] == delta and entry["errors"] == 1 and entry["exact"] is True, entry
