@@ -38,6 +38,8 @@ static inline void fuzz_db_run(enum db_system sys, const uint8_t *data, size_t s
 			db_conn_free(c);
 			if (!(c = db_conn_new(sys)))
 				abort();
+		} else if (r.rec.kind == FUZZ_GAP) {
+			db_conn_gap(c);
 		}
 		(void)db_conn_encrypted(c);
 	}

@@ -36,6 +36,9 @@ static inline void fuzz_http_run(struct http_server_conn *c, const uint8_t *data
 		case FUZZ_SETTLE:
 			http_server_conn_settle(c, r.rec.quiet_since, fuzz_http_txn, NULL);
 			break;
+		case FUZZ_GAP:
+			http_server_conn_gap(c);
+			break;
 		}
 	}
 	http_server_conn_close(c, r.ts + 1, fuzz_http_txn, NULL);

@@ -3,7 +3,8 @@
  *
  *   op (1 byte): bit 0 direction (1: the service read / a db client sent; see each target),
  *                bits 1-2 how many bytes of `extra` follow (0, 1, 2 or 4: u8, u16 LE, u32 LE),
- *                bits 3-4 kind (0, 1 feed; 2 close; 3 settle, for HTTP: quiet since ts - bits 5-7)
+ *                bits 3-4 kind (0, 1 feed; 2 close, or with bit 0 a gap: records lost before the
+ *                next, the ring buffer full; 3 settle, for HTTP: quiet since ts - bits 5-7)
  *   cap_len (u16 LE), then extra, then cap_len captured bytes (fewer if the input ends first).
  *
  * An I/O moved len = cap_len + extra bytes of which only the first cap_len were captured, as
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum fuzz_kind { FUZZ_FEED, FUZZ_CLOSE, FUZZ_SETTLE };
+enum fuzz_kind { FUZZ_FEED, FUZZ_CLOSE, FUZZ_SETTLE, FUZZ_GAP };
 
 struct fuzz_rec {
 	enum fuzz_kind kind;
@@ -61,7 +62,7 @@ static inline int fuzz_next(struct fuzz_reader *r)
 	rec->dir = op & 1;
 	switch ((op >> 3) & 3) {
 	case 2:
-		rec->kind = FUZZ_CLOSE;
+		rec->kind = rec->dir ? FUZZ_GAP : FUZZ_CLOSE;
 		return 1;
 	case 3:
 		rec->kind = FUZZ_SETTLE;
