@@ -84,7 +84,7 @@ $(BUILD)/version.stamp: FORCE | $(BUILD)
 	@echo '$(VERSION) $(COMMIT)' | cmp -s - $@ || echo '$(VERSION) $(COMMIT)' > $@
 $(BUILD)/user/cli/version.o: $(BUILD)/version.stamp
 $(BUILD)/user/cli/version.o: CFLAGS += -DPV_VERSION='"$(VERSION)"' -DPV_COMMIT='"$(COMMIT)"' \
-	-DPV_BUILD_DATE='"$(shell date -u +%Y-%m-%dT%H:%M:%SZ)"'
+	-DPV_BUILD_DATE='"$(shell date -u +%Y-%m-%dT%H:%M:%SZ)"' $(if $(SANITIZE),-DPV_SANITIZE='"$(SANITIZE)"')
 FORCE:
 
 $(BIN): $(USER_OBJS)

@@ -19,6 +19,9 @@ PY = "/usr/bin/python3"
 # make vmtest runs the suite once per socket hook set a kernel offers; unset means --hooks=auto.
 HOOKS = os.environ.get("PYVITALS_HOOKS", "")
 HOOKS_ARGS = ["--hooks", HOOKS] if HOOKS else []
+# make test SANITIZE=...: the agent runs several times slower; tests of throughput say so.
+SANITIZED = "sanitized build" in subprocess.run([PYVITALS, "--version"], capture_output=True, text=True).stdout \
+    if os.path.exists(PYVITALS) else False
 # A sanitized agent writes each report to a file here (its stderr is often not read): a test
 # during which a new report appeared fails with it. Other programs ignore these variables.
 SANITIZER_LOGS = "/tmp/pyvitals-sanitizer"

@@ -23,4 +23,8 @@ void version_print(FILE *f)
 {
 	fprintf(f, "pyvitals %s (commit %s, built %s, libbpf %s)\n", pyvitals_version, pyvitals_commit,
 		pyvitals_build_date, pyvitals_libbpf_version());
+#ifdef PV_SANITIZE
+	/* a test build (make test SANITIZE=...): slower, and says so */
+	fprintf(f, "sanitized build: %s\n", PV_SANITIZE);
+#endif
 }
