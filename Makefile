@@ -192,9 +192,10 @@ vmtest: deps pyvitals
 	tools/vmtest/matrix
 
 # PYVITALS names the agent the tests drive; a sanitizer's report fails the test it happened in.
+E2E_TESTS ?= tests/e2e
 e2e: $(BIN)
 	tools/ensure-tracefs
-	PYVITALS=$(abspath $(BIN)) $(PYTHON) -m pytest -v -p no:cacheprovider tests/e2e
+	PYVITALS=$(abspath $(BIN)) $(PYTHON) -m pytest -v -p no:cacheprovider $(E2E_TESTS)
 
 test: deps
 	$(MAKE) $(BIN) $(BUILD)/unit_tests
