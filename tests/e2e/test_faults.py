@@ -29,11 +29,11 @@ def ours(objs, before):
     return {k: v - before[k] for k, v in objs.items() if v - before[k]}
 
 
-def drive(port, n):
+def drive(port, n, path="/users/3"):
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     for _ in range(n):
-        c.request("GET", "/users/3")
+        c.request("GET", path)
         assert c.getresponse().read()
     c.close()
 
@@ -359,15 +359,6 @@ def spawn_at_pid(pid, argv):
     pytest.fail(f"could not start a process as pid {pid} (ns_last_pid) in 200 tries")
 
 
-def get(port, path, n):
-    import http.client
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    for _ in range(n):
-        c.request("GET", path)
-        c.getresponse().read()
-    c.close()
-
-
 def test_pid_of_an_exited_worker_reused_by_another_program(gunicorn_factory):
     """A gunicorn worker is killed and its pid is given to an unrelated Python server: that
     server is not the service (not in its pids, its requests not counted), and the service's
@@ -385,7 +376,7 @@ def test_pid_of_an_exited_worker_reused_by_another_program(gunicorn_factory):
     other = spawn_at_pid(victim, [PY, os.path.join(APPS, "plain_server.py"), str(port)])
     try:
         wait_port(port)
-        get(port, "/reused/1", 25)
+        drive(port, 25, "/reused/1")
         drive(g.port, 20)
         time.sleep(1.5)
         snap = w.stop()
@@ -411,13 +402,13 @@ def test_all_python_pid_reused_by_another_python_program(tmp_path):
         wait_port(port_a)
         w = Watch("--all-python", interval=0.5)
         time.sleep(2)  # found by its first scan
-        get(port_a, "/first/1", 10)
+        drive(port_a, 10, "/first/1")
         a.kill()
         a.wait()
         b = spawn_at_pid(a.pid, [PY, os.path.join(APPS, "plain_server.py"), str(port_b)])
         wait_port(port_b)
         time.sleep(2.5)  # within the next scans
-        get(port_b, "/second/1", 15)
+        drive(port_b, 15, "/second/1")
         time.sleep(1.5)
         snap = w.stop()
     finally:
