@@ -8,7 +8,10 @@
 5. TLS (issue #10): the same service over HTTPS and a redis-py ssl=True client loop, paired;
    the BPF time per SSL_* probe hit, and what the traps cost an SSL call of any process.
 
-BENCH_ONLY=tls runs only 5 and replaces its sections in BENCHMARKS.md, keeping the others.
+6. Against in-process instrumentation (prometheus_client), paired rounds (bench_alternatives.py).
+
+BENCH_ONLY=tls runs only 5, BENCH_ONLY=alternatives only 6, replacing their sections in
+BENCHMARKS.md and keeping the others.
 """
 import json
 import os
@@ -483,6 +486,13 @@ def write_benchmarks(measured, tls):
 
 
 def main():
+    import bench_alternatives
+    if os.environ.get("BENCH_ONLY") == "alternatives":
+        text = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(),
+                                                       "BENCH_ONLY=alternatives make bench")
+        bench_alternatives.replace_section(os.path.join(ROOT, "BENCHMARKS.md"), text)
+        print(text)
+        return
     if os.environ.get("BENCH_ONLY") == "tls":
         tls = tls_sections(https_cost(), redis_tls_cost(), "BENCH_ONLY=tls make bench")
         write_benchmarks(None, tls)
@@ -497,6 +507,7 @@ def main():
         rows, snap = per_event_cost(g)
     finally:
         g.stop()
+    alternatives = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(), "make bench")
     tls = tls_sections(https_cost(), redis_tls_cost(), "make bench")
     med_on, med_off = statistics.median(r.rate for r in with_), statistics.median(r.rate for r in without)
     pair_ratio = statistics.median(a.rate / b.rate for a, b in zip(with_, without))
@@ -522,6 +533,7 @@ def main():
               f"agent): median {cpu_off:.0f} us without, {cpu_on:.0f} us with: **+{100 * (cpu_on / cpu_off - 1):.1f}%**. "
               "Throughput on this shared 2-core VM swings by more than the agent's cost; the CPU per request "
               "is the steadier figure.", "",
+              alternatives,
               "## BPF run time per event (kernel.bpf_stats_enabled)", "",
               f"One wrk run with pyvitals attached ({reqs} requests counted).", "",
               "| program | events | total ns | ns per event |", "|---|---|---|---|"]
