@@ -43,9 +43,9 @@ DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev 
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
         python3-aiohttp python3-fastapi prometheus chromium python3-websocket \
-        qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv
+        qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv iproute2
 
-.PHONY: all deps test unit e2e demo bench clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-merge fuzz-replay FORCE
+.PHONY: all deps test unit e2e demo bench soak clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-merge fuzz-replay FORCE
 .SECONDARY:
 all: $(BIN)
 
@@ -213,6 +213,12 @@ demo: deps pyvitals
 bench: deps pyvitals
 	tools/ensure-tracefs
 	$(PYTHON) tools/bench.py
+
+# The agent's RSS under a steady load for SOAK_SECONDS (BENCHMARKS.md); make test runs a short one.
+SOAK_SECONDS ?= 600
+soak: deps pyvitals
+	tools/ensure-tracefs
+	$(PYTHON) tools/soak.py --duration $(SOAK_SECONDS) --out $(BUILD)/soak.csv
 
 clean:
 	rm -rf $(BUILD) pyvitals

@@ -12,6 +12,8 @@
 #include <sys/timerfd.h>
 #include <bpf/libbpf.h>
 #include "agent.h"
+#include "attribution.h"
+#include "proc.h"
 #include "tls_bind.h"
 #include "sqlite_probe.h"
 
@@ -137,6 +139,10 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 			conns_settle(a->conns, now > SETTLE_QUIET_NS ? now - SETTLE_QUIET_NS : 0);
 			if (a->tls_bind) /* threads idle for seconds: what they hold will not be tied now */
 				tls_bind_sweep(a->tls_bind, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0);
+			for (int i = 0; i < a->nservices; i++) /* threads that exited (recycled workers) */
+				if (a->services[i].attr)
+					attr_sweep(a->services[i].attr, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0,
+						   proc_thread_alive);
 			agent_refresh_probes(a);
 			if (take_snapshot(a, loop, false))
 				done = true;

@@ -253,6 +253,7 @@ static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
 	db_conn_free(c->db);
 	free(c->held);
 	free(c);
+	t->counters.open--;
 }
 
 void conns_free(struct conn_table *t)
@@ -280,6 +281,7 @@ static struct conn *lookup(struct conn_table *t, uint64_t sk, int create, int se
 	snprintf(c->peer, sizeof(c->peer), "unknown (state expired)");
 	c->next = t->buckets[b];
 	t->buckets[b] = c;
+	t->counters.open++;
 	return c;
 }
 

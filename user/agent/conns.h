@@ -18,6 +18,7 @@ struct conn_counters {
 	uint64_t resyncs, malformed, dropped_requests, unread_requests; /* of HTTP connections */
 	uint64_t tls, tls_decrypted;     /* connections that carried TLS; of them, read as plaintext */
 	uint64_t ring_gaps;              /* times a connection's parser started over: records lost */
+	uint64_t open;                   /* a gauge: connections in the table now */
 };
 
 /* How much of a socket the kernel side should copy from now on. */

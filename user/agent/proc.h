@@ -3,8 +3,11 @@
 #define PROC_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 bool proc_alive(int pid);
+/* A thread of any process (its /proc/TID, not listed but there). */
+bool proc_thread_alive(uint32_t tid);
 /* Start time in clock ticks since boot: with the pid, it tells a process from a reused pid. 0 if gone. */
 unsigned long long proc_start_time(int pid);
 int proc_ppid(int pid);                                   /* -1 if gone */

@@ -335,7 +335,7 @@ void report_json(struct agent *a, FILE *out, bool final)
 		"\"db_resyncs\": %llu, \"db_malformed\": %llu, \"db_unparsed_ios\": {\"capture_limit\": %llu, "
 		"\"malformed\": %llu, \"ring_buffer_full\": %llu, \"before_first_message\": %llu}, "
 		"\"db_requests_dropped\": %llu, \"ring_gaps\": %llu}, "
-		"\"sqlite_other_process_hits\": %llu, \"unwatched_python_processes\": %llu, ",
+		"\"sqlite_other_process_hits\": %llu, \"unwatched_python_processes\": %llu, \"connections_open\": %llu, ",
 		(unsigned long long)agent_lost_events(a), hooks_name(a->hooks), (unsigned long long)k->ringbuf_full,
 		(unsigned long long)k->conn_map_full, (unsigned long long)k->proc_map_full,
 		(unsigned long long)k->truncated, (unsigned long long)k->unreadable,
@@ -347,7 +347,7 @@ void report_json(struct agent *a, FILE *out, bool final)
 		(unsigned long long)cc.db_unparsed_ios[DB_LOSS_RING], (unsigned long long)cc.db_unparsed_ios[DB_LOSS_NONE], (unsigned long long)cc.db_dropped_requests,
 		(unsigned long long)cc.ring_gaps,
 		(unsigned long long)(a->sqlite ? sqlite_probe_untracked(a->sqlite) : 0),
-		(unsigned long long)all_python_unwatched(a));
+		(unsigned long long)all_python_unwatched(a), (unsigned long long)cc.open);
 	json_tls_totals(out, a);
 	fputs(", \"services\": [", out);
 	for (int i = 0, first = 1; i < a->nservices; i++) {

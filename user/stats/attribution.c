@@ -33,7 +33,7 @@ struct attribution *attr_new(void)
 void attr_free(struct attribution *a)
 {
 	if (a)
-		attr_sweep(a, UINT64_MAX);
+		attr_sweep(a, UINT64_MAX, NULL);
 	free(a);
 }
 
@@ -152,13 +152,13 @@ bool attr_event_loop(const struct attribution *a)
 	return a->event_loop;
 }
 
-void attr_sweep(struct attribution *a, uint64_t older_than_ns)
+void attr_sweep(struct attribution *a, uint64_t older_than_ns, bool (*alive)(uint32_t tid))
 {
 	for (unsigned b = 0; b < THREAD_BUCKETS; b++)
 		for (struct thread_calls **pp = &a->buckets[b]; *pp;) {
 			struct thread_calls *t = *pp;
 
-			if (t->last_ns < older_than_ns) {
+			if (t->last_ns < older_than_ns && (!alive || !alive(t->tid))) {
 				*pp = t->next;
 				free(t->v);
 				free(t);

@@ -29,6 +29,7 @@ void attr_http_call(struct attribution *a, uint32_t tid, uint64_t start_ns);
 /* A request completed: take the calls that belong to it. false when attribution is off. */
 bool attr_take(struct attribution *a, const struct http_txn *t, struct request_calls *out);
 bool attr_event_loop(const struct attribution *a);   /* requests were seen overlapping on a thread */
-/* Forget threads quiet since before older_than_ns. */
-void attr_sweep(struct attribution *a, uint64_t older_than_ns);
+/* Forget threads quiet since before older_than_ns that alive(tid) says are gone (all of
+ * them when alive is NULL): an exited worker's threads, whose tids no request completes on. */
+void attr_sweep(struct attribution *a, uint64_t older_than_ns, bool (*alive)(uint32_t tid));
 #endif
