@@ -9,9 +9,11 @@
    the BPF time per SSL_* probe hit, and what the traps cost an SSL call of any process.
 
 6. Against in-process instrumentation (prometheus_client), paired rounds (bench_alternatives.py).
+7. Scale: request rates to the highest with nothing lost, agent RSS with 10,000 connections and
+   100 processes (bench_scale.py).
 
-BENCH_ONLY=tls runs only 5, BENCH_ONLY=alternatives only 6, replacing their sections in
-BENCHMARKS.md and keeping the others.
+BENCH_ONLY=tls runs only 5, BENCH_ONLY=alternatives only 6, BENCH_ONLY=scale only 7, replacing
+their sections in BENCHMARKS.md and keeping the others.
 """
 import json
 import os
@@ -487,10 +489,16 @@ def write_benchmarks(measured, tls):
 
 def main():
     import bench_alternatives
-    if os.environ.get("BENCH_ONLY") == "alternatives":
-        text = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(),
-                                                       "BENCH_ONLY=alternatives make bench")
-        bench_alternatives.replace_section(os.path.join(ROOT, "BENCHMARKS.md"), text)
+    import bench_scale
+    only = os.environ.get("BENCH_ONLY")
+    if only in ("alternatives", "scale"):
+        if only == "alternatives":
+            text = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(),
+                                                           "BENCH_ONLY=alternatives make bench")
+        else:
+            text = bench_scale.scale_section("BENCH_ONLY=scale make bench")
+        bench_alternatives.replace_section(os.path.join(ROOT, "BENCHMARKS.md"), text,
+                                           text.splitlines()[0])
         print(text)
         return
     if os.environ.get("BENCH_ONLY") == "tls":
@@ -508,6 +516,7 @@ def main():
     finally:
         g.stop()
     alternatives = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(), "make bench")
+    scale = bench_scale.scale_section("make bench")
     tls = tls_sections(https_cost(), redis_tls_cost(), "make bench")
     med_on, med_off = statistics.median(r.rate for r in with_), statistics.median(r.rate for r in without)
     pair_ratio = statistics.median(a.rate / b.rate for a, b in zip(with_, without))
@@ -573,6 +582,7 @@ def main():
             lines.append(f"{name} during 5 pipelines: {cnt} I/Os, {ns / cnt / 1000:.1f} us per I/O.")
     ops = db_entry.get("operations", {})
     lines.append(f"pyvitals counted {ops} over the 5 pipelines (exact: {db_entry.get('exact')}).")
+    lines += ["", scale]
     text = "\n".join(lines) + "\n"
     write_benchmarks(text, tls)
     print(text + "\n" + tls)

@@ -68,15 +68,15 @@ def alternatives_section(runs, cmd):
     return "\n".join(lines) + "\n"
 
 
-def replace_section(path, text):
-    """Put text in place of its heading's section of path (up to the next '## '), or at the end."""
+def replace_section(path, text, heading=HEADING):
+    """Put text in place of heading's section of path (up to the next '## '), or at the end."""
     old = open(path).read() if os.path.exists(path) else ""
-    start = old.find(HEADING)
+    start = old.find(heading)
     if start < 0:
         with open(path, "a") as f:
             f.write("\n" + text)
         return
-    end = old.find("\n## ", start + len(HEADING))
+    end = old.find("\n## ", start + len(heading))
     end = len(old) if end < 0 else end + 1
     with open(path, "w") as f:
         f.write(old[:start] + text + ("\n" + old[end:] if end < len(old) else ""))

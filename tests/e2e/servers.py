@@ -437,9 +437,10 @@ class Nginx:
     nginx address ("unix:/path" or "127.0.0.1:port"); `via` the directive passing requests:
     "proxy_pass" (HTTP/1.1, upstream connections kept alive unless keepalive=False, nginx's
     default) or "uwsgi_pass" (the uwsgi protocol, Debian's uwsgi_params). Clients may keep
-    their connections. stop() ends it."""
+    their connections. upstream None: nginx answers every request itself ("ok", the fastest
+    server this machine has, for make bench's scale runs). stop() ends it."""
 
-    def __init__(self, upstream, via="proxy_pass", keepalive=True):
+    def __init__(self, upstream, via="proxy_pass", keepalive=True, worker_connections=256):
         binary = need_binary("/usr/sbin/nginx", "nginx-light")
         params = "/etc/nginx/uwsgi_params"
         if via == "uwsgi_pass" and not os.path.exists(params):
@@ -447,7 +448,9 @@ class Nginx:
         self.dir = tempfile.mkdtemp(prefix="pyvitals-nginx-")
         self.port, self.h2_port = free_port(), free_port()
         self.error_log = os.path.join(self.dir, "error.log")
-        if via == "uwsgi_pass":
+        if upstream is None:
+            passing, pool = 'return 200 "ok\\n";', None
+        elif via == "uwsgi_pass":
             passing, pool = f"include {params}; uwsgi_pass app;", ""
         elif keepalive:
             passing, pool = "proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";", \
@@ -459,10 +462,10 @@ class Nginx:
         with open(conf, "w") as f:
             f.write(f"""user root; master_process on; worker_processes 1; pid {self.dir}/nginx.pid;
 error_log {self.error_log} warn;
-events {{ worker_connections 256; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
   access_log off; keepalive_timeout 60s; keepalive_requests 100000; {temps}
-  upstream app {{ server {upstream};{pool} }}
+  {"" if pool is None else f"upstream app {{ server {upstream};{pool} }}"}
   server {{
     listen 127.0.0.1:{self.port}; listen 127.0.0.1:{self.h2_port} http2;
     location / {{ {passing} }}
