@@ -147,9 +147,9 @@ def test_ring_buffer_overflow_is_counted_and_no_wrong_figure_is_shown(gunicorn_f
     w = Watch("-p", g.pid, extra=["--capture", "65536"])
     conns = [http.client.HTTPConnection("127.0.0.1", g.port, timeout=30) for _ in range(4)]
 
-    def run(paths):
-        for c in conns:
-            for p in paths:
+    def run(paths):  # round robin: no connection idles long enough for the keep-alive timeout
+        for p in paths:
+            for c in conns:
                 c.request("GET", p)
                 c.getresponse().read()
 
