@@ -11,9 +11,10 @@
 6. Against in-process instrumentation (prometheus_client), paired rounds (bench_alternatives.py).
 7. Scale: request rates to the highest with nothing lost, agent RSS with 10,000 connections and
    100 processes (bench_scale.py).
+8. The budget on gunicorn + PostgreSQL + Redis, paired (bench_db_service.py).
 
-BENCH_ONLY=tls runs only 5, BENCH_ONLY=alternatives only 6, BENCH_ONLY=scale only 7, replacing
-their sections in BENCHMARKS.md and keeping the others.
+BENCH_ONLY=tls runs only 5, BENCH_ONLY=alternatives only 6, BENCH_ONLY=scale only 7,
+BENCH_ONLY=dbservice only 8, replacing their sections in BENCHMARKS.md and keeping the others.
 """
 import json
 import os
@@ -42,7 +43,8 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 def wrk(port, seconds=SECONDS, path="/users/7", scheme="http"):
     """(req/s, requests, wrk's own CPU seconds: over https it calls the probed libssl too)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"{scheme}://127.0.0.1:{port}{path}"],
+    script = ["-s", os.environ["BENCH_WRK_SCRIPT"]] if os.environ.get("BENCH_WRK_SCRIPT") else []
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", *script, f"{scheme}://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, check=True).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), \
@@ -489,12 +491,16 @@ def write_benchmarks(measured, tls):
 
 def main():
     import bench_alternatives
+    import bench_db_service
     import bench_scale
     only = os.environ.get("BENCH_ONLY")
-    if only in ("alternatives", "scale"):
+    if only in ("alternatives", "scale", "dbservice"):
         if only == "alternatives":
             text = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(),
                                                            "BENCH_ONLY=alternatives make bench")
+        elif only == "dbservice":
+            text = bench_db_service.db_service_section(bench_db_service.db_service_cost(),
+                                                       "BENCH_ONLY=dbservice make bench")
         else:
             text = bench_scale.scale_section("BENCH_ONLY=scale make bench")
         bench_alternatives.replace_section(os.path.join(ROOT, "BENCHMARKS.md"), text,
@@ -517,6 +523,7 @@ def main():
         g.stop()
     alternatives = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(), "make bench")
     scale = bench_scale.scale_section("make bench")
+    dbservice = bench_db_service.db_service_section(bench_db_service.db_service_cost(), "make bench")
     tls = tls_sections(https_cost(), redis_tls_cost(), "make bench")
     med_on, med_off = statistics.median(r.rate for r in with_), statistics.median(r.rate for r in without)
     pair_ratio = statistics.median(a.rate / b.rate for a, b in zip(with_, without))
@@ -582,7 +589,7 @@ def main():
             lines.append(f"{name} during 5 pipelines: {cnt} I/Os, {ns / cnt / 1000:.1f} us per I/O.")
     ops = db_entry.get("operations", {})
     lines.append(f"pyvitals counted {ops} over the 5 pipelines (exact: {db_entry.get('exact')}).")
-    lines += ["", scale]
+    lines += ["", dbservice, scale]
     text = "\n".join(lines) + "\n"
     write_benchmarks(text, tls)
     print(text + "\n" + tls)
