@@ -7,7 +7,7 @@ exact: true. The workloads are the same shape for all: 12 reads, 5 writes, 1 err
 import pytest
 
 from servers import mariadb, memcached, postgres, redis_server  # noqa: F401 (module fixtures)
-from test_db import commandstats, peer_entry, print_hooks, service, workload  # noqa: F401 (fixture)
+from test_db import commandstats, peer_entry, print_hooks, service
 
 READS, WRITES = 12, 5
 

@@ -8,7 +8,7 @@ count: pg_stat_statements for PostgreSQL, global Com_* status for MariaDB."""
 import pytest
 
 from servers import mariadb, postgres  # noqa: F401 (module fixtures)
-from test_db import mariadb_deltas, peer_entry, print_hooks, queries_of, service, workload  # noqa: F401 (fixture)
+from test_db import mariadb_deltas, peer_entry, print_hooks, queries_of, service
 
 BEFORE = " (prepared before attach)"
 

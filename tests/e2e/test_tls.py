@@ -20,7 +20,7 @@ from http_client import Truth, drive_mix, request
 from servers import make_cert, mariadb_tls, need_module, postgres_tls, redis_server  # noqa: F401 (module fixtures)
 from test_db import (LIST_USERS, ORDERS_OF_USER, SYNTAX_ERROR, TLS_LOOP, USER_BY_ID, assert_pg_matches, commandstats,
                      expected_pg, keyspace, peer_entry, print_hooks, run_asyncpg_client, service)
-from test_db import db_app, workload  # noqa: F401 (fixtures)
+from test_db import db_app  # noqa: F401 (fixture)
 from test_db import drive as drive_db
 from test_http import assert_matches_truth
 from test_http_client import (EVENT_LOOP, assert_no_paths, assert_peer_equals_upstream, peer_of,
