@@ -31,7 +31,7 @@ from collections import namedtuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from conftest import PY, PYVITALS, Gunicorn  # noqa: E402
+from conftest import PY, PYVITALS, Gunicorn, bpf_ids  # noqa: E402
 from servers import Nginx, Redis, make_cert  # noqa: E402
 
 KEEP_FROM = "## Where the CPU goes"
@@ -80,22 +80,11 @@ def measured_run(g, agent=None, port=None, scheme="http"):
 
 
 def prog_ids(pid):
-    """The BPF programs process pid holds (its program and link fds), told apart from those of
-    another pyvitals running meanwhile (a test), which have the same names."""
-    ids = set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                m = re.search(r"^prog_id:\s+(\d+)", f.read(), re.M)
-        except OSError:
-            continue
-        if m:
-            ids.add(int(m.group(1)))
-    return ids
+    return bpf_ids(pid, "prog_id")
 
 
-def attach(pid, extra=()):
-    p = subprocess.Popen([PYVITALS, "watch", "-p", str(pid), "--json", "--interval", "5", *extra],
+def attach(pid, extra=(), interval=5):
+    p = subprocess.Popen([PYVITALS, "watch", "-p", str(pid), "--json", "--interval", str(interval), *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stderr.readline()
     if not line.startswith("attached"):

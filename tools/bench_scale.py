@@ -15,11 +15,9 @@ import re
 import resource
 import signal
 import subprocess
-import tempfile
 import time
 
-from bench import PY, PYVITALS, cpu_seconds
-from bench_alternatives import replace_section
+from bench import PY, attach, cpu_seconds
 from servers import Nginx
 
 HEADING = "## Scale (rate, connections, processes)"
@@ -32,13 +30,8 @@ def rss_kib(pid):
         return int(next(l for l in f if l.startswith("VmRSS")).split()[1])
 
 
-def watch(pid, interval=1):
-    p = subprocess.Popen([PYVITALS, "watch", "-p", str(pid), "--json", "--interval", str(interval)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = p.stderr.readline()
-    if not line.startswith("attached"):
-        raise SystemExit(f"pyvitals did not attach: {line}{p.stderr.read()}")
-    return p
+def watch(pid):
+    return attach(pid, interval=1)
 
 
 def final(p):
@@ -157,7 +150,7 @@ def scale_section(cmd):
         lines.append(f"| {rate or 'unpaced'} | {got:.0f} | {count} | {counted} | {lost} | {1000 * cpu:.1f} |")
     clean = [r for r in rates if r[4] == 0 and 0 <= r[3] - r[2] <= CONNS]
     top = max(clean, key=lambda r: r[1]) if clean else None
-    lines += ["", f"Highest rate with zero lost events and every request counted: "
+    lines += ["", "Highest rate with zero lost events and every request counted: "
               + (f"**{top[1]:.0f} req/s**" + (" (wrk unpaced: the most this machine drives)" if top[0] is None else "")
                  if top else "none of the steps") + ".", "",
               "Agent RSS with keep-alive connections open to the same nginx (each made one request; "

@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -40,7 +39,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from conftest import HOOKS_ARGS, PYVITALS, Gunicorn, children  # noqa: E402
+from conftest import HOOKS_ARGS, PYVITALS, Gunicorn, bpf_ids, children  # noqa: E402
 from servers import Postgres, Redis  # noqa: E402
 
 WORKERS, THREADS = 2, 4
@@ -205,17 +204,8 @@ def established(pids):
 
 def bpf_map_entries(agent_pid, names):
     """{map name: entries} of the agent's own BPF maps (found by its map fds) among names."""
-    ids = {}
-    for fd in os.listdir(f"/proc/{agent_pid}/fdinfo"):
-        try:
-            with open(f"/proc/{agent_pid}/fdinfo/{fd}") as f:
-                m = re.search(r"^map_id:\s+(\d+)", f.read(), re.M)
-        except OSError:
-            continue
-        if m:
-            ids[int(m.group(1))] = None
     out = {}
-    for mid in ids:
+    for mid in bpf_ids(agent_pid, "map_id"):
         info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", str(mid)],
                                          capture_output=True, text=True).stdout or "{}")
         if info.get("name") in names:
@@ -283,7 +273,7 @@ def soak(duration, rate, limits=None, out=None, binary=PYVITALS, pg=None, redis=
     # each worker is replaced after ~10 s of its share of the load
     max_req = max(100, int(rate / WORKERS * 10))
     g = agent = load = None
-    samples, snaps = [], []
+    samples = []
     try:
         g = Gunicorn(workers=WORKERS, worker_class="gthread", threads=THREADS, app="db_app:app",
                      extra=["--max-requests", str(max_req), "--max-requests-jitter", str(max_req // 5)],

@@ -2,6 +2,7 @@
 process read as the public JSON contract, and free loopback ports."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -139,6 +140,21 @@ class Watch:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
+
+
+def bpf_ids(pid, kind):
+    """Ids of the BPF objects process pid holds open, kind "prog_id" or "map_id" (from its fds),
+    told apart from those of another pyvitals running meanwhile, which have the same names."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                m = re.search(rf"^{kind}:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
 
 
 def routes_by_key(service):
