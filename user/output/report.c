@@ -201,10 +201,11 @@ static void json_inexact_reasons(FILE *f, const struct service *s, const struct 
 
 void report_view(struct agent *a, struct service *s, struct service_view *v)
 {
+	const char *why[4];
+
 	service_blind_spots(a, s, &v->blind);
 	v->records_lost = agent_socket_losses(a) > 0;
-	v->exact = !s->http.unread_requests && !s->http.dropped_requests && !blind_spots_server(&v->blind) &&
-		   !v->records_lost;
+	v->exact = inexact_reasons(s, v, why) == 0;
 	v->db_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_db_calls(&v->blind);
 	v->http_attributed = !attr_event_loop(s->attr) && !blind_spots_hide_http_calls(&v->blind);
 	v->has_runtime = a->rt != NULL;
