@@ -1,5 +1,8 @@
 /* The data records' way out, shared by the socket object and the TLS object (which reuses
- * the socket object's maps by fd, so both write one ring buffer, in one order). */
+ * the socket object's maps by fd, so both write one ring buffer, in one order).
+ *
+ * Bytes are read from user memory once, straight into a reserved ring slot: a scratch copy
+ * then bpf_ringbuf_output() cost a second copy and touched twice the memory per record. */
 #ifndef EMIT_BPF_H
 #define EMIT_BPF_H
 
@@ -8,87 +11,126 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* One record is too large for the BPF stack, and for a per-CPU map (32 KiB per value at most):
- * an array with one slot per CPU, sized by userspace. The data area is twice the capture so
- * that the verifier accepts a copy at offset off (< 64 KiB, masked) of n bytes (1..64 KiB,
- * masked), although off + n never exceeds PV_CAPTURE_MAX. */
-struct scratch_record {
-	struct pv_data_event ev;
-	__u8 slack[PV_CAPTURE_MAX];
-	__u64 unwoken;                      /* bytes this CPU queued since it last woke the reader */
-};
+/* Bytes this CPU queued since it last woke the reader. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);             /* set to the number of possible CPUs before load */
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct scratch_record);
-} scratch SEC(".maps");
+	__type(value, __u64);
+} unwoken SEC(".maps");
 
-/* Make the verifier see 1 <= n <= PV_CAPTURE_MAX on the very register passed as a copy size
- * (n is in that range already; a plain comparison can be reordered away by clang). */
-#define BOUND_SIZE(n) asm volatile("%0 -= 1; %0 &= 0xffff; %0 += 1" : "+r"(n))
+/* What the records of one I/O share: where lost records are counted, and the counters. */
+struct emit_ctx {
+	__u32 wakeup_bytes;
+	__u32 gap;              /* records of this connection lost before: flag the next one */
+	__u32 *lost;            /* the connection's count of them (NULL if it has no entry) */
+	__u64 *ringbuf_full;
+	__u64 *unreadable;
+};
 
 /* Wake the reader only when this CPU queued enough; otherwise it drains on its timer.
  * A per-CPU tally, because asking the ring for its fill level (bpf_ringbuf_query) on every
  * record cost nearly as much as the rest of the program (perf, under load). */
-static __always_inline __u64 wakeup_flag(struct scratch_record *s, __u32 bytes, __u32 wakeup_bytes)
+static __always_inline __u64 wakeup_flag(__u32 bytes, __u32 wakeup_bytes)
 {
-	s->unwoken += bytes;
-	if (s->unwoken < wakeup_bytes)
+	__u32 zero = 0;
+	__u64 *q = bpf_map_lookup_elem(&unwoken, &zero);
+
+	if (!q)
+		return 0;
+	*q += bytes;
+	if (*q < wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
-	s->unwoken = 0;
+	*q = 0;
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* Send the I/O described by e, whose first n bytes are in e->data already, as records of up
- * to PV_CAPTURE_MAX bytes: want bytes in all, the records after the first copied on from
- * plain (the user buffer the I/O used; only when it used one, else want == n). lost is the
- * connection's count of records the ring had no room for (NULL if it has no entry): a record
- * dropped adds to it, and the next record sent says so and takes back what it reported. */
-static __always_inline void emit_records(struct pv_data_event *e, __u32 n, __u32 want, __u64 plain,
-					 __u32 wakeup_bytes, __u64 *ringbuf_full, __u64 *unreadable,
-					 __u32 *lost)
+/* Make the verifier see 1 <= n <= max (a power of two) on the very register passed as a copy
+ * size (n is in that range already; a plain comparison can be reordered away by clang). */
+#define BOUND_SIZE(n, max) asm volatile("%0 -= 1; %0 &= %1; %0 += 1" : "+r"(n) : "i"((max) - 1))
+
+/* A record with room for n (1..PV_CAPTURE_MAX) data bytes, of the smallest size class that
+ * holds them (so a record wastes less than half its data room). One reserve per class: the
+ * verifier wants each size as a constant, and the asm after each keeps clang from merging
+ * them into one call with a computed size. */
+#define RESERVE_CLASS(room)                                                         \
+	if (n <= (room)) {                                                          \
+		e = bpf_ringbuf_reserve(&events, PV_DATA_HDR_LEN + (room), 0);      \
+		BOUND_SIZE(n, room);                                                \
+		size = PV_DATA_HDR_LEN + (room);                                    \
+		goto reserved;                                                      \
+	}
+
+/* Send one record: header h and n (0..PV_CAPTURE_MAX) bytes of user memory at src, with
+ * PV_DATA_F_MORE when more of this I/O follows. Returns the data bytes sent, or -1 if the
+ * record was lost (ring full: counted, and told on the connection's next record) or the
+ * bytes could not be read (the record goes out without them, its I/O still counted). */
+static __always_inline int emit_one(const struct pv_data_event *h, __u64 src, __u32 n, bool more,
+				    struct emit_ctx *x)
 {
-	__u32 off = 0, gap = lost ? *lost : 0;
+	struct pv_data_event *e;
+	__u32 size = PV_DATA_HDR_LEN + 64;
+	int ret = n;
 
-	if (gap)
+	if (!n) {
+		e = bpf_ringbuf_reserve(&events, PV_DATA_HDR_LEN + 64, 0);
+	} else {
+		RESERVE_CLASS(64)
+		RESERVE_CLASS(128)
+		RESERVE_CLASS(256)
+		RESERVE_CLASS(512)
+		RESERVE_CLASS(1024)
+		RESERVE_CLASS(2048)
+		RESERVE_CLASS(4096)
+		RESERVE_CLASS(8192)
+		RESERVE_CLASS(16384)
+		RESERVE_CLASS(32768)
+		RESERVE_CLASS(PV_CAPTURE_MAX)
+		return -1;
+	}
+reserved:
+	if (!e) {
+		__sync_fetch_and_add(x->ringbuf_full, 1);
+		if (x->lost)
+			__sync_fetch_and_add(x->lost, 1);
+		return -1;
+	}
+	__builtin_memcpy(e, h, PV_DATA_HDR_LEN);
+	if (n && bpf_probe_read_user(e->data, n, (void *)src)) {
+		__sync_fetch_and_add(x->unreadable, 1);
+		n = 0;
+		more = false;
+		ret = -1;
+	}
+	e->cap_len = n;
+	if (more)
+		e->flags |= PV_DATA_F_MORE;
+	if (x->gap)
 		e->flags |= PV_DATA_F_GAP;
+	bpf_ringbuf_submit(e, wakeup_flag(size, x->wakeup_bytes));
+	if (x->gap) {
+		/* atomic: another thread's drop on this socket meanwhile stays counted */
+		__sync_fetch_and_add(x->lost, -x->gap);
+		x->gap = 0;
+	}
+	return ret;
+}
 
-	for (int i = 0; i < PV_CHUNK_MAX; i++) {
-		if (i) {
-			n = want - off;
-			if (n > PV_CAPTURE_MAX)
-				n = PV_CAPTURE_MAX;
-			BOUND_SIZE(n);
-			if (bpf_probe_read_user(e->data, n, (void *)(plain + off))) {
-				__sync_fetch_and_add(unreadable, 1);
-				break;
-			}
-			e->flags &= ~PV_DATA_F_ADDR;
-		}
-		asm volatile("%0 &= 0x1ffff" : "+r"(n));
-		e->cap_len = n;
-		e->chunk_off = off;
-		if (off + n < want)
-			e->flags |= PV_DATA_F_MORE;
-		else
-			e->flags &= ~PV_DATA_F_MORE;
-		if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + n,
-				       wakeup_flag((struct scratch_record *)e, PV_DATA_HDR_LEN + n, wakeup_bytes))) {
-			__sync_fetch_and_add(ringbuf_full, 1);
-			if (lost)
-				__sync_fetch_and_add(lost, 1);
+/* Send want bytes of the user buffer at src as records of up to PV_CAPTURE_MAX bytes (an I/O
+ * of one buffer: the TLS plaintext, or a socket's read/write/send/recv). Every record but the
+ * last is full, so record i starts at i * PV_CAPTURE_MAX: a constant per iteration, which keeps
+ * the verifier from following each size class's offsets through the loop. */
+static __always_inline void emit_user(struct pv_data_event *h, __u64 src, __u32 want, struct emit_ctx *x)
+{
+	for (__u32 i = 0; i < PV_CHUNK_MAX; i++) {
+		__u32 off = i * PV_CAPTURE_MAX, n = want - off;
+
+		if (n > PV_CAPTURE_MAX)
+			n = PV_CAPTURE_MAX;
+		h->chunk_off = off;
+		if (emit_one(h, src + off, n, off + n < want, x) < 0 || off + n >= want)
 			break;
-		}
-		if (gap) {
-			/* atomic: another thread's drop on this socket meanwhile stays counted */
-			__sync_fetch_and_add(lost, -gap);
-			gap = 0;
-			e->flags &= ~PV_DATA_F_GAP;
-		}
-		off += n;
-		if (off >= want)
-			break;
+		h->flags &= ~PV_DATA_F_ADDR;   /* the addresses go with the first record only */
 	}
 }
 #endif

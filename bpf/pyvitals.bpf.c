@@ -30,6 +30,10 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile struct pv_config cfg = {};
 struct pv_counters counters = {};
+/* The tracked map's membership as bits (see maybe_tracked), and its generation: bumped, here
+ * and by userspace, whenever a process leaves the map or changes service. */
+__u64 tracked_bits[PV_TRACKED_BITS / 64] = {};
+__u32 tracked_gen = 0;
 
 #include "tracked.bpf.h"
 
@@ -58,66 +62,71 @@ struct {
 	__type(value, struct kprobe_args);
 } kprobe_stash SEC(".maps");
 
-enum { PV_COPY_UNREADABLE = 1, PV_COPY_NO_SYSCALL = 2 };
-
-/* Copy up to want (<= PV_CAPTURE_MAX) bytes of the I/O from the syscall's buffers into dst;
- * returns the bytes copied. *plain is the buffer's address when the I/O used one buffer, so
- * that the records after the first can copy on from it. The buffer is the second argument of
- * every syscall below; a BTF pointer to the registers, so plain loads. */
-static __always_inline __u32 copy_user_data(__u8 *dst, __u32 want, int *failed, __u64 *plain)
+/* Send the I/O's bytes (up to want, <= PV_CAPTURE_MAX) from the iovecs at iov_addr, one
+ * record per iovec in order (the records of one I/O are joined by userspace, chunks.c). */
+static __always_inline void emit_iov(struct pv_data_event *h, __u64 iov_addr, __u32 want, struct emit_ctx *x)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 nr = SYSCALL_NR(regs), arg = PT_REGS_PARM2_SYSCALL(regs);
-	struct user_msghdr msg = {};
 	__u32 off = 0, n;
 
-	*failed = 0;
-	*plain = 0;
-	switch (nr) {
-	case NR_read: case NR_write: case NR_sendto: case NR_recvfrom:
-		n = want;
-		BOUND_SIZE(n);
-		if (bpf_probe_read_user(dst, n, (void *)arg)) {
-			*failed = PV_COPY_UNREADABLE;
-			return 0;
-		}
-		*plain = arg;
-		return n;
-	case NR_sendmsg: case NR_recvmsg:
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)arg)) {
-			*failed = PV_COPY_UNREADABLE;
-			return 0;
-		}
-		arg = (__u64)msg.msg_iov;
-		break;
-	case NR_readv: case NR_writev:
-		break;
-	default: /* not a syscall we know the buffers of (sendfile, splice, io_uring) */
-		*failed = PV_COPY_NO_SYSCALL;
-		return 0;
+	if (want > PV_CAPTURE_MAX) {
+		if (want == h->len) /* else counted as truncated already */
+			__sync_fetch_and_add(&counters.truncated, 1);
+		want = PV_CAPTURE_MAX;
 	}
-	/* The data fills the iovecs in order. */
 	for (int i = 0; i < PV_IOV_MAX; i++) {
 		struct iovec iov;
 
 		if (off >= want)
 			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(arg + i * sizeof(iov)))) {
-			*failed = PV_COPY_UNREADABLE;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_addr + i * sizeof(iov)))) {
+			__sync_fetch_and_add(&counters.unreadable, 1);
 			break;
 		}
 		if (!iov.iov_len)
 			continue;
 		n = iov.iov_len < want - off ? iov.iov_len : want - off;
-		asm volatile("%0 &= 0xffff" : "+r"(off));
-		BOUND_SIZE(n);
-		if (bpf_probe_read_user(dst + off, n, iov.iov_base)) {
-			*failed = PV_COPY_UNREADABLE;
-			break;
-		}
+		h->chunk_off = off;
+		if (emit_one(h, (__u64)iov.iov_base, n, off + n < want, x) < 0)
+			return;
+		h->flags &= ~PV_DATA_F_ADDR;
 		off += n;
 	}
-	return off;
+	if (off < want || !off) {
+		/* fewer bytes than promised (more iovecs than we follow, or one unreadable): a last,
+		 * empty record ends the I/O; and an I/O with nothing readable is still counted */
+		h->chunk_off = off;
+		emit_one(h, 0, 0, false, x);
+	}
+}
+
+/* Send the I/O's records, reading its bytes (up to want) from the syscall's buffers: the
+ * buffer is the second argument of every syscall below; a BTF pointer to the registers, so
+ * plain loads. */
+static __always_inline void emit_io(struct pv_data_event *h, __u32 want, struct emit_ctx *x)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 nr = SYSCALL_NR(regs), arg = PT_REGS_PARM2_SYSCALL(regs);
+	struct user_msghdr msg;
+
+	switch (nr) {
+	case NR_read: case NR_write: case NR_sendto: case NR_recvfrom:
+		emit_user(h, arg, want, x);
+		return;
+	case NR_sendmsg: case NR_recvmsg:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)arg)) {
+			__sync_fetch_and_add(&counters.unreadable, 1);
+			break;
+		}
+		emit_iov(h, (__u64)msg.msg_iov, want, x);
+		return;
+	case NR_readv: case NR_writev:
+		emit_iov(h, arg, want, x);
+		return;
+	default: /* not a syscall we know the buffers of (sendfile, splice, io_uring) */
+		__sync_fetch_and_add(&counters.no_syscall, 1);
+		break;
+	}
+	emit_one(h, 0, 0, false, x); /* counted, without its bytes */
 }
 
 static __always_inline void fill_addresses(struct pv_data_event *e, struct sock *sk)
@@ -176,21 +185,62 @@ static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service,
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* tgid's word in tracked_bits, for a tgid < PV_TRACKED_BITS. The mask is a no-op then, but
+ * clang may index with a copy of tgid the verifier did not see tested, and would drop a plain
+ * mask as redundant. */
+static __always_inline __u32 tracked_word(__u32 tgid)
+{
+	__u32 word = tgid / 64;
+
+	asm volatile("%0 &= %1" : "+r"(word) : "i"(PV_TRACKED_BITS / 64 - 1));
+	return word;
+}
+
+/* May tgid be tracked? One bit per tgid, set before a process enters the tracked map and
+ * cleared when it leaves, so that the I/O of every other process on the host costs one load
+ * rather than a hash lookup. A bit left set only costs that lookup; tgids past the bitmap
+ * (pid_max raised beyond 2^22) always take it. */
+static __always_inline bool maybe_tracked(__u32 tgid)
+{
+	if (tgid >= PV_TRACKED_BITS)
+		return true;
+	return tracked_bits[tracked_word(tgid)] & (1ull << (tgid % 64));
+}
+
+/* Who last did I/O on a socket, in one word (written at once, so never half updated): tgid,
+ * its service, and the tracked map's generation then. While the generation stands, the
+ * process is still tracked in that service, and its next I/O skips the tracked lookup. */
+static __always_inline __u64 owner_word(__u32 tgid, __u32 service)
+{
+	return tgid | (__u64)(service & 0xffff) << 32 | (__u64)(tracked_gen & 0xffff) << 48;
+}
+
 static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, cpu = bpf_get_smp_processor_id(), want, n;
-	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
-	struct pv_data_event *e;
+	__u64 id = bpf_get_current_pid_tgid(), key = (__u64)sk, owner;
+	__u32 tgid = id >> 32, service, want;
 	struct pv_conn_info *known, info = {};
-	__u64 key = (__u64)sk, plain;
-	int failed;
+	struct pv_proc_info *proc;
+	/* the header of the records, built once; a whole pv_data_event is too large for the stack */
+	__u64 hbuf[PV_DATA_HDR_LEN / 8] = {};
+	struct pv_data_event *h = (struct pv_data_event *)hbuf;
+	struct emit_ctx x = { .wakeup_bytes = cfg.wakeup_bytes, .ringbuf_full = &counters.ringbuf_full,
+			      .unreadable = &counters.unreadable };
 
-	if (!proc || ret < 0 || !sk)
+	if (ret < 0 || !sk || !maybe_tracked(tgid))
 		return 0;
 	if (dir == PV_DIR_RECV && (flags & MSG_PEEK))
 		return 0;
 	known = bpf_map_lookup_elem(&conns, &key);
+	if (known && (__u32)known->owner == tgid && owner_word(tgid, 0) >> 48 == known->owner >> 48) {
+		service = (known->owner >> 32) & 0xffff;
+	} else {
+		proc = bpf_map_lookup_elem(&tracked, &tgid);
+		if (!proc)
+			return 0;
+		service = proc->service;
+	}
+	owner = owner_word(tgid, service);
 	/* before the skip: a skipped unix socket (a worker's socketpair, say) that died leaves its
 	 * entry, and a socket accepted later at its address must not inherit the skip */
 	if (known && known->ino) {
@@ -207,18 +257,15 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	}
 	if (ret == 0 || (known && known->skip))
 		return 0;
-	e = bpf_map_lookup_elem(&scratch, &cpu);
-	if (!e)
-		return 0;
-	e->flags = 0;
 	if (!known) {
-		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-		info.service = proc->service;
-		if (e->family == AF_UNIX) {
+		h->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		info.service = service;
+		info.owner = owner;
+		if (h->family == AF_UNIX) {
 			info.skip = BPF_CORE_READ(sk, sk_type) != SOCK_STREAM;
 			info.ino = sock_ino(sk);
 		} else {
-			info.skip = (e->family != AF_INET && e->family != AF_INET6) ||
+			info.skip = (h->family != AF_INET && h->family != AF_INET6) ||
 				    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP;
 		}
 		/* A socket that speaks first is a client (a database driver, mostly): its
@@ -230,40 +277,37 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 		if (info.skip)
 			return 0;
 		known = bpf_map_lookup_elem(&conns, &key); /* where its lost records are counted */
-		if (e->family == AF_UNIX) {
-			emit_unix(sk, key, proc->service, info.ino);
+		if (h->family == AF_UNIX) {
+			emit_unix(sk, key, service, info.ino);
 		} else {
-			fill_addresses(e, sk);
-			e->flags = PV_DATA_F_ADDR;
+			fill_addresses(h, sk);
+			h->flags = PV_DATA_F_ADDR;
 		}
+	} else if (known->owner != owner) {
+		known->owner = owner;
 	}
 
-	e->type = PV_EV_DATA;
-	e->service = proc->service;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->sk = key;
-	e->tgid = tgid;
-	e->tid = (__u32)id;
-	e->len = ret;
-	e->dir = dir;
-	e->start_ns = 0;
+	h->type = PV_EV_DATA;
+	h->service = service;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->sk = key;
+	h->tgid = tgid;
+	h->tid = (__u32)id;
+	h->len = ret;
+	h->dir = dir;
+	if (known) {
+		x.lost = &known->lost;
+		x.gap = known->lost;
+	}
 
 	want = known ? known->capture : info.capture;  /* known is NULL here if the map was full */
 	if (!want)
 		want = cfg.capture_len;
 	if (want > (__u32)ret)
 		want = ret;
-	n = copy_user_data(e->data, want < PV_CAPTURE_MAX ? want : PV_CAPTURE_MAX, &failed, &plain);
-	if (failed == PV_COPY_UNREADABLE)
-		__sync_fetch_and_add(&counters.unreadable, 1);
-	else if (failed == PV_COPY_NO_SYSCALL)
-		__sync_fetch_and_add(&counters.no_syscall, 1);
-	if (!plain)
-		want = n;
-	if (!failed && want < (__u32)ret)
+	if (want < (__u32)ret)
 		__sync_fetch_and_add(&counters.truncated, 1);
-	emit_records(e, n, want, plain, cfg.wakeup_bytes, &counters.ringbuf_full, &counters.unreadable,
-		     known ? &known->lost : NULL);
+	emit_io(h, want, &x);
 	return 0;
 }
 
@@ -328,7 +372,7 @@ static __always_inline int stash_args(struct sock *sk, int flags, __u8 dir)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	struct kprobe_args a = { .sk = (__u64)sk, .flags = flags, .dir = dir, .nr = SYSCALL_NR(regs) };
 
-	if (bpf_map_lookup_elem(&tracked, &tgid))
+	if (maybe_tracked(tgid) && bpf_map_lookup_elem(&tracked, &tgid))
 		bpf_map_update_elem(&kprobe_stash, &tid, &a, BPF_ANY);
 	return 0;
 }
@@ -386,7 +430,7 @@ int BPF_KPROBE(kp_unix_recvmsg, struct socket *sock, struct msghdr *msg, size_t 
 	return stash_args(BPF_CORE_READ(sock, sk), flags, PV_DIR_RECV);
 }
 
-/* The syscalls whose buffers copy_user_data reads. */
+/* The syscalls whose buffers emit_io reads. */
 SEC("tp/syscalls/sys_exit_read")
 int kx_read(struct sys_exit_args *ctx) { return unstash_args(ctx); }
 SEC("tp/syscalls/sys_exit_write")
@@ -447,6 +491,13 @@ int BPF_PROG(tp_sock_destroy, struct sock *sk)
 }
 
 /* ---- process membership ---- */
+/* Before the tracked map gets the process: its I/O must never find its bit clear. */
+static __always_inline void set_tracked_bit(__u32 tgid)
+{
+	if (tgid < PV_TRACKED_BITS)
+		__sync_fetch_and_or(&tracked_bits[tracked_word(tgid)], 1ull << (tgid % 64));
+}
+
 static __always_inline void emit_proc(__u32 service, __u32 kind, __u32 pid, __u32 ppid)
 {
 	struct pv_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -477,6 +528,7 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	proc = bpf_map_lookup_elem(&tracked, &ptgid);
 	if (!proc)
 		return 0;
+	set_tracked_bit(ctgid);
 	if (bpf_map_update_elem(&tracked, &ctgid, proc, BPF_ANY)) {
 		__sync_fetch_and_add(&counters.proc_map_full, 1);
 		return 0;
@@ -501,6 +553,9 @@ int BPF_PROG(tp_exit, struct task_struct *p)
 		return 0;
 	service = proc->service;
 	bpf_map_delete_elem(&tracked, &tgid);
+	if (tgid < PV_TRACKED_BITS)
+		__sync_fetch_and_and(&tracked_bits[tracked_word(tgid)], ~(1ull << (tgid % 64)));
+	__sync_fetch_and_add(&tracked_gen, 1);
 	emit_proc(service, PV_PROC_EXIT, tgid, 0);
 	return 0;
 }
@@ -536,6 +591,7 @@ int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		if (!comm_equal(comm, cfg.comms[i]))
 			continue;
 		info.service = cfg.comm_service[i];
+		set_tracked_bit(tgid);
 		if (bpf_map_update_elem(&tracked, &tgid, &info, BPF_ANY)) {
 			__sync_fetch_and_add(&counters.proc_map_full, 1);
 			return 0;

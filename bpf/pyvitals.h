@@ -16,6 +16,7 @@
 #define PV_MAX_SERVICES 64
 #define PV_MAX_COMMS 4
 #define PV_COMM_LEN 16
+#define PV_TRACKED_BITS (1u << 22) /* tgids the membership bitmap covers: PID_MAX_LIMIT on 64-bit */
 
 /* Every ring-buffer record starts with this type field. */
 enum pv_event_type {
@@ -110,6 +111,8 @@ struct pv_conn_info {
 	                  * next record carries PV_DATA_F_GAP, so its parser starts over */
 	__u64 ino;       /* unix sockets: the socket's inode. No state change tells when a unix
 	                  * socket dies, so a new socket at a reused address is told by this */
+	__u64 owner;     /* the process that last did I/O on it: tgid | service << 32 | the
+	                  * tracked map's generation << 48 (the BPF side's owner_word()) */
 };
 
 /* Value of the tracked-process map, keyed by tgid. */

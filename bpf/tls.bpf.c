@@ -67,13 +67,15 @@ static __always_inline int enter(void *ssl, void *buf, void *out, __u32 dir)
 static __always_inline int leave(int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id, cpu = bpf_get_smp_processor_id(), moved, want, n;
+	__u32 tgid = id >> 32, tid = (__u32)id, moved, want;
 	struct tls_call *cp = bpf_map_lookup_elem(&tls_calls, &tid), c;
 	struct pv_tls_key key = {};
 	struct pv_tls_info *info, fresh = {};
-	__u32 *lost;
 	struct pv_proc_info *proc;
-	struct pv_data_event *e;
+	__u64 hbuf[PV_DATA_HDR_LEN / 8] = {};  /* the records' header (see on_sock_io) */
+	struct pv_data_event *h = (struct pv_data_event *)hbuf;
+	struct emit_ctx x = { .wakeup_bytes = tls_cfg.wakeup_bytes, .ringbuf_full = &tls_counters.ringbuf_full,
+			      .unreadable = &tls_counters.unreadable };
 
 	if (!cp)
 		return 0;
@@ -108,38 +110,29 @@ static __always_inline int leave(int ret)
 		want = c.dir == PV_DIR_SEND ? tls_cfg.client_capture : tls_cfg.capture_len;
 		fresh.capture = want;
 		bpf_map_update_elem(&tls_ssl, &key, &fresh, BPF_NOEXIST);
-		info = bpf_map_lookup_elem(&tls_ssl, &key); /* NULL: the map is full, no gap is told */
+		info = bpf_map_lookup_elem(&tls_ssl, &key);
 	}
-	lost = (__u32 *)info;
+	if (info) { /* NULL: the map is full, no gap is told */
+		x.lost = &info->lost;
+		x.gap = info->lost;
+	}
 	if (!want)
 		want = tls_cfg.capture_len;
 	if (want > moved)
 		want = moved;
 	if (want < moved)
 		__sync_fetch_and_add(&tls_counters.truncated, 1);
-	e = bpf_map_lookup_elem(&scratch, &cpu);
-	if (!e)
-		return 0;
-	e->type = PV_EV_TLS;
-	e->service = proc->service;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->start_ns = c.start;
-	e->sk = c.ssl;
-	e->tgid = tgid;
-	e->tid = tid;
-	e->len = moved;
-	e->dir = c.dir;
-	e->family = 0;
-	e->flags = PV_DATA_F_TLS;
-	n = want < PV_CAPTURE_MAX ? want : PV_CAPTURE_MAX;
-	BOUND_SIZE(n);
-	if (bpf_probe_read_user(e->data, n, (void *)c.buf)) {
-		__sync_fetch_and_add(&tls_counters.unreadable, 1);
-		n = 0;
-		want = 0;
-	}
-	emit_records(e, n, want, c.buf, tls_cfg.wakeup_bytes, &tls_counters.ringbuf_full,
-		     &tls_counters.unreadable, lost);
+	h->type = PV_EV_TLS;
+	h->service = proc->service;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->start_ns = c.start;
+	h->sk = c.ssl;
+	h->tgid = tgid;
+	h->tid = tid;
+	h->len = moved;
+	h->dir = c.dir;
+	h->flags = PV_DATA_F_TLS;
+	emit_user(h, c.buf, want, &x);
 	return 0;
 }
 

@@ -206,10 +206,27 @@ static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
 	bpf_program__set_autoload(s->progs.kp_tcp_recvmsg6, h == HOOKS_KPROBE && recv6);
 }
 
+/* The kernel side skips the tracked map for a process whose bit is clear (any I/O of it would
+ * be missed: set before the map gets the process), and trusts a socket's cached owner while the
+ * generation stands (bumped for any change here: a service may be another one now). Atomics,
+ * because the BPF programs update the same words. */
+static void tracked_changed(struct agent *a, __u32 pid, bool member)
+{
+	if (pid < PV_TRACKED_BITS) {
+		if (member)
+			__atomic_fetch_or(&a->skel->bss->tracked_bits[pid / 64], 1ull << (pid % 64), __ATOMIC_SEQ_CST);
+		else
+			__atomic_fetch_and(&a->skel->bss->tracked_bits[pid / 64], ~(1ull << (pid % 64)),
+					   __ATOMIC_SEQ_CST);
+	}
+	__atomic_fetch_add(&a->skel->bss->tracked_gen, 1, __ATOMIC_SEQ_CST);
+}
+
 int agent_track(struct agent *a, int pid, int service)
 {
 	struct pv_proc_info info = { .service = service };
 
+	tracked_changed(a, pid, true);
 	return bpf_map__update_elem(a->skel->maps.tracked, &pid, sizeof(pid), &info, sizeof(info), BPF_ANY);
 }
 
@@ -369,8 +386,6 @@ static int configure(struct agent *a, char *err, size_t errlen)
 	cfg->comm_count = ncomm;
 	cfg->exec_events = a->opt.all_python;
 	disable_other_hooks(a->skel, a->hooks);
-	if (bpf_map__set_max_entries(a->skel->maps.scratch, ncpus))
-		return -1;
 	return bpf_map__set_max_entries(a->skel->maps.events, RINGBUF_BYTES);
 }
 
@@ -470,7 +485,7 @@ static void open_tls(struct agent *a)
 	struct tls_probe_maps m = {
 		.tracked_fd = bpf_map__fd(a->skel->maps.tracked),
 		.events_fd = bpf_map__fd(a->skel->maps.events),
-		.scratch_fd = bpf_map__fd(a->skel->maps.scratch),
+		.unwoken_fd = bpf_map__fd(a->skel->maps.unwoken),
 		.cfg = { .capture_len = a->opt.capture, .client_capture = a->opt.db_capture,
 			 .wakeup_bytes = RINGBUF_BYTES / 4 / ncpus },
 	};
@@ -640,6 +655,7 @@ int agent_pids(struct agent *a, int service, int *pids, int max)
 		prev = &key;
 		if (!proc_alive(key)) { /* exited before its exit could be seen, or a zombie's leftover */
 			bpf_map__delete_elem(m, &key, sizeof(key), 0);
+			tracked_changed(a, key, false);
 			prev = NULL;    /* the iteration restarts; deleted keys are not seen again */
 			n = 0;
 			continue;

@@ -1,0 +1,62 @@
+"""Per-event BPF cost on the bench service, for working on the programs (issue #13).
+
+Starts the bench gunicorn (gthread Flask), attaches pyvitals with kernel.bpf_stats_enabled, drives
+ROUNDS x REQUESTS keep-alive requests with ab at concurrency 4, and prints each program's ns per run
+(median over rounds) next to its runs per request. Prints also sched_switch's cost on switches
+of untracked tasks: `perf bench sched pipe` beside the idle, tracked service.
+  /usr/bin/python3 tools/cost.py [ROUNDS] [REQUESTS]
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import Gunicorn, attach, bpf_prog_stats, detach, prog_ids  # noqa: E402
+
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+REQUESTS = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+
+
+def delta(before, after, mine):
+    out = {}
+    for pid in mine:
+        name, t1, c1 = after.get(pid, ("?", 0, 0))
+        _, t0, c0 = before.get(pid, (name, 0, 0))
+        if c1 > c0:
+            out[name] = (t1 - t0, c1 - c0)
+    return out
+
+
+def main():
+    g = Gunicorn(workers=2, worker_class="gthread", threads=4)
+    subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
+    try:
+        p = attach(g.pid)
+        mine = prog_ids(p.pid)
+        per = {}
+        for _ in range(ROUNDS):
+            before = bpf_prog_stats()
+            subprocess.run(["ab", "-k", "-q", "-n", str(REQUESTS), "-c", "4", f"http://127.0.0.1:{g.port}/users/7"],
+                           check=True, capture_output=True)
+            for name, (ns, cnt) in delta(before, bpf_prog_stats(), mine).items():
+                per.setdefault(name, []).append((ns / cnt, cnt / REQUESTS))
+        before = bpf_prog_stats()
+        out = subprocess.run(["perf", "bench", "sched", "pipe", "-l", "200000"], capture_output=True,
+                             text=True, check=True).stdout
+        idle = delta(before, bpf_prog_stats(), mine)
+        detach(p)
+    finally:
+        subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=True)
+        g.stop()
+    print(f"{'program':<24} {'ns/run':>8} {'runs/req':>9}   ({ROUNDS} rounds of {REQUESTS} requests, ab -k -c4)")
+    for name, v in sorted(per.items(), key=lambda kv: -statistics.median(x[1] for x in kv[1])):
+        print(f"{name:<24} {statistics.median(x[0] for x in v):8.0f} {statistics.median(x[1] for x in v):9.2f}")
+    pipe_us = re.search(r"([\d.]+) usecs/op", out).group(1)
+    for name, (ns, cnt) in idle.items():
+        print(f"untracked {name:<14} {ns / cnt:8.0f} ns over {cnt} runs ({pipe_us} us/op pipe)")
+
+
+if __name__ == "__main__":
+    main()
