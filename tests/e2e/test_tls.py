@@ -44,14 +44,16 @@ def libssl_paths(pids):
     return out
 
 
-def assert_tls_read(svc, libs, label, connections=None):
+def assert_tls_read(svc, libs, label, connections=None, idle_at_most=0):
     """Every TLS connection of the service was read as plaintext (`connections`: how many the
-    truth saw), every libssl its processes map is probed, and no TLS connection is a blind spot."""
+    truth saw) except at most `idle_at_most` that only closed while watched (pooled before
+    attach), every libssl its processes map is probed, and no TLS connection is a blind spot."""
     tls = svc.get("tls")
     print(f"{label}: truth: TLS connections {connections}, libssl mapped {sorted(libs)}\n"
           f"{label}: pyvitals tls {tls}")
     assert tls is not None, "the service has no tls object"
-    assert tls["connections"] == tls["decrypted"] >= 1, tls
+    assert tls["connections"] == tls["decrypted"] + tls["closed_idle"] and tls["decrypted"] >= 1, tls
+    assert tls["closed_idle"] <= idle_at_most, tls
     if connections is not None:
         assert tls["connections"] == connections, (tls, connections)
     probed = {os.path.realpath(lib["path"]) for lib in tls["libraries"] if lib["probed"] is True}
@@ -250,7 +252,9 @@ def test_aiohttp_16_in_flight_to_an_https_upstream(upstream_factory, watch_facto
     assert route["requests"] == requests
     assert route["http_calls_per_request"] is None, route  # an event loop: attribution is null
     assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]
-    assert_tls_read(svc, libs, "aiohttp")
+    # The 16 pooled connections opened before attach expire after aiohttp's 15 s keep-alive when
+    # attaching is slow (a QEMU guest): then they only close while watched, and new ones serve.
+    assert_tls_read(svc, libs, "aiohttp", idle_at_most=16)
     assert_no_paths(snap)
 
 

@@ -71,7 +71,7 @@ UNIT_TEST(tls_bind_ties_plaintext_by_thread)
 	static struct fed f;
 	struct tls_bind *b = tls_bind_new(&(struct tls_bind_ops){ .feed = feed, .state = state, .ctx = &f });
 	struct tls_bind_counters n;
-	struct pv_data_event *e[12];
+	struct pv_data_event *e[13];
 
 	/* 1: blocking socket: the send inside SSL_write ties ssl A to S1 */
 	e[0] = heap(ev(PV_EV_DATA, 1, S1, PV_DIR_SEND, 0, 100, 'x'));
@@ -81,10 +81,13 @@ UNIT_TEST(tls_bind_ties_plaintext_by_thread)
 	/* 2: another thread reads ssl A from its buffer (no I/O in the call): the known tie */
 	e[2] = heap(ev(PV_EV_TLS, 2, 0xA, PV_DIR_RECV, 200, 210, 'b'));
 	tls_bind_plain(b, e[2]);
-	/* 3: memory BIO write: held until the thread's next send, on S2 */
+	/* 3: memory BIO write: held until the thread's next send of application data (23), on
+	 * S2; a handshake (22) the loop sends for another connection meanwhile is passed over */
 	e[3] = heap(ev(PV_EV_TLS, 3, 0xB, PV_DIR_SEND, 300, 310, 'c'));
-	e[4] = heap(ev(PV_EV_DATA, 3, S2, PV_DIR_SEND, 0, 320, 'y'));
+	e[4] = heap(ev(PV_EV_DATA, 3, S2, PV_DIR_SEND, 0, 320, 23));
+	e[12] = heap(ev(PV_EV_DATA, 3, S3, PV_DIR_SEND, 0, 315, 22));
 	tls_bind_plain(b, e[3]);
+	tls_bind_socket_io(b, e[12]);
 	CHECK(f.n == 2);
 	tls_bind_socket_io(b, e[4]);
 	/* 4: memory BIO read: the loop's receive just before, on S3 */
@@ -123,7 +126,7 @@ UNIT_TEST(tls_bind_ties_plaintext_by_thread)
 	tls_bind_counters(b, &n);
 	CHECK(n.unbound == 3);
 	tls_bind_free(b);
-	for (int i = 0; i < 12; i++)
+	for (int i = 0; i < 13; i++)
 		free(e[i]);
 }
 

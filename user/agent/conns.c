@@ -22,6 +22,9 @@
  * is a dozen or more I/Os, and it took over a second under QEMU's emulation (kernel matrix). */
 #define TLS_BLIND_AFTER 64
 #define TLS_BLIND_AFTER_NS 5000000000ull
+/* The largest TLS record that is only an alert (close_notify): 31 bytes with TLS 1.2 AES-GCM,
+ * 24 with TLS 1.3. Any request or response is larger. */
+#define TLS_ALERT_MAX 31
 
 enum conn_proto { PROTO_UNKNOWN, PROTO_HTTP_SERVER, PROTO_HTTP_CLIENT, PROTO_DB_CLIENT, PROTO_IGNORED };
 
@@ -58,6 +61,7 @@ struct conn {
 	bool tls;                      /* carries TLS: its own bytes are not parsed, its plaintext is */
 	bool tls_plain;                /* plaintext was tied to it */
 	uint32_t tls_ios;              /* its TLS I/Os while no plaintext came */
+	uint32_t tls_sized_ios;        /* of them, those larger than a TLS alert */
 	uint64_t tls_start_ns;
 	uint64_t ssl;                  /* the SSL * of its plaintext (of process tgid) */
 	enum conns_capture tls_want;   /* capture its plaintext needs (told per SSL) */
@@ -248,6 +252,10 @@ static void release(struct conn_table *t, struct conn *c, uint64_t ts_ns)
 		http_server_conn_close(c->http, ts_ns, on_txn, &t->services[c->service]);
 	if (c->db)
 		db_conn_close(c->db, ts_ns, on_db_call, c);
+	/* a pooled connection opened before we attached that only closed while watched (its
+	 * close_notify): nothing was there to read, so it is no unread connection */
+	if (c->tls && !c->tls_plain && !c->tls_sized_ios && c->svc)
+		c->svc->tls_closed_idle++;
 	account(t, c);
 	http_server_conn_free(c->http);
 	db_conn_free(c->db);
@@ -434,6 +442,8 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 	/* after the database protocols: a MySQL packet header can look like a TLS record's */
 	if (guess == DB_GUESS_NO && tls_record(e->data, e->cap_len)) {
 		start_tls(t, c, false, "encrypted (TLS)");
+		if (e->len > TLS_ALERT_MAX)
+			c->tls_sized_ios++;
 		return;
 	}
 	if (guess == DB_GUESS_YES && (c->db = db_conn_new(sys))) {
@@ -562,6 +572,8 @@ void conns_data(struct conn_table *t, const struct pv_data_event *e)
 		format_peer(c, e);
 	if (c->tls) {
 		/* ciphertext: only its plaintext is parsed. None coming is a blind spot. */
+		if (!c->tls_plain && e->len > TLS_ALERT_MAX)
+			c->tls_sized_ios++;
 		if (!c->tls_plain && ++c->tls_ios >= TLS_BLIND_AFTER && !c->blind &&
 		    e->ts_ns - c->tls_start_ns > TLS_BLIND_AFTER_NS)
 			blind_tls(c, "encrypted (TLS): no plaintext came from the OpenSSL probes");

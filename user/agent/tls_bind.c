@@ -6,6 +6,7 @@
 #define BUCKETS 4096
 #define HELD_MAX 256               /* plaintext records held per thread, waiting for its next send */
 #define HELD_BYTES_MAX (8u << 20)
+#define TLS_APPLICATION_DATA 23    /* a TLS record's content type (RFC 8446 5.1) */
 
 struct held {
 	struct pv_data_event *e;       /* a copy: header + cap_len bytes */
@@ -195,8 +196,13 @@ void tls_bind_socket_io(struct tls_bind *b, const struct pv_data_event *e)
 	t->seen_ns = e->ts_ns;
 	if (e->dir == PV_DIR_RECV)
 		t->recv_sk = e->sk;
-	else if (t->held && state_of(b, e->sk) == TLS_SOCK_OTHER)
-		release_held(b, t, 0, e->sk); /* rule 3, write: the ciphertext of what it just wrote */
+	else if (t->held && e->cap_len && e->data[0] == TLS_APPLICATION_DATA &&
+		 state_of(b, e->sk) == TLS_SOCK_OTHER)
+		/* rule 3, write: the ciphertext of what it just wrote. Only a send of application data:
+		 * an event loop also sends handshakes (a ClientHello, a ChangeCipherSpec) of other
+		 * connections between a write and its send, and tying to those misfiles the plaintext
+		 * of one connection to another for good (seen with 16 in flight on a slow VM). */
+		release_held(b, t, 0, e->sk);
 }
 
 void tls_bind_plain(struct tls_bind *b, const struct pv_data_event *e)

@@ -499,7 +499,9 @@ static void f_tls(FILE *f, struct agent *a, struct service *s, const struct serv
 	add(&l, "decrypted", "true");
 	sample_u(f, name, &l, s->tls_decrypted);
 	l.v[1] = "false";
-	sample_u(f, name, &l, s->tls_connections - s->tls_decrypted);
+	sample_u(f, name, &l, s->tls_connections - s->tls_decrypted - s->tls_closed_idle);
+	l.v[1] = "closed_idle";
+	sample_u(f, name, &l, s->tls_closed_idle);
 }
 
 static void f_health(FILE *f, struct agent *a, struct service *s, const struct service_view *v, const struct family *fam)
@@ -597,7 +599,7 @@ static const struct family families[] = {
 	  f_findings, 0 },
 	{ "pyvitals_blind_spot_connections_total", "counter",
 	  "Connections whose traffic could not be read, by endpoint and reason.", f_blind, 0 },
-	{ "pyvitals_tls_connections_total", "counter", "Connections that carried TLS, by whether their plaintext was read.",
+	{ "pyvitals_tls_connections_total", "counter", "Connections that carried TLS, by whether their plaintext was read (closed_idle: closed carrying only a TLS alert, nothing to read).",
 	  f_tls, 0 },
 };
 

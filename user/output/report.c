@@ -160,8 +160,9 @@ static void json_tls(FILE *f, struct agent *a, const struct service *s, const in
 {
 	struct { FILE *f; int n; } libs = { f, 0 };
 
-	fprintf(f, ", \"tls\": {\"connections\": %llu, \"decrypted\": %llu, \"probes\": ",
-		(unsigned long long)s->tls_connections, (unsigned long long)s->tls_decrypted);
+	fprintf(f, ", \"tls\": {\"connections\": %llu, \"decrypted\": %llu, \"closed_idle\": %llu, \"probes\": ",
+		(unsigned long long)s->tls_connections, (unsigned long long)s->tls_decrypted,
+		(unsigned long long)s->tls_closed_idle);
 	json_str(f, a->tls ? "on" : a->tls_err);
 	fputs(", \"libraries\": [", f);
 	if (a->tls)

@@ -81,6 +81,7 @@ struct service {
 	struct blind_spots blind;     /* connections whose traffic could not be parsed */
 	uint64_t tls_connections;     /* connections that carried TLS */
 	uint64_t tls_decrypted;       /* of them, read as plaintext */
+	uint64_t tls_closed_idle;     /* of them, closed carrying nothing larger than a TLS alert */
 	struct attribution *attr;
 	unsigned n1_threshold;
 	struct finding findings[MAX_FINDINGS];
