@@ -779,6 +779,39 @@ def test_doctor_lists_blind_spots_of_a_pid(redis_server, workload):
     assert f"BLIND client 127.0.0.1:{redis_server.tls_port} unknown (tls): encrypted (TLS)" in out.stdout
 
 
+BLPOP_BEFORE_ATTACH = """
+import sys, threading, redis
+r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), ssl=True, ssl_cert_reqs=None)
+r.ping()
+got = []
+t = threading.Thread(target=lambda: got.append(r.blpop("pv:wake", timeout=30)))
+t.start()
+print("ready", flush=True)
+sys.stdin.readline()
+t.join()
+for _ in range(3):
+    r.get("k")
+print("done" if got and got[0] else "timed out", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_client_connection_first_seen_receiving_is_a_client(redis_server, workload, watch_factory):
+    """A connection opened before attach whose request also went out before (a BLPOP waiting):
+    the first I/O pyvitals sees is the reply. It is still our client side (the process listens
+    on no such port), so the TLS blind spot names the Redis server as its peer, not a server of
+    ours that a client at the Redis port called."""
+    work = workload(BLPOP_BEFORE_ATTACH, redis_server.tls_port)
+    time.sleep(0.5)  # the BLPOP is sent and waiting
+    w = watch_factory("-p", work.pid, extra=("--no-tls",))
+    redis_server.client().rpush("pv:wake", "x")
+    assert work.go() == ["done"]
+    svc = service(w.stop())
+    print("blind_spots", svc["blind_spots"])
+    assert [(b["side"], b["peer"]) for b in svc["blind_spots"]] == \
+        [("client", f"127.0.0.1:{redis_server.tls_port}")], svc["blind_spots"]
+
+
 def test_databases_over_unix_sockets(postgres, mariadb, redis_server, db_app, watch_factory):
     """Issue #9: local servers are usually reached over their unix sockets (libpq without a host,
     MySQL's localhost, redis unix_socket_path). Calls must be parsed as on TCP, the peer named by
