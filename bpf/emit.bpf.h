@@ -45,6 +45,24 @@ static __always_inline __u64 wakeup_flag(__u32 bytes, __u32 wakeup_bytes)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
+/* A record the ring had no room for: counted, and told on the connection's next record. */
+static __always_inline void record_lost(struct emit_ctx *x)
+{
+	__sync_fetch_and_add(x->ringbuf_full, 1);
+	if (x->lost)
+		__sync_fetch_and_add(x->lost, 1);
+}
+
+/* A record went out flagged PV_DATA_F_GAP: take back the losses it told of (atomic: another
+ * thread's drop on this socket meanwhile stays counted). */
+static __always_inline void gap_told(struct emit_ctx *x)
+{
+	if (x->gap) {
+		__sync_fetch_and_add(x->lost, -x->gap);
+		x->gap = 0;
+	}
+}
+
 /* Make the verifier see 1 <= n <= max (a power of two) on the very register passed as a copy
  * size (n is in that range already; a plain comparison can be reordered away by clang). */
 #define BOUND_SIZE(n, max) asm volatile("%0 -= 1; %0 &= %1; %0 += 1" : "+r"(n) : "i"((max) - 1))
@@ -64,9 +82,11 @@ static __always_inline __u64 wakeup_flag(__u32 bytes, __u32 wakeup_bytes)
 /* Send one record: header h and n (0..PV_CAPTURE_MAX) bytes of user memory at src, with
  * PV_DATA_F_MORE when more of this I/O follows. Returns the data bytes sent, or -1 if the
  * record was lost (ring full: counted, and told on the connection's next record) or the
- * bytes could not be read (the record goes out without them, its I/O still counted). */
+ * bytes could not be read (the record goes out without them, its I/O still counted).
+ * full: reserve the largest class whatever n is (the records after an I/O's first, see
+ * emit_user). */
 static __always_inline int emit_one(const struct pv_data_event *h, __u64 src, __u32 n, bool more,
-				    struct emit_ctx *x)
+				    bool full, struct emit_ctx *x)
 {
 	struct pv_data_event *e;
 	__u32 size = PV_DATA_HDR_LEN + 64;
@@ -74,6 +94,10 @@ static __always_inline int emit_one(const struct pv_data_event *h, __u64 src, __
 
 	if (!n) {
 		e = bpf_ringbuf_reserve(&events, PV_DATA_HDR_LEN + 64, 0);
+	} else if (full) {
+		e = bpf_ringbuf_reserve(&events, PV_DATA_HDR_LEN + PV_CAPTURE_MAX, 0);
+		BOUND_SIZE(n, PV_CAPTURE_MAX);
+		size = PV_DATA_HDR_LEN + PV_CAPTURE_MAX;
 	} else {
 		RESERVE_CLASS(64)
 		RESERVE_CLASS(128)
@@ -90,9 +114,7 @@ static __always_inline int emit_one(const struct pv_data_event *h, __u64 src, __
 	}
 reserved:
 	if (!e) {
-		__sync_fetch_and_add(x->ringbuf_full, 1);
-		if (x->lost)
-			__sync_fetch_and_add(x->lost, 1);
+		record_lost(x);
 		return -1;
 	}
 	__builtin_memcpy(e, h, PV_DATA_HDR_LEN);
@@ -108,29 +130,32 @@ reserved:
 	if (x->gap)
 		e->flags |= PV_DATA_F_GAP;
 	bpf_ringbuf_submit(e, wakeup_flag(size, x->wakeup_bytes));
-	if (x->gap) {
-		/* atomic: another thread's drop on this socket meanwhile stays counted */
-		__sync_fetch_and_add(x->lost, -x->gap);
-		x->gap = 0;
-	}
+	gap_told(x);
 	return ret;
 }
 
 /* Send want bytes of the user buffer at src as records of up to PV_CAPTURE_MAX bytes (an I/O
- * of one buffer: the TLS plaintext, or a socket's read/write/send/recv). Every record but the
- * last is full, so record i starts at i * PV_CAPTURE_MAX: a constant per iteration, which keeps
- * the verifier from following each size class's offsets through the loop. */
+ * of one buffer: the TLS plaintext, or a socket's read/write/send/recv). The first record is of
+ * the size class its bytes need; the rest (I/Os past 64 KiB: database batches) are all of the
+ * largest class, and every one but the last is full, so record i starts at i * PV_CAPTURE_MAX:
+ * the verifier then walks the loop once per iteration, not once per size class and offset. */
 static __always_inline void emit_user(struct pv_data_event *h, __u64 src, __u32 want, struct emit_ctx *x)
 {
-	for (__u32 i = 0; i < PV_CHUNK_MAX; i++) {
-		__u32 off = i * PV_CAPTURE_MAX, n = want - off;
+	__u32 n = want < PV_CAPTURE_MAX ? want : PV_CAPTURE_MAX;
 
+	h->chunk_off = 0;
+	if (emit_one(h, src, n, n < want, false, x) < 0 || n >= want)
+		return;
+	h->flags &= ~PV_DATA_F_ADDR;   /* the addresses go with the first record only */
+	for (__u32 i = 1; i < PV_CHUNK_MAX; i++) {
+		__u32 off = i * PV_CAPTURE_MAX;
+
+		n = want - off;
 		if (n > PV_CAPTURE_MAX)
 			n = PV_CAPTURE_MAX;
 		h->chunk_off = off;
-		if (emit_one(h, src + off, n, off + n < want, x) < 0 || off + n >= want)
+		if (emit_one(h, src + off, n, off + n < want, true, x) < 0 || off + n >= want)
 			break;
-		h->flags &= ~PV_DATA_F_ADDR;   /* the addresses go with the first record only */
 	}
 }
 #endif

@@ -62,12 +62,30 @@ struct {
 	__type(value, struct kprobe_args);
 } kprobe_stash SEC(".maps");
 
-/* Send the I/O's bytes (up to want, <= PV_CAPTURE_MAX) from the iovecs at iov_addr, one
- * record per iovec in order (the records of one I/O are joined by userspace, chunks.c). */
+/* I/Os through iovecs (sendmsg, writev, recvmsg, readv) are gathered in a per-CPU scratch
+ * record and sent as one: copied straight into ring slots, iovec after iovec, the verifier
+ * followed every size class through every iovec, past its limit on 6.1. They are rarer than
+ * single-buffer I/Os. The data area is twice the capture so that the verifier accepts a copy
+ * at offset off (< 64 KiB, masked) of n bytes (1..64 KiB), though off + n never passes it. */
+struct iov_record {
+	struct pv_data_event ev;
+	__u8 slack[PV_CAPTURE_MAX];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);             /* set to the number of possible CPUs before load */
+	__type(key, __u32);
+	__type(value, struct iov_record);
+} iov_scratch SEC(".maps");
+
+/* Send the I/O's bytes (up to want) from the iovecs at iov_addr, in order, as one record. */
 static __always_inline void emit_iov(struct pv_data_event *h, __u64 iov_addr, __u32 want, struct emit_ctx *x)
 {
-	__u32 off = 0, n;
+	__u32 cpu = bpf_get_smp_processor_id(), off = 0, n;
+	struct pv_data_event *e = bpf_map_lookup_elem(&iov_scratch, &cpu);
 
+	if (!e)
+		return;
 	if (want > PV_CAPTURE_MAX) {
 		if (want == h->len) /* else counted as truncated already */
 			__sync_fetch_and_add(&counters.truncated, 1);
@@ -85,18 +103,24 @@ static __always_inline void emit_iov(struct pv_data_event *h, __u64 iov_addr, __
 		if (!iov.iov_len)
 			continue;
 		n = iov.iov_len < want - off ? iov.iov_len : want - off;
-		h->chunk_off = off;
-		if (emit_one(h, (__u64)iov.iov_base, n, off + n < want, x) < 0)
-			return;
-		h->flags &= ~PV_DATA_F_ADDR;
+		asm volatile("%0 &= 0xffff" : "+r"(off));
+		BOUND_SIZE(n, PV_CAPTURE_MAX);
+		if (bpf_probe_read_user(e->data + off, n, iov.iov_base)) {
+			__sync_fetch_and_add(&counters.unreadable, 1);
+			break;
+		}
 		off += n;
 	}
-	if (off < want || !off) {
-		/* fewer bytes than promised (more iovecs than we follow, or one unreadable): a last,
-		 * empty record ends the I/O; and an I/O with nothing readable is still counted */
-		h->chunk_off = off;
-		emit_one(h, 0, 0, false, x);
-	}
+	__builtin_memcpy(e, h, PV_DATA_HDR_LEN);
+	asm volatile("%0 &= 0x1ffff" : "+r"(off));
+	e->cap_len = off;
+	e->chunk_off = 0;
+	if (x->gap)
+		e->flags |= PV_DATA_F_GAP;
+	if (bpf_ringbuf_output(&events, e, PV_DATA_HDR_LEN + off, wakeup_flag(PV_DATA_HDR_LEN + off, x->wakeup_bytes)))
+		record_lost(x);
+	else
+		gap_told(x);
 }
 
 /* Send the I/O's records, reading its bytes (up to want) from the syscall's buffers: the
@@ -126,7 +150,7 @@ static __always_inline void emit_io(struct pv_data_event *h, __u32 want, struct 
 		__sync_fetch_and_add(&counters.no_syscall, 1);
 		break;
 	}
-	emit_one(h, 0, 0, false, x); /* counted, without its bytes */
+	emit_one(h, 0, 0, false, false, x); /* counted, without its bytes */
 }
 
 static __always_inline void fill_addresses(struct pv_data_event *e, struct sock *sk)

@@ -386,6 +386,8 @@ static int configure(struct agent *a, char *err, size_t errlen)
 	cfg->comm_count = ncomm;
 	cfg->exec_events = a->opt.all_python;
 	disable_other_hooks(a->skel, a->hooks);
+	if (bpf_map__set_max_entries(a->skel->maps.iov_scratch, ncpus))
+		return -1;
 	return bpf_map__set_max_entries(a->skel->maps.events, RINGBUF_BYTES);
 }
 
