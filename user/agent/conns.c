@@ -11,7 +11,7 @@
 #include "conns.h"
 #include "db_parse.h"
 #include "http_parse.h"
-#include "proc.h"
+#include "listening.h"
 #include "service.h"
 #include "uwsgi_parse.h"
 
@@ -69,18 +69,9 @@ struct conn {
 	struct conn *next;
 };
 
-#define LISTEN_CACHE 16
-#define LISTEN_PORTS 64
-struct listen_cache {
-	uint32_t tgid;
-	int n;                         /* ports listed, -1: unreadable */
-	uint64_t read_ns;
-	uint16_t ports[LISTEN_PORTS];
-};
-
 struct conn_table {
 	struct service *services;
-	struct listen_cache listening[LISTEN_CACHE];
+	struct listening listening;   /* tells a client first seen receiving (first_sight) */
 	int nservices;
 	struct conns_ops ops;
 	struct conn *buckets[CONN_BUCKETS];
@@ -548,31 +539,6 @@ static void parse(struct conn_table *t, struct conn *c, const struct pv_data_eve
 	}
 }
 
-static bool listed(const struct listen_cache *l, uint16_t port)
-{
-	for (int i = 0; i < l->n; i++)
-		if (l->ports[i] == port)
-			return true;
-	return false;
-}
-
-/* 1 if a socket listens on TCP port in tgid's network namespace, 0 if not, -1 if unknown. Every
- * server connection asks with its listening port, found in the cache; only a port not there
- * (a client's) reads /proc again, at most once a second per process. */
-static int listens(struct conn_table *t, uint32_t tgid, uint16_t port, uint64_t now_ns)
-{
-	struct listen_cache *l = &t->listening[tgid % LISTEN_CACHE];
-
-	if (l->tgid == tgid && l->n > 0 && listed(l, port))
-		return 1;
-	if (l->tgid != tgid || now_ns - l->read_ns > 1000000000ull) {
-		l->tgid = tgid;
-		l->read_ns = now_ns;
-		l->n = proc_tcp_listening((int)tgid, l->ports, LISTEN_PORTS);
-	}
-	return l->n < 0 ? -1 : listed(l, port);
-}
-
 static void first_sight(struct conn_table *t, struct conn *c, const struct pv_data_event *e)
 {
 	if (!c->last_ns) {
@@ -581,7 +547,7 @@ static void first_sight(struct conn_table *t, struct conn *c, const struct pv_da
 		 * request went out before we attached: whether the process listens on the local port
 		 * says which. */
 		if (!c->spoke_first && (e->flags & PV_DATA_F_ADDR) && !c->unix_ino &&
-		    listens(t, e->tgid, e->lport, e->ts_ns) == 0)
+		    listening_has(&t->listening, e->tgid, e->lport, e->ts_ns) == 0)
 			c->spoke_first = true;
 		c->tgid = e->tgid;
 		c->first_ns = e->ts_ns;

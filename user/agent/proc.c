@@ -205,29 +205,3 @@ bool proc_is_cpython(int pid)
 	fclose(f);
 	return found;
 }
-
-int proc_tcp_listening(int pid, uint16_t *ports, int max)
-{
-	static const char *const files[] = { "tcp", "tcp6" };
-	char path[64], line[512];
-	int n = 0, opened = 0;
-
-	for (size_t i = 0; i < 2; i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, files[i]);
-		if (!(f = fopen(path, "r")))
-			continue;
-		opened++;
-		/* "  sl  local_address rem_address   st ...": address:PORT in hex, state 0A = LISTEN */
-		while (fgets(line, sizeof(line), f) && n < max) {
-			unsigned lport, state;
-			char *colon = strchr(line, ':'), *local = colon ? strchr(colon + 1, ':') : NULL;
-
-			if (local && sscanf(local + 1, "%x %*s %x", &lport, &state) == 2 && state == 0x0A)
-				ports[n++] = (uint16_t)lport;
-		}
-		fclose(f);
-	}
-	return opened ? n : -1;
-}

@@ -21,7 +21,4 @@ void proc_service_name(int pid, char *buf, size_t len);
 bool proc_is_cpython(int pid);
 /* Call fn for every process on the host; stops early when fn returns non-zero. */
 int proc_each(int (*fn)(int pid, void *ctx), void *ctx);
-/* The local ports TCP sockets listen on in pid's network namespace (up to max): the count, or
- * -1 if its /proc/PID/net files cannot be read. */
-int proc_tcp_listening(int pid, uint16_t *ports, int max);
 #endif
