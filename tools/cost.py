@@ -2,8 +2,9 @@
 
 Starts the bench gunicorn (gthread Flask), attaches pyvitals with kernel.bpf_stats_enabled, drives
 ROUNDS x REQUESTS keep-alive requests with ab at concurrency 4, and prints each program's ns per run
-(median over rounds) next to its runs per request. Prints also sched_switch's cost on switches
-of untracked tasks: `perf bench sched pipe` beside the idle, tracked service.
+(median over rounds) next to its runs per request, and the agent's own CPU per request (reading
+the ring, parsing, aggregating). Prints also sched_switch's cost on switches of untracked tasks:
+`perf bench sched pipe` beside the idle, tracked service.
   /usr/bin/python3 tools/cost.py [ROUNDS] [REQUESTS]
 """
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Gunicorn, attach, bpf_prog_stats, detach, prog_ids  # noqa: E402
+from bench import Gunicorn, attach, bpf_prog_stats, cpu_seconds, detach, prog_ids  # noqa: E402
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 REQUESTS = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
@@ -35,11 +36,12 @@ def main():
     try:
         p = attach(g.pid)
         mine = prog_ids(p.pid)
-        per = {}
+        per, agent_us = {}, []
         for _ in range(ROUNDS):
-            before = bpf_prog_stats()
+            before, agent0 = bpf_prog_stats(), cpu_seconds([p.pid])
             subprocess.run(["ab", "-k", "-q", "-n", str(REQUESTS), "-c", "4", f"http://127.0.0.1:{g.port}/users/7"],
                            check=True, capture_output=True)
+            agent_us.append((cpu_seconds([p.pid]) - agent0) * 1e6 / REQUESTS)
             for name, (ns, cnt) in delta(before, bpf_prog_stats(), mine).items():
                 per.setdefault(name, []).append((ns / cnt, cnt / REQUESTS))
         before = bpf_prog_stats()
@@ -53,6 +55,7 @@ def main():
     print(f"{'program':<24} {'ns/run':>8} {'runs/req':>9}   ({ROUNDS} rounds of {REQUESTS} requests, ab -k -c4)")
     for name, v in sorted(per.items(), key=lambda kv: -statistics.median(x[1] for x in kv[1])):
         print(f"{name:<24} {statistics.median(x[0] for x in v):8.0f} {statistics.median(x[1] for x in v):9.2f}")
+    print(f"{'agent (userspace)':<24} {statistics.median(agent_us) * 1000:8.0f} ns of CPU per request")
     pipe_us = re.search(r"([\d.]+) usecs/op", out).group(1)
     for name, (ns, cnt) in idle.items():
         print(f"untracked {name:<14} {ns / cnt:8.0f} ns over {cnt} runs ({pipe_us} us/op pipe)")
