@@ -1,8 +1,9 @@
 /* The data records' way out, shared by the socket object and the TLS object (which reuses
  * the socket object's maps by fd, so both write one ring buffer, in one order).
  *
- * Bytes are read from user memory once, straight into a reserved ring slot: a scratch copy
- * then bpf_ringbuf_output() cost a second copy and touched twice the memory per record. */
+ * Bytes of a single-buffer I/O are read from user memory once, straight into a reserved ring
+ * slot: a scratch copy then bpf_ringbuf_output() cost a second copy and touched twice the
+ * memory per record. (iovec I/Os still go through a scratch record: see emit_iov.) */
 #ifndef EMIT_BPF_H
 #define EMIT_BPF_H
 

@@ -303,8 +303,7 @@ struct pv_tls_key {
 	__u32 pad;
 };
 struct pv_tls_info {
-	__u32 lost;      /* as pv_conn_info's; first, so that its address is the entry's (the
-	                  * verifier refuses arithmetic on a pointer before its null check) */
+	__u32 lost;      /* as pv_conn_info's */
 	__u32 capture;   /* bytes of plaintext to copy per call (up to PV_CHUNK_MAX records) */
 };
 struct pv_tls_config {
