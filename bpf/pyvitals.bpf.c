@@ -36,6 +36,7 @@ __u64 tracked_bits[PV_TRACKED_BITS / 64] = {};
 __u32 tracked_gen = 0;
 
 #include "tracked.bpf.h"
+#include "pidbits.bpf.h"
 
 /* Sockets a tracked process did I/O on: TCP ones so their close can be reported, the
  * others so they are passed over after one lookup. */
@@ -209,26 +210,12 @@ static __always_inline void emit_unix(struct sock *sk, __u64 key, __u32 service,
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* tgid's word in tracked_bits, for a tgid < PV_TRACKED_BITS. The mask is a no-op then, but
- * clang may index with a copy of tgid the verifier did not see tested, and would drop a plain
- * mask as redundant. */
-static __always_inline __u32 tracked_word(__u32 tgid)
-{
-	__u32 word = tgid / 64;
-
-	asm volatile("%0 &= %1" : "+r"(word) : "i"(PV_TRACKED_BITS / 64 - 1));
-	return word;
-}
-
-/* May tgid be tracked? One bit per tgid, set before a process enters the tracked map and
- * cleared when it leaves, so that the I/O of every other process on the host costs one load
- * rather than a hash lookup. A bit left set only costs that lookup; tgids past the bitmap
- * (pid_max raised beyond 2^22) always take it. */
+/* May tgid be tracked? Its bit is set before a process enters the tracked map and cleared
+ * when it leaves, so that the I/O of every other process on the host costs one load rather
+ * than a hash lookup. */
 static __always_inline bool maybe_tracked(__u32 tgid)
 {
-	if (tgid >= PV_TRACKED_BITS)
-		return true;
-	return tracked_bits[tracked_word(tgid)] & (1ull << (tgid % 64));
+	return pidbits_test(tracked_bits, tgid);
 }
 
 /* Who last did I/O on a socket, in one word (written at once, so never half updated): tgid,
@@ -518,8 +505,7 @@ int BPF_PROG(tp_sock_destroy, struct sock *sk)
 /* Before the tracked map gets the process: its I/O must never find its bit clear. */
 static __always_inline void set_tracked_bit(__u32 tgid)
 {
-	if (tgid < PV_TRACKED_BITS)
-		__sync_fetch_and_or(&tracked_bits[tracked_word(tgid)], 1ull << (tgid % 64));
+	pidbits_set(tracked_bits, tgid, true);
 }
 
 static __always_inline void emit_proc(__u32 service, __u32 kind, __u32 pid, __u32 ppid)
@@ -577,8 +563,7 @@ int BPF_PROG(tp_exit, struct task_struct *p)
 		return 0;
 	service = proc->service;
 	bpf_map_delete_elem(&tracked, &tgid);
-	if (tgid < PV_TRACKED_BITS)
-		__sync_fetch_and_and(&tracked_bits[tracked_word(tgid)], ~(1ull << (tgid % 64)));
+	pidbits_set(tracked_bits, tgid, false);
 	__sync_fetch_and_add(&tracked_gen, 1);
 	emit_proc(service, PV_PROC_EXIT, tgid, 0);
 	return 0;

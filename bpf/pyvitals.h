@@ -171,8 +171,10 @@ struct pv_rt_proc {
 	                     * generation argument (3.8 clones); 0 otherwise */
 	__u32 gc_stride;    /* bytes between generation_stats[i].collections */
 	__u32 flags;        /* PV_RT_F_* */
+	__u32 service;      /* the process's service, so a GIL wait needs no tracked lookup */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct pv_rt_proc) == 40, "pv_rt_proc layout");
+_Static_assert(sizeof(struct pv_rt_proc) == 48, "pv_rt_proc layout");
 
 #define PV_RT_F_EXECED 1   /* the process exec'd since userspace filled this entry */
 #define PV_RT_F_FORKED 2   /* copied from the parent at fork by the kernel side */

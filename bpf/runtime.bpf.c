@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "syscalls.bpf.h"
 
 #include "tracked.bpf.h"
+#include "pidbits.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -36,11 +37,16 @@ struct {
 	__type(value, struct pv_rt_stats);
 } rt_stats SEC(".maps");
 
-/* When a thread blocked on the GIL, per task: freed with the task, no stale entries. */
+/* Per thread of a watched process, freed with the thread: when it blocked on the GIL, and its
+ * process's GIL range copied from rt_procs. The copy spares the scheduler a hash lookup at
+ * every futex wait (the lookup was a third of a watched thread's switch); it is refreshed
+ * when rt_gen moves on. */
 struct gil_wait {
 	__u64 start;
+	__u64 gil_lo, gil_mid, gil_hi;  /* gil_hi 0: no GIL known */
 	__u32 service;
 	__u32 is_switch;
+	__u32 gen;                      /* rt_gen when the range was copied; 0: never */
 };
 
 struct {
@@ -71,9 +77,12 @@ struct pv_rt_counters rt_counters = {};
  * it follow fork and exit, so this object does. */
 const volatile __u32 rt_own_tracked = 0;
 
-/* Threads now blocked on a GIL: while zero, a context switch skips the task-storage lookup.
- * A thread killed mid-wait leaves it above zero, which only costs that lookup again. */
-__s64 rt_waiting = 0;
+/* tgids that may have an rt_procs entry with a GIL range (userspace and rt_fork set their bit
+ * first): every context switch on the host passes through rt_sched_switch, and all but the
+ * watched processes' leave after this one load. */
+__u64 rt_gil_bits[PV_TRACKED_BITS / 64] = {};
+/* Bumped, here and by userspace, whenever an rt_procs GIL range changes; never 0. */
+__u32 rt_gen = 1;
 
 static __always_inline __u32 log2_u64(__u64 v)
 {
@@ -97,31 +106,46 @@ static __always_inline struct pv_rt_stats *stats_of(__u32 service)
 
 /* ---- GIL: futex waits on the GIL's condvar/mutex, seen at context switch ---- */
 
+/* The time of a switch: the run queue's clock, which __schedule() updated just before the
+ * tracepoint, reached through a task on it (the per-CPU runqueues symbol is not resolvable on
+ * kernels without KALLSYMS_ALL). One chain of loads where bpf_ktime_get_ns() cost ~36 ns here,
+ * twice per GIL wait. Kernels without group scheduling fall back to the helper. */
+static __always_inline __u64 switch_time(struct task_struct *t)
+{
+	struct cfs_rq *cfs;
+	struct rq *rq;
+
+	if (!bpf_core_field_exists(t->se.cfs_rq) || !bpf_core_field_exists(struct cfs_rq, rq))
+		return bpf_ktime_get_ns();
+	cfs = t->se.cfs_rq;
+	rq = cfs ? cfs->rq : NULL;
+	return rq ? rq->clock : bpf_ktime_get_ns();
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
 	struct gil_wait *w;
 	struct pv_rt_proc *p;
-	struct pv_proc_info *info;
 	struct pt_regs *regs;
 	__u64 uaddr;
-	__u32 tgid;
+	__u32 tgid, gen;
 
 	/* Switch-in side: a thread that blocked on the GIL runs again. */
-	w = rt_waiting > 0 ? bpf_task_storage_get(&gil_wait, next, 0, 0) : NULL;
+	w = pidbits_test(rt_gil_bits, (__u32)next->tgid) ? bpf_task_storage_get(&gil_wait, next, 0, 0) : NULL;
 	if (w && w->start) {
-		__u64 d = bpf_ktime_get_ns() - w->start;
+		__u64 now = switch_time(next), d = now > w->start ? now - w->start : 0;
 		struct pv_rt_stats *s = stats_of(w->service);
 		w->start = 0;
-		__sync_fetch_and_add(&rt_waiting, -1);
 		if (s) {
+			/* per-CPU, and the scheduler is not reentered on this CPU: plain adds */
 			if (w->is_switch) {
-				__sync_fetch_and_add(&s->gil_switch_ns, d);
-				__sync_fetch_and_add(&s->gil_switches, 1);
+				s->gil_switch_ns += d;
+				s->gil_switches++;
 			} else {
-				__sync_fetch_and_add(&s->gil_wait_ns, d);
-				__sync_fetch_and_add(&s->gil_waits, 1);
+				s->gil_wait_ns += d;
+				s->gil_waits++;
 			}
 		}
 	}
@@ -130,29 +154,33 @@ int BPF_PROG(rt_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	 * The register check is cheaper than the map lookup, so it comes first. */
 	if (preempt || prev_state == 0)
 		return 0;
+	tgid = prev->tgid;
+	if (!pidbits_test(rt_gil_bits, tgid))
+		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 	if (!regs || SYSCALL_NR(regs) != NR_futex)
-		return 0;
-	tgid = prev->tgid;
-	p = bpf_map_lookup_elem(&rt_procs, &tgid);
-	if (!p || !p->gil_hi)
-		return 0;
-	uaddr = PT_REGS_PARM1_SYSCALL(regs);
-	if (uaddr < p->gil_lo || uaddr >= p->gil_hi)
-		return 0;
-	info = bpf_map_lookup_elem(&tracked, &tgid);
-	if (!info)
 		return 0;
 	w = bpf_task_storage_get(&gil_wait, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!w) {
 		__sync_fetch_and_add(&rt_counters.storage_fail, 1);
 		return 0;
 	}
-	if (!w->start)
-		__sync_fetch_and_add(&rt_waiting, 1);
-	w->start = bpf_ktime_get_ns();
-	w->service = info->service;
-	w->is_switch = uaddr >= p->gil_mid;
+	gen = rt_gen;
+	if (w->gen != gen) {
+		p = bpf_map_lookup_elem(&rt_procs, &tgid);
+		w->gil_hi = p ? p->gil_hi : 0;
+		if (p) {
+			w->gil_lo = p->gil_lo;
+			w->gil_mid = p->gil_mid;
+			w->service = p->service;
+		}
+		w->gen = gen;
+	}
+	uaddr = PT_REGS_PARM1_SYSCALL(regs);
+	if (uaddr < w->gil_lo || uaddr >= w->gil_hi)
+		return 0;
+	w->start = switch_time(prev);
+	w->is_switch = uaddr >= w->gil_mid;
 	return 0;
 }
 
@@ -176,6 +204,8 @@ int BPF_PROG(rt_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	copy = *p;
 	copy.flags |= PV_RT_F_FORKED;
+	if (copy.gil_hi)
+		pidbits_set(rt_gil_bits, ctgid, true);
 	if (bpf_map_update_elem(&rt_procs, &ctgid, &copy, BPF_ANY))
 		__sync_fetch_and_add(&rt_counters.procs_map_full, 1);
 	return 0;
@@ -193,6 +223,7 @@ int BPF_PROG(rt_exec, struct task_struct *task)
 	p->gil_lo = p->gil_mid = p->gil_hi = 0;
 	p->gc_stats = 0;
 	p->flags |= PV_RT_F_EXECED;
+	__sync_fetch_and_add(&rt_gen, 1); /* the exec'ing thread keeps its copy of the range */
 	return 0;
 }
 
@@ -205,6 +236,7 @@ int BPF_PROG(rt_exit, struct task_struct *task)
 	if (task->pid != task->tgid)
 		return 0;
 	bpf_map_delete_elem(&rt_procs, &tgid);
+	pidbits_set(rt_gil_bits, tgid, false);
 	if (rt_own_tracked)
 		bpf_map_delete_elem(&tracked, &tgid);
 	return 0;

@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "bpf_log.h"
 #include "proc.h"
+#include "pidbits.h"
 #include "pyvitals.skel.h"
 #include "runtime.h"
 #include "chunks.h"
@@ -212,13 +213,7 @@ static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
  * because the BPF programs update the same words. */
 static void tracked_changed(struct agent *a, __u32 pid, bool member)
 {
-	if (pid < PV_TRACKED_BITS) {
-		if (member)
-			__atomic_fetch_or(&a->skel->bss->tracked_bits[pid / 64], 1ull << (pid % 64), __ATOMIC_SEQ_CST);
-		else
-			__atomic_fetch_and(&a->skel->bss->tracked_bits[pid / 64], ~(1ull << (pid % 64)),
-					   __ATOMIC_SEQ_CST);
-	}
+	pidbits_set(a->skel->bss->tracked_bits, pid, member);
 	__atomic_fetch_add(&a->skel->bss->tracked_gen, 1, __ATOMIC_SEQ_CST);
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "pidbits.h"
 #include "pyinfo.h"
 #include "pyvitals.h"
 #include "runtime.skel.h"
@@ -199,7 +200,7 @@ static const struct rt_file *file_for(struct runtime *rt, const struct pyinfo *p
 /* Tell the kernel side where this process's GIL and GC counters are. */
 static int publish(struct runtime *rt, const struct rt_proc *p)
 {
-	struct pv_rt_proc v = {};
+	struct pv_rt_proc v = { .service = (__u32)p->service };
 	__u32 key = (__u32)p->pid;
 
 	if (p->pi && p->pi->gil && !rt->why_no_gil[0]) {
@@ -211,7 +212,13 @@ static int publish(struct runtime *rt, const struct rt_proc *p)
 		v.gc_stats = p->pi->gc_stats;
 		v.gc_stride = PY_GC_STATS_STRIDE;
 	}
-	return bpf_map__update_elem(rt->skel->maps.rt_procs, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
+	int r;
+
+	if (v.gil_hi)
+		pidbits_set(rt->skel->bss->rt_gil_bits, key, true);
+	r = bpf_map__update_elem(rt->skel->maps.rt_procs, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
+	__atomic_fetch_add(&rt->skel->data->rt_gen, 1, __ATOMIC_SEQ_CST); /* threads copy it anew */
+	return r;
 }
 
 /* Callers may add every pid at every snapshot: look again only after exec, or every 5 s while
@@ -299,6 +306,8 @@ void runtime_forget_pid(struct runtime *rt, int pid)
 	__u32 key = (__u32)pid;
 
 	bpf_map__delete_elem(rt->skel->maps.rt_procs, &key, sizeof(key), 0);
+	pidbits_set(rt->skel->bss->rt_gil_bits, key, false);
+	__atomic_fetch_add(&rt->skel->data->rt_gen, 1, __ATOMIC_SEQ_CST);
 	if (rt->own_tracked)
 		bpf_map__delete_elem(rt->skel->maps.tracked, &key, sizeof(key), 0);
 	if (!p)
