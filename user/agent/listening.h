@@ -1,5 +1,5 @@
-/* Which local TCP ports a process's network namespace listens on, read from /proc/PID/net and
- * kept per process: a connection first seen receiving is a server's when its local port is one
+/* Which local TCP ports a process's network namespace listens on, asked of sock_diag (our own
+ * namespace) or read from /proc/PID/net, and kept per process: a connection first seen receiving is a server's when its local port is one
  * of them, else a client's whose request went out before we attached. */
 #ifndef LISTENING_H
 #define LISTENING_H
