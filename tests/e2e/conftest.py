@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -127,19 +128,28 @@ class Watch:
             raise RuntimeError(f"pyvitals did not attach: {line}{rest}")
         self.attached_line = line.strip()
         print(f"pyvitals {self.attached_line}")
+        # Drain both pipes as a real consumer would: an unread stdout fills its 64 KB after a few
+        # dozen snapshots, the agent then blocks writing and stops reading its ring (lost events).
+        self.out, self.err = [], []
+        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout), daemon=True),
+                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr), daemon=True)]
+        for t in self.readers:
+            t.start()
 
     def stop(self, timeout=20):
         self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=timeout)
-        assert self.proc.returncode == 0, f"pyvitals exited {self.proc.returncode}: {err}"
-        snaps = [json.loads(l) for l in out.splitlines() if l.strip()]
+        self.proc.wait(timeout=timeout)
+        for t in self.readers:
+            t.join(timeout)
+        assert self.proc.returncode == 0, f"pyvitals exited {self.proc.returncode}: {''.join(self.err)}"
+        snaps = [json.loads(l) for l in self.out if l.strip()]
         assert snaps and snaps[-1]["final"] is True, "the last snapshot must say final"
         return snaps[-1]
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()
 
 
 def bpf_ids(pid, kind):

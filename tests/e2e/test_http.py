@@ -117,19 +117,24 @@ def test_burst_counts_equal_load_tool(gunicorn_factory, watch_factory):
     # and the next ones at 3,600-4,500 with no agent at all (this host reclaims idle pages).
     subprocess.run(["ab", "-k", "-n", "5000", "-c", "16", url], capture_output=True, timeout=60)
     w = watch_factory("-p", g.pid)
-    n = 50000  # >= 10 s below 5,000 req/s, the most these 2 cores serve
-    out = subprocess.run(["ab", "-k", "-n", str(n), "-c", "16", url], capture_output=True, text=True,
-                         timeout=180).stdout
+    # Rounds of 20,000 until 10 s have passed: this host served anywhere from 4,200 to 10,800 req/s
+    # from one minute to the next, so no fixed count lasts 10 s everywhere; each round is counted exactly.
+    n = complete = failed = 0
+    took = 0.0
+    while took < 10.0:
+        out = subprocess.run(["ab", "-k", "-n", "20000", "-c", "16", url], capture_output=True, text=True,
+                             timeout=180).stdout
+        n += 20000
+        complete += int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
+        failed += int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+        took += float(re.search(r"Time taken for tests:\s+([\d.]+)", out).group(1))
+        assert "Non-2xx" not in out, out
     snap = w.stop()
-    complete = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
-    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
-    rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
-    took = float(re.search(r"Time taken for tests:\s+([\d.]+)", out).group(1))
+    rate = n / took
     r = routes_by_key(snap["services"][0])[("GET", "/users/{id}")]
     print(f"hooks: {snap['hooks']} ab: {complete} complete, {failed} failed in {took:.1f}s at {rate:.0f} req/s; "
           f"pyvitals: {r['requests']} lost_events={snap['lost_events']}")
-    assert complete == n and failed == 0 and "Non-2xx" not in out, out
-    assert took >= 10.0, f"the burst lasted {took:.1f}s; it must last 10 s"
+    assert complete == n and failed == 0
     if SANITIZED and snap["lost_events"]:
         # A sanitized agent (several times slower) may not keep up with 2,000 req/s on 2 cores:
         # then it must say so, never show a short count as exact.
