@@ -474,6 +474,10 @@ def write_benchmarks(measured, tls):
     if measured is None:
         end = min(i for i in (old.find(TLS_FROM), old.find(KEEP_FROM), len(old)) if i >= 0)
         measured = old[:end].rstrip("\n") + "\n"
+    # A BENCH_ONLY run appends a section it did not find; the full run writes it again above.
+    written = {line for line in (measured + tls).splitlines() if line.startswith("## ")}
+    kept = "".join(sec for sec in re.split(r"(?m)^(?=## )", kept)
+                   if sec and sec.splitlines()[0] not in written)
     with open(path, "w") as f:
         f.write(measured + "\n" + tls + ("\n" + kept if kept else ""))
 
