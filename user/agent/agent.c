@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "bpf_log.h"
 #include "proc.h"
+#include "route_names.h"
 #include "pidbits.h"
 #include "pyvitals.skel.h"
 #include "runtime.h"
@@ -211,6 +212,19 @@ static void disable_other_hooks(struct pyvitals_bpf *s, enum hooks_choice h)
  * be missed: set before the map gets the process), and trusts a socket's cached owner while the
  * generation stands (bumped for any change here: a service may be another one now). Atomics,
  * because the BPF programs update the same words. */
+/* A service's tables, with the --route patterns (checked when the options were parsed). */
+static int init_service(struct service *s, int id, int root, const char *comm, const struct options *o)
+{
+	char err[300];
+
+	if (service_init(s, id, root, comm, o->max_routes, o->max_queries, o->n1_threshold))
+		return -1;
+	for (unsigned i = 0; i < o->nroutes; i++)
+		if (route_namer_add_pattern(s->namer, o->routes[i], err, sizeof(err)))
+			return -1;
+	return 0;
+}
+
 static void tracked_changed(struct agent *a, __u32 pid, bool member)
 {
 	pidbits_set(a->skel->bss->tracked_bits, pid, member);
@@ -299,8 +313,7 @@ int agent_add_service(struct agent *a, int root, const char *key)
 		if (a->rt)
 			runtime_reset_service(a->rt, i);
 	}
-	if (service_init(&a->services[i], i, root, NULL, a->opt.max_routes, a->opt.max_queries,
-			 a->opt.n1_threshold))
+	if (init_service(&a->services[i], i, root, NULL, &a->opt))
 		return -1;
 	a->services[i].since_ns = agent_now_ns();
 	snprintf(a->services[i].cmdline, sizeof(a->services[i].cmdline), "%s", key);
@@ -319,7 +332,7 @@ void agent_drop_service(struct agent *a, int service)
 	struct service *s = &a->services[service];
 
 	service_free(s);
-	service_init(s, service, 0, NULL, a->opt.max_routes, a->opt.max_queries, a->opt.n1_threshold);
+	init_service(s, service, 0, NULL, &a->opt);
 	s->gone = true;
 }
 
@@ -513,8 +526,7 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			snprintf(err, errlen, "no process with pid %d: check the pid (e.g. 'pgrep -f gunicorn')", t->pid);
 			return -1;
 		}
-		if (service_init(&a->services[i], i, t->pid, t->comm, o->max_routes, o->max_queries,
-				 o->n1_threshold)) {
+		if (init_service(&a->services[i], i, t->pid, t->comm, o)) {
 			snprintf(err, errlen, "out of memory setting up service %d", i);
 			return -1;
 		}

@@ -50,8 +50,10 @@ static int take_snapshot(struct agent *a, const struct agent_loop *loop, bool fi
 {
 	uint64_t now = agent_now_ns();
 
-	for (int i = 0; i < a->nservices; i++)
+	for (int i = 0; i < a->nservices; i++) {
+		service_name_routes(&a->services[i], now, final);
 		service_roll_rates(&a->services[i], (now - a->last_snap_ns) / 1e9);
+	}
 	a->last_snap_ns = now;
 	return loop->snapshot(a, final, loop->ctx);
 }

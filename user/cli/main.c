@@ -23,6 +23,7 @@ static void usage(FILE *f)
 	fprintf(f, "TARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or --all-python\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --max-routes N\n"
 		   "                --db-capture BYTES  --max-queries N  --n1-threshold N  --no-tls\n"
+		   "                --route '[METHOD ]/post/{slug}' (repeatable; {x:int}, {x:path})\n"
 		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n");
 }
 

@@ -76,7 +76,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "max-queries", required_argument, 0, 'Q' }, { "db-capture", required_argument, 0, 'D' }, { "n1-threshold", required_argument, 0, 'N' },
 		{ "no-tls", no_argument, 0, 'T' },     { "all-python", no_argument, 0, 'A' },
 		{ "listen", required_argument, 0, 'L' }, { "config", required_argument, 0, 'F' },
-		{ "auth-token-file", required_argument, 0, 'K' },
+		{ "auth-token-file", required_argument, 0, 'K' }, { "route", required_argument, 0, 'r' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -156,6 +156,22 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 			if (parse_uint(optarg, &o->db_capture, 64, PV_CAPTURE_MAX * PV_CHUNK_MAX))
 				return bad(cmd, "--db-capture", optarg, "bytes per I/O between 64 and 1048576");
 			break;
+		case 'r': {
+			struct route_namer *check = route_namer_new();
+			char why[300] = "out of memory";
+
+			if (o->nroutes == ROUTE_PATTERNS_MAX)
+				snprintf(why, sizeof(why), "too many --route patterns (at most %d)", ROUTE_PATTERNS_MAX);
+			else if (check && !route_namer_add_pattern(check, optarg, why, sizeof(why)))
+				why[0] = 0;
+			route_namer_free(check);
+			if (why[0]) {
+				fprintf(stderr, "pyvitals %s: --route: %s\n", cmd, why);
+				return -1;
+			}
+			snprintf(o->routes[o->nroutes++], sizeof(o->routes[0]), "%s", optarg);
+			break;
+		}
 		case 'R':
 			if (parse_uint(optarg, &o->max_routes, 1, 100000))
 				return bad(cmd, "--max-routes", optarg, "a number of routes between 1 and 100000");

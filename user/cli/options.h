@@ -3,6 +3,7 @@
 #define OPTIONS_H
 #include <stdbool.h>
 #include "pyvitals.h"
+#include "route_names.h"
 
 enum hooks_choice { HOOKS_AUTO = 0, HOOKS_TRACEPOINT, HOOKS_KPROBE, HOOKS_FENTRY };
 
@@ -28,6 +29,8 @@ struct options {
 	char config[256];        /* serve --config FILE */
 	char auth_token_file[256]; /* serve --auth-token-file FILE */
 	bool no_tls;             /* --no-tls: no libssl probes (TLS connections become blind spots) */
+	char routes[ROUTE_PATTERNS_MAX][200]; /* --route '[METHOD ]/path/{param}', in order */
+	unsigned nroutes;
 };
 
 /* Parse argv[first..]; on error print what was wrong and what to do, and return -1. */

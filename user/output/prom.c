@@ -240,6 +240,16 @@ static void f_http_exact(FILE *f, struct agent *a, struct service *s, const stru
 	sample_u(f, name, &l, v->exact);
 }
 
+static void f_http_pending(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
+			   const struct family *fam)
+{
+	struct labels l;
+
+	(void)a, (void)v;
+	svc(&l, s);
+	sample_u(f, fam->name, &l, service_unnamed(s));
+}
+
 static void f_http_client(FILE *f, struct agent *a, struct service *s, const struct service_view *v,
 			  const struct family *fam)
 {
@@ -564,6 +574,9 @@ static const struct family families[] = {
 	  f_http_server, 0 },
 	{ "pyvitals_http_server_requests_uncounted_total", "counter",
 	  "Requests seen but missing from http_server_request_duration_seconds, by reason.", f_http_unread, 0 },
+	{ "pyvitals_http_server_route_pending_requests", "gauge",
+	  "Requests served but not yet in http_server_request_duration_seconds: their route's name is final once "
+	  "its path prefix has shown how many values it takes (at most 5 s).", f_http_pending, 0 },
 	{ "pyvitals_http_server_exact", "gauge",
 	  "1 when every request of the service was counted; 0 when some were not (see blind spots).", f_http_exact, 0 },
 	{ "pyvitals_http_route_db_calls_per_request", "gauge",

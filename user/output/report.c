@@ -5,6 +5,7 @@
 #include <time.h>
 #include "json.h"
 #include "report.h"
+#include "route_names.h"
 #include "runtime.h"
 #include "sqlite_probe.h"
 #include "tls_bind.h"
@@ -253,6 +254,9 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	attributed.http = view.http_attributed;
 	fputs(", \"routes\": ", f);
 	json_routes(f, s, attributed);
+	/* counted above, not yet in a route: their path's prefix still collects values */
+	fprintf(f, ", \"routes_pending\": %u, \"routes_folded\": %u", service_unnamed(s),
+		route_namer_folded(s->namer));
 	fputs("}, \"http_client\": ", f);
 	http_client_json(&s->http_client, f);
 	fputs(", \"db_attribution\": ", f);

@@ -3,7 +3,11 @@
 #include <string.h>
 #include <stdio.h>
 #include "route.h"
+#include "route_names.h"
 #include "service.h"
+
+/* Requests held for a route name at most; past it, every prefix settles at once. */
+#define UNNAMED_MAX 16384
 
 int service_init(struct service *s, int id, int root_pid, const char *comm, unsigned max_routes,
 		 unsigned max_queries, unsigned n1_threshold)
@@ -17,7 +21,8 @@ int service_init(struct service *s, int id, int root_pid, const char *comm, unsi
 	hist_init(&s->http.latency);
 	db_stats_init(&s->db, max_queries);
 	s->attr = attr_new();
-	return s->attr ? 0 : -1;
+	s->namer = route_namer_new();
+	return s->attr && s->namer ? 0 : -1;
 }
 
 void service_free(struct service *s)
@@ -39,6 +44,13 @@ void service_free(struct service *s)
 	s->routes = NULL;
 	s->overflow = NULL;
 	s->nroutes = 0;
+	route_namer_free(s->namer);
+	s->namer = NULL;
+	for (unsigned i = 0; i < s->nunnamed; i++)
+		free(s->unnamed[i]);
+	free(s->unnamed);
+	s->unnamed = NULL;
+	s->nunnamed = s->unnamed_cap = 0;
 }
 
 int status_class(int status)
@@ -157,11 +169,79 @@ static void note_finding(struct service *s, const struct route_stats *r, struct 
 	f->requests++;
 }
 
+/* Queue t for service_settle, which ties its db calls to it (to route r, or, while the request
+ * waits for its route name, to u). */
+static void settle_later(struct service *s, struct route_stats *r, struct unnamed_txn *u, const struct http_txn *t)
+{
+	if (s->nsettle == s->settle_cap) {
+		unsigned cap = s->settle_cap ? s->settle_cap * 2 : 64;
+		struct pending_txn *v = realloc(s->settle, sizeof(*v) * cap);
+
+		if (!v)
+			return;
+		s->settle = v;
+		s->settle_cap = cap;
+	}
+	s->settle[s->nsettle].route = r;
+	s->settle[s->nsettle].unnamed = u;
+	s->settle[s->nsettle++].txn = *t;
+}
+
+/* The request's figures on its route. */
+static void record_on_route(struct route_stats *r, const struct http_txn *t)
+{
+	int cls = status_class(t->status);
+	uint64_t ns = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
+	struct series *by_code;
+	char code[8];
+
+	r->requests++;
+	if (cls >= 0)
+		r->status[cls]++;
+	hist_add(&r->latency, ns);
+	dur_add(&r->dur, &http_bounds, ns);
+	fine_add(&r->fine, ns);
+	snprintf(code, sizeof(code), cls >= 0 ? "%d" : "", t->status);
+	if ((by_code = series_get(&r->by_status, code)))
+		dur_add(&by_code->h, &http_bounds, ns);
+}
+
+/* The request's db and HTTP calls on its route, and the N+1 findings they make. */
+static void record_calls(struct service *s, struct route_stats *r, const struct request_calls *calls)
+{
+	r->db_calls += calls->calls;
+	r->http_calls += calls->http_calls;
+	if (calls->calls > r->db_calls_max)
+		r->db_calls_max = calls->calls;
+	for (unsigned j = 0; j < calls->ntop && calls->top[j].count >= s->n1_threshold; j++)
+		note_finding(s, r, calls->top[j].q, calls->top[j].count);
+}
+
+static void hold_unnamed(struct service *s, const struct http_txn *t)
+{
+	struct unnamed_txn *u;
+
+	if (s->nunnamed == s->unnamed_cap) {
+		unsigned cap = s->unnamed_cap ? s->unnamed_cap * 2 : 64;
+		struct unnamed_txn **v = realloc(s->unnamed, sizeof(*v) * cap);
+
+		if (!v)
+			return;
+		s->unnamed = v;
+		s->unnamed_cap = cap;
+	}
+	if (!(u = calloc(1, sizeof(*u))))
+		return;
+	u->txn = *t;
+	u->in_settle = true;
+	s->unnamed[s->nunnamed++] = u;
+	settle_later(s, NULL, u, t);
+}
+
 void service_record_http(struct service *s, const struct http_txn *t)
 {
-	char route[192], code[8];
+	char route[192];
 	int cls = status_class(t->status);
-	struct series *by_code;
 	uint64_t ns = t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
 	struct route_stats *r;
 
@@ -174,30 +254,49 @@ void service_record_http(struct service *s, const struct http_txn *t)
 	dur_add(&s->http.dur, &http_bounds, ns);
 	fine_add(&s->http.fine, ns);
 
-	route_template(t->path, route, sizeof(route));
-	r = find_route(s, t->method, route);
-	if (!r)
+	if (s->nunnamed >= UNNAMED_MAX)
+		route_namer_decide(s->namer, t->end_ns, true);
+	if (!route_namer_name(s->namer, t->method, t->path, t->end_ns, route, sizeof(route))) {
+		hold_unnamed(s, t);
 		return;
-	r->requests++;
-	if (cls >= 0)
-		r->status[cls]++;
-	hist_add(&r->latency, ns);
-	dur_add(&r->dur, &http_bounds, ns);
-	fine_add(&r->fine, ns);
-	snprintf(code, sizeof(code), cls >= 0 ? "%d" : "", t->status);
-	if ((by_code = series_get(&r->by_status, code)))
-		dur_add(&by_code->h, &http_bounds, ns);
-	if (s->nsettle == s->settle_cap) {
-		unsigned cap = s->settle_cap ? s->settle_cap * 2 : 64;
-		struct pending_txn *v = realloc(s->settle, sizeof(*v) * cap);
-
-		if (!v)
-			return;
-		s->settle = v;
-		s->settle_cap = cap;
 	}
-	s->settle[s->nsettle].route = r;
-	s->settle[s->nsettle++].txn = *t;
+	if (!(r = find_route(s, t->method, route)))
+		return;
+	record_on_route(r, t);
+	settle_later(s, r, NULL, t);
+}
+
+void service_name_routes(struct service *s, uint64_t now_ns, bool final)
+{
+	unsigned kept = 0;
+	char route[192];
+
+	if (final) /* every source is drained by now: tie the last requests' calls first */
+		service_settle(s);
+	route_namer_decide(s->namer, now_ns, final);
+	/* a prefix that folded since may have made names final too, so look at every one */
+	for (unsigned i = 0; i < s->nunnamed; i++) {
+		struct unnamed_txn *u = s->unnamed[i];
+		struct route_stats *r;
+
+		if (u->in_settle ||
+		    !route_namer_name(s->namer, u->txn.method, u->txn.path, now_ns, route, sizeof(route))) {
+			s->unnamed[kept++] = u;
+			continue;
+		}
+		if ((r = find_route(s, u->txn.method, route))) {
+			record_on_route(r, &u->txn);
+			if (u->has_calls)
+				record_calls(s, r, &u->calls);
+		}
+		free(u);
+	}
+	s->nunnamed = kept;
+}
+
+unsigned service_unnamed(const struct service *s)
+{
+	return s->nunnamed;
 }
 
 void service_settle(struct service *s)
@@ -205,16 +304,18 @@ void service_settle(struct service *s)
 	struct request_calls calls;
 
 	for (unsigned i = 0; i < s->nsettle; i++) {
-		struct route_stats *r = s->settle[i].route;
+		struct pending_txn *p = &s->settle[i];
 
-		if (!s->attr || !attr_take(s->attr, &s->settle[i].txn, &calls))
+		if (p->unnamed)
+			p->unnamed->in_settle = false;
+		if (!s->attr || !attr_take(s->attr, &p->txn, &calls))
 			continue;
-		r->db_calls += calls.calls;
-		r->http_calls += calls.http_calls;
-		if (calls.calls > r->db_calls_max)
-			r->db_calls_max = calls.calls;
-		for (unsigned j = 0; j < calls.ntop && calls.top[j].count >= s->n1_threshold; j++)
-			note_finding(s, r, calls.top[j].q, calls.top[j].count);
+		if (p->route) {
+			record_calls(s, p->route, &calls);
+		} else if (p->unnamed) { /* named later, by service_name_routes */
+			p->unnamed->calls = calls;
+			p->unnamed->has_calls = true;
+		}
 	}
 	s->nsettle = 0;
 }

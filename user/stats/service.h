@@ -87,9 +87,20 @@ struct service {
 	struct finding findings[MAX_FINDINGS];
 	unsigned nfindings;
 	/* Requests whose db calls are tied to them once every event source was drained
-	 * (SQLite calls come through another ring buffer than the request's last write). */
-	struct pending_txn { struct route_stats *route; struct http_txn txn; } *settle;
+	 * (SQLite calls come through another ring buffer than the request's last write);
+	 * route is NULL for a request still waiting for its route name (unnamed). */
+	struct pending_txn { struct route_stats *route; struct unnamed_txn *unnamed; struct http_txn txn; } *settle;
 	unsigned nsettle, settle_cap;
+	/* Route names without a framework table, and the requests waiting for one because their
+	 * path's prefix still collects values (route_names.h), in arrival order. */
+	struct route_namer *namer;
+	struct unnamed_txn {
+		struct http_txn txn;
+		struct request_calls calls;
+		bool has_calls;
+		bool in_settle;        /* still in the settle queue, which points to it */
+	} **unnamed;
+	unsigned nunnamed, unnamed_cap;
 	uint64_t since_ns;            /* first watched (CLOCK_MONOTONIC); 0: since attach */
 	bool gone;                    /* --all-python: its processes exited; left out of every output */
 	int health;                   /* serve: the last verdict (enum health_status) */
@@ -105,6 +116,11 @@ struct query_stats *service_record_db(struct service *s, const char *peer, const
 void service_record_http_client(struct service *s, const char *peer, const struct http_txn *t);
 /* Attribute db calls to the requests completed since the last call; run after each drain. */
 void service_settle(struct service *s);
+/* Name the requests whose route prefixes settled by now (all of them when final), before the
+ * figures are read. */
+void service_name_routes(struct service *s, uint64_t now_ns, bool final);
+/* Requests waiting for a route name (counted in the service's totals, not yet in a route's). */
+unsigned service_unnamed(const struct service *s);
 /* Per-interval request rates, over the dt seconds since the previous call. */
 void service_roll_rates(struct service *s, double dt);
 int status_class(int status);     /* STATUS_* or -1 */
