@@ -142,7 +142,7 @@ class Watch:
         for t in self.readers:
             t.join(timeout)
         assert self.proc.returncode == 0, f"pyvitals exited {self.proc.returncode}: {''.join(self.err)}"
-        snaps = [json.loads(l) for l in self.out if l.strip()]
+        snaps = self.snapshots = [json.loads(l) for l in self.out if l.strip()]
         assert snaps and snaps[-1]["final"] is True, "the last snapshot must say final"
         return snaps[-1]
 

@@ -1,7 +1,6 @@
 """Route names without a framework table (issue #14): cardinality folding and --route patterns,
 on a raw WSGI blog under gunicorn, against the client's own count per route."""
 import http.client
-import json
 import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -71,9 +70,8 @@ def test_route_names_never_change_while_watching(gunicorn_factory, watch_factory
     paths = blog_paths()
     for i in range(0, len(paths), 100):
         drive(g.port, paths[i:i + 100], threads=2)
-    w.proc.send_signal(2)
-    out, err = w.proc.communicate(timeout=30)
-    snaps = [json.loads(l) for l in out.splitlines() if l.strip()]
+    w.stop()
+    snaps = w.snapshots
     final = snaps[-1]["services"][0]["http_server"]
     names = {r["route"] for r in final["routes"]}
     pending_seen = 0
