@@ -19,7 +19,7 @@ endif
 # user/ is split by concern (cli, agent, wire, probes, stats, output); headers are found by name.
 USER_DIRS := $(patsubst %/,%,$(wildcard user/*/))
 CFLAGS   += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf $(addprefix -I,$(USER_DIRS))
-LDLIBS   := -lbpf -lelf -lz -lm -lmicrohttpd -linih
+LDLIBS   := -lbpf -lelf -lz -lm -lmicrohttpd -linih -lpcre2-8
 # --version: the release, the commit built (with -dirty for local changes) and when.
 VERSION  := 0.11.0
 COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
@@ -38,11 +38,11 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 
 # Debian packages needed to build, test, benchmark and demo.
-DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool libmicrohttpd-dev libinih-dev libjs-dygraphs \
+DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool libmicrohttpd-dev libinih-dev libpcre2-dev libjs-dygraphs \
         python3 python3-pytest python3-flask python3-requests gunicorn python3-uvicorn wrk apache2-utils hey procps \
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
-        python3-aiohttp python3-fastapi prometheus chromium python3-websocket python3-prometheus-client \
+        python3-aiohttp python3-fastapi python3-django prometheus chromium python3-websocket python3-prometheus-client \
         qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv iproute2
 
 .PHONY: all deps test unit e2e demo bench soak clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-merge fuzz-replay FORCE

@@ -68,6 +68,8 @@ struct app_routes {
 	int skipped;                 /* routes that could not be read or did not fit (say so) */
 	char why[256];               /* framework == APP_NONE: why no table ("no framework module
 	                              * loaded", "Django: ROOT_URLCONF djsite.urls not imported yet") */
+	bool later;                  /* APP_NONE: a table may still come (the framework is loaded but its
+	                              * table is not built yet, as Django before its first request) */
 };
 
 /* Read the route table of pid (one process of the service; a gunicorn master without --preload
