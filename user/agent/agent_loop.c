@@ -45,6 +45,16 @@ static int make_signalfd(sigset_t *mask)
 	return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* A unix socket's end is seen by no kernel event when its process closes it first (gunicorn
+ * closing after a response of unknown length): the sockets missing from /proc's list end. */
+static void end_dead_unix(struct agent *a, uint64_t now)
+{
+	struct unix_alive *alive = conns_unix_alive(a->conns, agent_now_ns());
+
+	agent_drain(a);
+	conns_sweep_unix(a->conns, alive, now);
+}
+
 /* Per-interval figures are computed once here, whatever the view. */
 static int take_snapshot(struct agent *a, const struct agent_loop *loop, bool final)
 {
@@ -87,7 +97,6 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	while (!done) {
 		struct epoll_event evs[4];
 		int n = epoll_wait(ep, evs, 4, -1);
-		struct unix_alive *alive;
 		uint64_t now;
 
 		if (n < 0 && errno != EINTR) {
@@ -135,9 +144,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 				break;
 			}
 			conns_sweep(a->conns, now > IDLE_CONN_NS ? now - IDLE_CONN_NS : 0, 0);
-			alive = conns_unix_alive(a->conns, agent_now_ns());
-			agent_drain(a);
-			conns_sweep_unix(a->conns, alive, now);
+			end_dead_unix(a, now);
 			conns_settle(a->conns, now > SETTLE_QUIET_NS ? now - SETTLE_QUIET_NS : 0);
 			if (a->tls_bind) /* threads idle for seconds: what they hold will not be tied now */
 				tls_bind_sweep(a->tls_bind, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0);
@@ -155,6 +162,8 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	agent_drain(a);
+	/* a unix connection that closed since the last sweep ends its response now, not never */
+	end_dead_unix(a, agent_now_ns());
 	/* the last word: a response of unknown end ended at its last I/O seen */
 	conns_settle(a->conns, agent_now_ns());
 	if (ret == 0)
