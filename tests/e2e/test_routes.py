@@ -1,11 +1,14 @@
-"""Route names without a framework table (issue #14): cardinality folding and --route patterns,
-on a raw WSGI blog under gunicorn, against the client's own count per route."""
+"""Route names (issue #14): the framework's own templates read from the running Flask, Django and
+FastAPI applications, and without a framework table (a raw WSGI blog) cardinality folding and
+--route patterns; each against the client's own count per route."""
 import http.client
 import random
+import subprocess
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import routes_by_key
+from conftest import APPS, PY, free_port, routes_by_key, wait_port
 
 TAGS = ("python", "rust", "go")
 
@@ -94,3 +97,135 @@ def test_route_patterns_from_the_command_line(gunicorn_factory, watch_factory):
     got = {k: r["requests"] for k, r in routes_by_key(svc).items()}
     assert got == {("GET", "/post/{slug}"): 40, ("GET", "/post/{slug}/comments"): 7}, got
     assert svc["http_server"]["routes_folded"] == 0
+
+
+# ---- The framework's own templates (read from the running application) ----
+
+UNMATCHED = "{unmatched}"
+
+
+def drive_rules(port, reqs, threads=4):
+    """Send (method, path, expected) requests on keep-alive connections; returns the client's
+    own Counter of (method, route) and one of statuses. The route is the X-Rule header the app
+    sets from the rule its framework matched ("" is Django's root, reported as "/"); without
+    one (a 404, a 405, a redirect) it is expected, which the test states."""
+    def run(chunk):
+        conn, names, statuses = http.client.HTTPConnection("127.0.0.1", port, timeout=30), Counter(), Counter()
+        for method, path, expected in chunk:
+            conn.request(method, path)
+            r = conn.getresponse()
+            r.read()
+            rule = r.getheader("X-Rule")
+            name = expected if rule is None else rule or "/"
+            assert name is not None, f"{method} {path}: {r.status} and no X-Rule, but no expected name"
+            names[(method, name)] += 1
+            statuses[r.status] += 1
+        conn.close()
+        return names, statuses
+    chunks = [reqs[i::threads] for i in range(threads)]
+    names, statuses = Counter(), Counter()
+    with ThreadPoolExecutor(threads) as ex:
+        for n, s in ex.map(run, chunks):
+            names += n
+            statuses += s
+    return names, statuses
+
+
+def assert_routes_are_the_frameworks(snap, truth, nreqs, framework):
+    svc = snap["services"][0]
+    h = svc["http_server"]
+    got = {k: r["requests"] for k, r in routes_by_key(svc).items()}
+    print("route table:", h["route_table"], "| why not:", h["route_table_why"])
+    print("routes:", sorted(got.items()))
+    assert h["route_source"] == "framework" and h["route_table"].startswith(framework), h["route_table"]
+    assert got == dict(truth), f"pyvitals {sorted(got.items())}\nclient   {sorted(truth.items())}"
+    assert h["requests"] == nreqs and h["routes_pending"] == 0 and h["exact"], h
+
+
+def uuid_of(i):
+    return str(uuid.UUID(int=(i * 0x9E3779B97F4A7C15) % (1 << 128)))
+
+
+def flask_requests():
+    rng = random.Random(141)
+    reqs = [("GET", "/", None)] * 30
+    reqs += [("GET", f"/blog/post/{slug(i)}", None) for i in range(400)]
+    reqs += [("GET", f"/blog/post/{slug(i)}/comments", None) for i in range(100)]
+    reqs += [("POST", f"/blog/post/{slug(i)}/comments", None) for i in range(50)]
+    reqs += [("GET", f"/blog/archive/{2000 + i % 20}/{1 + i % 12}/", None) for i in range(100)]
+    reqs += [("GET", f"/users/user{i}/profile", None) for i in range(200)]
+    reqs += [("GET", f"/tag/{TAGS[i % 3]}", None) for i in range(150)]      # a parameter with 3 values
+    reqs += [("GET", f"/api/v1/orders/{uuid_of(i)}", None) for i in range(150)]
+    reqs += [("GET", f"/api/v1/users/{i}", None) for i in range(150)]
+    reqs += [("GET", f"/files/{i % 7}/dir{i}/report-{i}.pdf", None) for i in range(100)]
+    reqs += [("GET", f"/nope/{i}", UNMATCHED) for i in range(40)]               # 404: no rule
+    reqs += [("DELETE", f"/blog/post/{slug(i)}", "/blog/post/<slug>") for i in range(20)]  # 405
+    reqs += [("GET", f"/blog/archive/2020/{i + 1}", "/blog/archive/<int:year>/<int:month>/")
+             for i in range(12)]                                                 # 308 to the slash
+    rng.shuffle(reqs)
+    return reqs
+
+
+def test_flask_routes_are_the_apps_own_templates(gunicorn_factory, watch_factory):
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4, app="blog_flask:app")
+    w = watch_factory("-p", g.pid, interval=0.5)
+    reqs = flask_requests()
+    truth, statuses = drive_rules(g.port, reqs)
+    assert statuses == Counter({200: 1430, 404: 40, 405: 20, 308: 12}), statuses
+    assert_routes_are_the_frameworks(w.stop(), truth, len(reqs), "Flask")
+
+
+def test_django_routes_are_its_url_patterns(watch_factory):
+    """Django imports its urlconf on the first request: the agent, attached before it, waits
+    for the table (requests are held, not misnamed) and reads it once there."""
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "gunicorn", "--chdir", APPS, "-b", f"127.0.0.1:{port}", "-w", "2",
+                             "-k", "gthread", "--threads", "4", "--log-level", "warning",
+                             "blog_django:application"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        w = watch_factory("-p", proc.pid, interval=0.5)
+        rng = random.Random(142)
+        reqs = [("GET", "/", None)] * 30
+        reqs += [("GET", f"/articles/{1990 + i % 35}/", None) for i in range(150)]
+        reqs += [("GET", f"/articles/{1990 + i % 35}/{slug(i)}/", None) for i in range(500)]
+        reqs += [("GET", f"/articles/archive/{1 + i % 12:02d}/", None) for i in range(100)]
+        reqs += [("GET", f"/tag/{TAGS[i % 3]}/", None) for i in range(150)]
+        reqs += [("GET", f"/api/v{1 + i % 2}/users/{uuid_of(i)}/", None) for i in range(200)]
+        reqs += [("GET", f"/api/v1/items/{i}/", None) for i in range(150)]
+        reqs += [("GET", f"/files/docs/{i}/notes.txt", None) for i in range(160)]
+        reqs += [("GET", f"/nope/{i}/", UNMATCHED) for i in range(40)]
+        reqs += [("GET", f"/articles/{2000 + i}", "articles/<int:year>/") for i in range(20)]  # APPEND_SLASH
+        rng.shuffle(reqs)
+        truth, statuses = drive_rules(port, reqs)
+        assert statuses == Counter({200: 1440, 404: 40, 301: 20}), statuses
+        assert_routes_are_the_frameworks(w.stop(), truth, len(reqs), "Django")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_fastapi_routes_are_its_paths(watch_factory):
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "uvicorn", "--app-dir", APPS, "--port", str(port), "--log-level", "warning",
+                             "blog_fastapi:app"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        w = watch_factory("-p", proc.pid, interval=0.5)
+        rng = random.Random(143)
+        reqs = [("GET", "/", None)] * 30
+        reqs += [("GET", f"/api/users/user-{i}", None) for i in range(500)]
+        reqs += [("GET", f"/api/items/{i}", None) for i in range(300)]
+        reqs += [("POST", f"/api/items/{i}", None) for i in range(100)]
+        reqs += [("GET", f"/files/{i % 9}/f{i}.bin", None) for i in range(220)]
+        reqs += [("GET", f"/sub/items/{i}", None) for i in range(250)]
+        reqs += [("DELETE", f"/api/items/{i}", None) for i in range(30)]            # 405, says its route
+        reqs += [("GET", f"/api/items/x{i}", UNMATCHED) for i in range(30)]       # not an int: 404
+        reqs += [("GET", f"/sub/other/{i}", UNMATCHED) for i in range(30)]        # inside the mount: 404
+        rng.shuffle(reqs)
+        truth, statuses = drive_rules(port, reqs)
+        assert statuses == Counter({200: 1400, 404: 60, 405: 30}), statuses
+        assert_routes_are_the_frameworks(w.stop(), truth, len(reqs), "FastAPI")
+    finally:
+        proc.terminate()
+        proc.wait(10)

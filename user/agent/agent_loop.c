@@ -12,6 +12,7 @@
 #include <sys/timerfd.h>
 #include <bpf/libbpf.h>
 #include "agent.h"
+#include "app_tables.h"
 #include "attribution.h"
 #include "proc.h"
 #include "tls_bind.h"
@@ -94,6 +95,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 		ev.data.fd = STDIN_FILENO;
 		epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev);
 	}
+	app_tables_refresh(a, agent_now_ns());
 	while (!done) {
 		struct epoll_event evs[4];
 		int n = epoll_wait(ep, evs, 4, -1);
@@ -128,6 +130,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 		}
 		agent_drain(a);
 		now = agent_now_ns();
+		app_tables_refresh(a, now);
 		if (end_ns && now >= end_ns)
 			done = true;
 		if (a->opt.all_python && now >= next_scan) {

@@ -222,6 +222,21 @@ void report_views(struct agent *a, struct service_view *views)
 			report_view(a, &a->services[i], &views[i]);
 }
 
+/* "framework": the application's table names requests; "pending": waiting for it; "paths":
+ * no table (route_table_why says why), so names come from the paths and --route. */
+static const char *route_source(const struct service *s)
+{
+	return s->table ? "framework" : s->table_pending ? "pending" : "paths";
+}
+
+static void json_str_or_null(FILE *f, const char *str)
+{
+	if (str)
+		json_str(f, str);
+	else
+		fputs("null", f);
+}
+
 static void json_service(FILE *f, struct agent *a, struct service *s)
 {
 	struct attributed attributed;
@@ -257,6 +272,11 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	/* counted above, not yet in a route: their path's prefix still collects values */
 	fprintf(f, ", \"routes_pending\": %u, \"routes_folded\": %u", service_unnamed(s),
 		route_namer_folded(s->namer));
+	/* where route names come from: the framework's own table, or the paths (why not the table) */
+	fprintf(f, ", \"route_source\": \"%s\", \"route_table\": ", route_source(s));
+	json_str_or_null(f, s->table ? s->table_source : NULL);
+	fputs(", \"route_table_why\": ", f);
+	json_str_or_null(f, s->table_why[0] ? s->table_why : NULL);
 	fputs("}, \"http_client\": ", f);
 	http_client_json(&s->http_client, f);
 	fputs(", \"db_attribution\": ", f);
@@ -290,6 +310,11 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 		json_str(f, fd->statement->text);
 		fprintf(f, ", \"count\": %u, \"requests\": %llu}", fd->count, (unsigned long long)fd->requests);
 	}
+	if (s->overflow) /* the route cap was reached: the rest share one route */
+		fprintf(f, "%s{\"kind\": \"route_overflow\", \"route\": \"%s\", \"max_routes\": %u, "
+			"\"requests\": %llu, \"advice\": \"name these routes with --route patterns, or raise "
+			"--max-routes\"}", s->nfindings ? ", " : "", OVERFLOW_ROUTE, s->max_routes,
+			(unsigned long long)s->overflow->requests);
 	fputs("]}", f);
 }
 
@@ -401,6 +426,10 @@ void report_text(struct agent *a, FILE *out, bool final, bool screen)
 			continue;
 		v = sorted_routes(s, &nr);
 		fprintf(out, "\n%s  (%d process%s)\n", s->name, n, n == 1 ? "" : "es");
+		if (s->table)
+			fprintf(out, "  routes: %s\n", s->table_source);
+		else if (!s->table_pending && s->table_why[0])
+			fprintf(out, "  routes: from paths (%s)\n", s->table_why);
 		report_view(a, s, &view);
 		if (!view.exact) {
 			const char *why[4];

@@ -310,17 +310,11 @@ static void put(char *out, size_t outlen, size_t *len, const char *s, size_t n)
 	out[*len] = 0;
 }
 
-int route_namer_name(struct route_namer *n, const char *method, const char *path, uint64_t now_ns,
-		     char *out, size_t outlen)
+int route_namer_pattern(const struct route_namer *n, const char *method, const char *path, char *out,
+			size_t outlen)
 {
-	char tmpl[192];
-	size_t plen = strcspn(path, "?#"), len = 0;
-	struct node *x = &n->root;
-	bool wait = false;
-	const char *s;
+	size_t plen = strcspn(path, "?#");
 
-	if (!outlen)
-		return 1;
 	for (unsigned i = 0; i < n->npatterns; i++) {
 		const struct pattern *p = &n->patterns[i];
 
@@ -329,6 +323,20 @@ int route_namer_name(struct route_namer *n, const char *method, const char *path
 			return 1;
 		}
 	}
+	return 0;
+}
+
+int route_namer_name(struct route_namer *n, const char *method, const char *path, uint64_t now_ns,
+		     char *out, size_t outlen)
+{
+	char tmpl[192];
+	size_t len = 0;
+	struct node *x = &n->root;
+	bool wait = false;
+	const char *s;
+
+	if (!outlen || route_namer_pattern(n, method, path, out, outlen))
+		return 1;
 	route_template(path, tmpl, sizeof(tmpl));
 	out[0] = 0;
 	if (tmpl[0] != '/') { /* "*" and other targets that are no path */

@@ -24,6 +24,11 @@ void route_namer_free(struct route_namer *n);
  * name is the pattern's path as written. Returns 0, or -1 with err saying what is wrong. */
 int route_namer_add_pattern(struct route_namer *n, const char *spec, char *err, size_t errlen);
 
+/* The explicit pattern (--route) that names the request: 1 with out filled, else 0. Patterns
+ * come before the framework's own table too. */
+int route_namer_pattern(const struct route_namer *n, const char *method, const char *path, char *out,
+			size_t outlen);
+
 /* The route of a request: 1 with out filled, or 0 while a prefix on its path still collects
  * values (ask again after route_namer_decide). path may hold a query string. */
 int route_namer_name(struct route_namer *n, const char *method, const char *path, uint64_t now_ns,

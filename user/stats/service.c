@@ -46,6 +46,8 @@ void service_free(struct service *s)
 	s->nroutes = 0;
 	route_namer_free(s->namer);
 	s->namer = NULL;
+	route_table_free(s->table);
+	s->table = NULL;
 	for (unsigned i = 0; i < s->nunnamed; i++)
 		free(s->unnamed[i]);
 	free(s->unnamed);
@@ -238,6 +240,49 @@ static void hold_unnamed(struct service *s, const struct http_txn *t)
 	settle_later(s, NULL, u, t);
 }
 
+void service_set_route_table(struct service *s, struct route_table *t, uint64_t fingerprint, const char *source)
+{
+	route_table_free(s->table);
+	s->table = t;
+	s->table_fingerprint = fingerprint;
+	s->table_pending = false;
+	snprintf(s->table_source, sizeof(s->table_source), "%s", source ? source : "");
+	s->table_why[0] = 0;
+}
+
+void service_no_route_table(struct service *s, const char *why)
+{
+	s->table_pending = false;
+	snprintf(s->table_why, sizeof(s->table_why), "%s", why ? why : "");
+}
+
+/* The request's route: an explicit pattern, then the framework's table, then (no table coming)
+ * the fallback namer. 0 while it must wait (for the table, or for a prefix to settle). */
+static int name_request(struct service *s, const struct http_txn *t, uint64_t now_ns, char *route, size_t len)
+{
+	if (route_namer_pattern(s->namer, t->method, t->path, route, len))
+		return 1;
+	if (s->table) {
+		snprintf(route, len, "%s", route_table_name(s->table, t->method, t->path));
+		return 1;
+	}
+	if (s->table_pending)
+		return 0;
+	if (!route_namer_name(s->namer, t->method, t->path, now_ns, route, len))
+		return 0;
+	s->fallback_named = true;
+	return 1;
+}
+
+/* Past UNNAMED_MAX held requests, stop waiting: for the table, then for prefixes to settle. */
+static void stop_holding(struct service *s, uint64_t now_ns)
+{
+	if (s->table_pending)
+		service_no_route_table(s, "no route table read before 16384 requests were waiting for one: "
+					  "named from their paths");
+	route_namer_decide(s->namer, now_ns, true);
+}
+
 void service_record_http(struct service *s, const struct http_txn *t)
 {
 	char route[192];
@@ -255,8 +300,8 @@ void service_record_http(struct service *s, const struct http_txn *t)
 	fine_add(&s->http.fine, ns);
 
 	if (s->nunnamed >= UNNAMED_MAX)
-		route_namer_decide(s->namer, t->end_ns, true);
-	if (!route_namer_name(s->namer, t->method, t->path, t->end_ns, route, sizeof(route))) {
+		stop_holding(s, t->end_ns);
+	if (!name_request(s, t, t->end_ns, route, sizeof(route))) {
 		hold_unnamed(s, t);
 		return;
 	}
@@ -271,16 +316,18 @@ void service_name_routes(struct service *s, uint64_t now_ns, bool final)
 	unsigned kept = 0;
 	char route[192];
 
-	if (final) /* every source is drained by now: tie the last requests' calls first */
+	if (final) { /* every source is drained by now: tie the last requests' calls first */
 		service_settle(s);
+		if (s->table_pending)
+			service_no_route_table(s, "the run ended before the application's route table could be read");
+	}
 	route_namer_decide(s->namer, now_ns, final);
 	/* a prefix that folded since may have made names final too, so look at every one */
 	for (unsigned i = 0; i < s->nunnamed; i++) {
 		struct unnamed_txn *u = s->unnamed[i];
 		struct route_stats *r;
 
-		if (u->in_settle ||
-		    !route_namer_name(s->namer, u->txn.method, u->txn.path, now_ns, route, sizeof(route))) {
+		if (u->in_settle || !name_request(s, &u->txn, now_ns, route, sizeof(route))) {
 			s->unnamed[kept++] = u;
 			continue;
 		}

@@ -10,6 +10,7 @@
 #include "http_client.h"
 #include "http_parse.h"
 #include "pyvitals.h"
+#include "route_table.h"
 #include "series.h"
 
 #define ROUTE_BUCKETS 1024
@@ -94,6 +95,16 @@ struct service {
 	/* Route names without a framework table, and the requests waiting for one because their
 	 * path's prefix still collects values (route_names.h), in arrival order. */
 	struct route_namer *namer;
+	/* The framework's own route table, read from the application (route_table.h): names every
+	 * request once set. While table_pending, requests wait for it rather than take a fallback
+	 * name they would have to drop later; once a request was named by the fallback
+	 * (fallback_named), a table found later is not used, so that no route is renamed. */
+	struct route_table *table;
+	uint64_t table_fingerprint;
+	bool table_pending, fallback_named;
+	uint64_t table_next_read_ns;   /* agent: when to read the table again */
+	char table_source[320];        /* "Flask 2.2.2, app blog:app, 12 templates" */
+	char table_why[300];           /* why there is no table (or why it is not used) */
 	struct unnamed_txn {
 		struct http_txn txn;
 		struct request_calls calls;
@@ -119,6 +130,11 @@ void service_settle(struct service *s);
 /* Name the requests whose route prefixes settled by now (all of them when final), before the
  * figures are read. */
 void service_name_routes(struct service *s, uint64_t now_ns, bool final);
+/* Name requests from now on by the framework's table t (the service owns it from here; NULL
+ * stops waiting for one). source says where it came from. */
+void service_set_route_table(struct service *s, struct route_table *t, uint64_t fingerprint, const char *source);
+/* The service stops waiting for a table: why says why there is none. */
+void service_no_route_table(struct service *s, const char *why);
 /* Requests waiting for a route name (counted in the service's totals, not yet in a route's). */
 unsigned service_unnamed(const struct service *s);
 /* Per-interval request rates, over the dt seconds since the previous call. */
