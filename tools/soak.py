@@ -44,8 +44,8 @@ from servers import Postgres, Redis  # noqa: E402
 
 WORKERS, THREADS = 2, 4
 # path, the route pyvitals names it by, the database its calls go to
-PATHS = [("/pg/2", "/pg/{id}", "postgresql"), ("/n1/3", "/n1/{id}", "postgresql"),
-         ("/redis/3", "/redis/{id}", "redis"), ("/pid", "/pid", None)]
+PATHS = [("/pg/2", "/pg/<int:n>", "postgresql"), ("/n1/3", "/n1/<int:n>", "postgresql"),
+         ("/redis/3", "/redis/<int:n>", "redis"), ("/pid", "/pid", None)]
 RESET = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.BadStatusLine)
 
 

@@ -7,11 +7,11 @@ import time
 
 # (method, path, expected route template, expected status, body)
 MIX = [
-    ("GET", "/users/{n}", "/users/{id}", 200, None),
+    ("GET", "/users/{n}", "/users/<int:user_id>", 200, None),
     ("POST", "/items", "/items", 201, b"name=widget&size=" + b"9" * 5000),
     ("GET", "/missing", "/missing", 404, None),
     ("GET", "/fail", "/fail", 500, None),
-    ("HEAD", "/users/{n}", "/users/{id}", 200, None),
+    ("HEAD", "/users/{n}", "/users/<int:user_id>", 200, None),
     ("GET", "/big", "/big", 200, None),
     ("GET", "/stream", "/stream", 200, None),
     ("GET", "/redirect", "/redirect", 302, None),

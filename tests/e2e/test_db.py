@@ -145,10 +145,10 @@ def test_db_calls_per_request_and_n_plus_one(postgres, db_app, watch_factory, wo
         snap = w.stop()
         svc = service(snap)
         routes = routes_by_key(svc)
-        pg_route, n1_route = routes[("GET", "/pg/{id}")], routes[("GET", "/n1/{id}")]
+        pg_route, n1_route = routes[("GET", "/pg/<int:n>")], routes[("GET", "/n1/<int:n>")]
         print_hooks(snap, f"N={n} {worker_class}")
-        print(f"N={n}: /pg/{{id}} per request {pg_route['db_calls_per_request']} max {pg_route['db_calls_max']} "
-              f"(truth {n}); /n1/{{id}} per request {n1_route['db_calls_per_request']} max "
+        print(f"N={n}: /pg/<int:n> per request {pg_route['db_calls_per_request']} max {pg_route['db_calls_max']} "
+              f"(truth {n}); /n1/<int:n> per request {n1_route['db_calls_per_request']} max "
               f"{n1_route['db_calls_max']} (truth {n + 1}); findings {svc['findings']}")
         assert svc["db_attribution"] == "per-thread"
         assert pg_route["requests"] == requests and n1_route["requests"] == requests
@@ -158,12 +158,12 @@ def test_db_calls_per_request_and_n_plus_one(postgres, db_app, watch_factory, wo
         if n < 10:
             assert not findings, f"no N+1 below the threshold: {svc['findings']}"
         else:
-            f = findings.get(("GET /n1/{id}", ORDERS_OF_USER))
-            assert f and f["kind"] == "n_plus_one", f"no N+1 finding for GET /n1/{{id}}: {svc['findings']}"
+            f = findings.get(("GET /n1/<int:n>", ORDERS_OF_USER))
+            assert f and f["kind"] == "n_plus_one", f"no N+1 finding for GET /n1/<int:n>: {svc['findings']}"
             assert f["count"] == n and f["requests"] == requests, f
-            f = findings.get(("GET /pg/{id}", USER_BY_ID))
+            f = findings.get(("GET /pg/<int:n>", USER_BY_ID))
             assert f and f["count"] == n and f["requests"] == requests, svc["findings"]
-            assert set(findings) == {("GET /n1/{id}", ORDERS_OF_USER), ("GET /pg/{id}", USER_BY_ID)}, findings
+            assert set(findings) == {("GET /n1/<int:n>", ORDERS_OF_USER), ("GET /pg/<int:n>", USER_BY_ID)}, findings
 
 
 def run_asyncpg_client(pg, watch_factory, fetches, rows, *extra, while_open=None):
@@ -264,7 +264,7 @@ def test_connections_opened_before_attach(postgres, redis_server, mariadb, db_ap
     print(f"before-attach: mariadb Com_select {my_selects} Com_insert {my_inserts} pyvitals {mye['operations']}")
     assert (my_selects, my_inserts) == (30, 10)
     assert mye["operations"] == {"SELECT": 30, "INSERT": 10} and mye["calls"] == 40, mye
-    assert routes_by_key(svc)[("GET", "/pg/{id}")]["db_calls_per_request"] == 3
+    assert routes_by_key(svc)[("GET", "/pg/<int:n>")]["db_calls_per_request"] == 3
 
 
 # --- Redis -------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def test_sqlite_executions_equal_app_count(db_app, watch_factory):
         entry = peer_entry(svc, "sqlite", path)
         assert entry["calls"] == count
         assert queries_of(entry) == {USER_BY_ID: (count, 0)}
-        assert routes_by_key(svc)[("GET", "/sqlite/{id}")]["db_calls_max"] == 5
+        assert routes_by_key(svc)[("GET", "/sqlite/<int:n>")]["db_calls_max"] == 5
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -698,7 +698,7 @@ def test_tls_connection_is_a_blind_spot(redis_server, db_app, watch_factory):
     assert spots[0]["connections"] == 1 and spots[0]["hides_db_calls"] is True
     assert svc["tls"]["decrypted"] == 0, svc["tls"]
     routes = routes_by_key(svc)
-    assert routes[("GET", "/redis/{id}")]["requests"] == 3 and routes[("GET", "/redis-tls/{id}")]["requests"] == 3
+    assert routes[("GET", "/redis/<int:n>")]["requests"] == 3 and routes[("GET", "/redis-tls/<int:n>")]["requests"] == 3
     assert all(r["db_calls_per_request"] is None for r in routes.values()), routes
     assert svc["db_attribution"].startswith("unavailable: connections or processes that may carry database calls")
     entry = peer_entry(svc, "redis", f"127.0.0.1:{redis_server.port}")
@@ -842,4 +842,4 @@ def test_databases_over_unix_sockets(postgres, mariadb, redis_server, db_app, wa
     assert rd["operations"] == rstats and rd["calls"] == 56 and rd["errors"] == 4, (rd["operations"], rstats)
     assert svc["blind_spots"] == [], svc["blind_spots"]
     routes = routes_by_key(svc)
-    assert routes[("GET", "/pg/{id}")]["db_calls_per_request"] == 3, routes[("GET", "/pg/{id}")]
+    assert routes[("GET", "/pg/<int:n>")]["db_calls_per_request"] == 3, routes[("GET", "/pg/<int:n>")]

@@ -70,7 +70,7 @@ def test_two_agents_on_one_target_both_count_exactly(gunicorn_factory):
     for w in (a, b):
         snap = w.stop()
         svc = snap["services"][0]
-        assert routes_by_key(svc)[("GET", "/users/{id}")]["requests"] == 120, svc["http_server"]
+        assert routes_by_key(svc)[("GET", "/users/<int:user_id>")]["requests"] == 120, svc["http_server"]
         assert snap["lost_events"] == 0
 
 
@@ -90,7 +90,7 @@ def test_tracefs_unmounted_while_running(gunicorn_factory):
         snap = w.stop()
     finally:
         subprocess.run([os.path.join(root, "tools", "ensure-tracefs")], check=True)
-    assert routes_by_key(snap["services"][0])[("GET", "/users/{id}")]["requests"] == 100
+    assert routes_by_key(snap["services"][0])[("GET", "/users/<int:user_id>")]["requests"] == 100
     assert snap["lost_events"] == 0
 
 
@@ -119,7 +119,8 @@ def test_ten_thousand_distinct_routes_are_capped_not_lost(gunicorn_factory):
     500 paths are routes, the other 500 count under {overflow}; nothing is lost and the agent's memory
     stays bounded. (Past ROUTE_NODES_MAX prefixes the namer folds instead; 1,110 stay under it.)"""
     import http.client
-    g = gunicorn_factory(workers=1, worker_class="gthread", threads=2)
+    # a raw WSGI app: no framework table, whose 404s would all be one {unmatched} route
+    g = gunicorn_factory(workers=1, worker_class="gthread", threads=2, app="wsgi_blog:app")
     w = Watch("-p", g.pid)
     c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
@@ -138,6 +139,8 @@ def test_ten_thousand_distinct_routes_are_capped_not_lost(gunicorn_factory):
     assert http_server["requests"] == 10000 and sum(r["requests"] for r in routes) == 10000
     assert len(routes) == 501 and overflow and overflow[0]["requests"] == 5000
     assert all(r["requests"] == 10 for r in routes if r["route"] != "{overflow}")
+    found = [f for f in snap["services"][0]["findings"] if f["kind"] == "route_overflow"]
+    assert found and found[0]["requests"] == 5000 and found[0]["max_routes"] == 500, found
     assert rss_kb < 256 * 1024, f"agent RSS {rss_kb} kB"
 
 
@@ -181,9 +184,9 @@ def test_ring_buffer_overflow_is_counted_and_no_wrong_figure_is_shown(gunicorn_f
     assert snap["lost_events"] >= snap["drops"]["ringbuf_full"]
     assert http_server["exact"] is False and "records_lost" in http_server["inexact_reasons"]
     assert snap["parse"]["ring_gaps"] >= 1
-    assert set(routes) <= {("GET", "/users/{id}"), ("GET", "/big"), ("GET", "/missing"), ("GET", "/sleep/{id}")}
-    assert routes[("GET", "/users/{id}")]["requests"] == 100
-    assert routes[("GET", "/sleep/{id}")]["requests"] == 200, "parsing resumes exactly after the loss"
+    assert set(routes) <= {("GET", "/users/<int:user_id>"), ("GET", "/big"), ("GET", "/missing"), ("GET", "/sleep/<int:ms>")}
+    assert routes[("GET", "/users/<int:user_id>")]["requests"] == 100
+    assert routes[("GET", "/sleep/<int:ms>")]["requests"] == 200, "parsing resumes exactly after the loss"
     for key, status in ((("GET", "/big"), "2xx"), (("GET", "/missing"), "4xx")):
         r = routes.get(key)
         if r:  # counted or lost, never answered with another request's response
@@ -393,7 +396,7 @@ def test_pid_of_an_exited_worker_reused_by_another_program(gunicorn_factory):
           f"routes {[(r['route'], r['requests']) for r in svc['http_server']['routes']]}")
     assert victim not in svc["pids"], svc["pids"]
     assert svc["http_server"]["requests"] == 40, svc["http_server"]["routes"]
-    assert routes_by_key(svc)[("GET", "/users/{id}")]["requests"] == 40
+    assert routes_by_key(svc)[("GET", "/users/<int:user_id>")]["requests"] == 40
 
 
 def test_all_python_pid_reused_by_another_python_program(tmp_path):

@@ -33,7 +33,7 @@ def test_sync_workers_exact_counts(gunicorn_factory, watch_factory):
     truth = Truth()
     drive_mix(g.port, truth, rounds=20)
     for i in range(5):
-        split_request(g.port, truth, f"/users/{i}", "/users/{id}")
+        split_request(g.port, truth, f"/users/{i}", "/users/<int:user_id>")
     snap = w.stop()
     print("hooks:", snap["hooks"], "requests:", snap["services"][0]["http_server"]["requests"])
     svc = snap["services"][0]
@@ -48,11 +48,11 @@ def test_gthread_keepalive_opened_before_attach(gunicorn_factory, watch_factory)
     g = gunicorn_factory(workers=2, worker_class="gthread", threads=4)
     early = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30)
     uncounted = Truth()
-    request(early, uncounted, "GET", "/users/1", "/users/{id}", 200)  # before attach: not counted
+    request(early, uncounted, "GET", "/users/1", "/users/<int:user_id>", 200)  # before attach: not counted
     w = watch_factory("-p", g.pid)
     truth = Truth()
     for i in range(30):
-        request(early, truth, "GET", f"/users/{i}", "/users/{id}", 200)
+        request(early, truth, "GET", f"/users/{i}", "/users/<int:user_id>", 200)
     drive_mix(g.port, truth, rounds=20)
     snap = w.stop()
     print("hooks:", snap["hooks"])
@@ -66,9 +66,9 @@ def test_sleep_route_latency(gunicorn_factory, watch_factory):
     truth = Truth()
     conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30)
     for _ in range(30):
-        request(conn, truth, "GET", "/sleep/50", "/sleep/{id}", 200)
+        request(conn, truth, "GET", "/sleep/50", "/sleep/<int:ms>", 200)
     snap = w.stop()
-    r = routes_by_key(snap["services"][0])[("GET", "/sleep/{id}")]
+    r = routes_by_key(snap["services"][0])[("GET", "/sleep/<int:ms>")]
     print("hooks:", snap["hooks"], "sleep/50 latency:", r["latency_ms"])
     assert r["requests"] == 30
     assert 50.0 <= r["latency_ms"]["p50"] <= 60.0, r["latency_ms"]
@@ -131,7 +131,7 @@ def test_burst_counts_equal_load_tool(gunicorn_factory, watch_factory):
         assert "Non-2xx" not in out, out
     snap = w.stop()
     rate = n / took
-    r = routes_by_key(snap["services"][0])[("GET", "/users/{id}")]
+    r = routes_by_key(snap["services"][0])[("GET", "/users/<int:user_id>")]
     print(f"hooks: {snap['hooks']} ab: {complete} complete, {failed} failed in {took:.1f}s at {rate:.0f} req/s; "
           f"pyvitals: {r['requests']} lost_events={snap['lost_events']}")
     assert complete == n and failed == 0
@@ -306,7 +306,7 @@ def test_nginx_in_front_of_gunicorn_on_a_unix_socket(gunicorn_factory, watch_fac
         sleeps = []
         for i in range(20):
             t = time.perf_counter()
-            request(conn, truth, "GET", "/sleep/20", "/sleep/{id}", 200, None)
+            request(conn, truth, "GET", "/sleep/20", "/sleep/<int:ms>", 200, None)
             sleeps.append((time.perf_counter() - t) * 1000)
         snap = w.stop()
     finally:
@@ -315,7 +315,7 @@ def test_nginx_in_front_of_gunicorn_on_a_unix_socket(gunicorn_factory, watch_fac
     print("hooks:", snap["hooks"], "requests", svc["http_server"]["requests"], "blind", svc["blind_spots"])
     assert_matches_truth(svc, truth)
     assert svc["http_server"]["exact"] is True and svc["blind_spots"] == [], svc["http_server"]
-    p50 = routes_by_key(svc)[("GET", "/sleep/{id}")]["latency_ms"]["p50"]
+    p50 = routes_by_key(svc)[("GET", "/sleep/<int:ms>")]["latency_ms"]["p50"]
     client_p50 = sorted(sleeps)[len(sleeps) // 2]
     print(f"/sleep/20 p50: pyvitals {p50} ms, client {client_p50:.2f} ms")
     # the service's own time is inside the client's (nginx and the network add to the latter),

@@ -149,8 +149,8 @@ def test_gthread_requests_session_calls_equal_upstream(upstream_factory, gunicor
     assert_peer_equals_upstream(entry, served, "gthread")
     routes = routes_by_key(svc)
     print("routes", {k: (r["requests"], r["http_calls_per_request"]) for k, r in routes.items()})
-    assert routes[("GET", "/fanout/{id}")]["requests"] == fanouts
-    assert routes[("GET", "/fanout/{id}")]["http_calls_per_request"] == n
+    assert routes[("GET", "/fanout/<int:n>")]["requests"] == fanouts
+    assert routes[("GET", "/fanout/<int:n>")]["http_calls_per_request"] == n
     assert routes[("GET", "/calldrop")]["http_calls_per_request"] == 2
     assert svc["http_attribution"] == "per-thread"
     assert not [b for b in svc["blind_spots"] if "http" in b["protocol"]], svc["blind_spots"]
@@ -175,7 +175,7 @@ def test_unix_socket_upstream_with_http_client(upstream_factory, gunicorn_factor
     assert entry["host"] == "upstream.local", entry["host"]
     assert_peer_equals_upstream(entry, served, "unix")
     routes = routes_by_key(svc)
-    assert routes[("GET", "/fanout/{id}")]["http_calls_per_request"] == n
+    assert routes[("GET", "/fanout/<int:n>")]["http_calls_per_request"] == n
     assert routes[("GET", "/calldrop")]["http_calls_per_request"] == 2
     assert_no_paths(snap)
 
@@ -209,7 +209,7 @@ def test_asyncio_aiohttp_16_in_flight_counts_exact_attribution_null(upstream_fac
     assert seen["calls"] == 16 * requests == sum(served.values()), (seen, served)
     entry = peer_of(svc, f"127.0.0.1:{up.port}")
     assert_peer_equals_upstream(entry, served, "aiohttp")
-    route = routes_by_key(svc)[("GET", "/fanout/{id}")]
+    route = routes_by_key(svc)[("GET", "/fanout/<int:n>")]
     assert route["requests"] == requests
     assert route["http_calls_per_request"] is None, route
     assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]

@@ -21,7 +21,7 @@ from browser import Chromium
 from conftest import HOOKS_ARGS, PYVITALS, free_port, wait_port
 
 # the two routes the traffic takes: route as the agent names it -> path sent
-ROUTES = {"GET /users/{id}": "/users/{n}", "GET /": "/"}
+ROUTES = {"GET /users/<int:user_id>": "/users/{n}", "GET /": "/"}
 
 
 class Traffic(threading.Thread):

@@ -76,11 +76,11 @@ def test_gunicorn_https_exact_with_keepalive_opened_before_attach(gunicorn_facto
             opened.append(self.sock.version())
 
     early = Conn("127.0.0.1", g.port, timeout=30, context=context)
-    request(early, Truth(), "GET", "/users/1", "/users/{id}", 200)  # before attach: not counted
+    request(early, Truth(), "GET", "/users/1", "/users/<int:user_id>", 200)  # before attach: not counted
     w = watch_factory("-p", g.pid)
     truth = Truth()
     for i in range(30):
-        request(early, truth, "GET", f"/users/{i}", "/users/{id}", 200)
+        request(early, truth, "GET", f"/users/{i}", "/users/<int:user_id>", 200)
     for _ in range(2):  # new connections, handshake after attach
         drive_mix(g.port, truth, rounds=8, conn=Conn("127.0.0.1", g.port, timeout=30, context=context))
     libs = libssl_paths(g.worker_pids())
@@ -123,8 +123,8 @@ def test_psycopg2_sslmode_require_equals_pg_stat_statements(postgres_tls, db_app
     routes = routes_by_key(svc)
     print("routes", {k: (r["requests"], r["db_calls_per_request"], r["db_calls_max"]) for k, r in routes.items()})
     assert svc["db_attribution"] == "per-thread", (svc["db_attribution"], [(b["side"], b["protocol"], b["why"]) for b in svc["blind_spots"]])
-    assert routes[("GET", "/n1/{id}")]["db_calls_per_request"] == 5
-    assert routes[("GET", "/pg/{id}")]["db_calls_max"] == 7
+    assert routes[("GET", "/n1/<int:n>")]["db_calls_per_request"] == 5
+    assert routes[("GET", "/pg/<int:n>")]["db_calls_max"] == 7
     assert_tls_read(svc, libs, "psycopg2 tls", connections=sessions)
 
 
@@ -213,8 +213,8 @@ def test_requests_session_calls_to_plain_and_https_upstreams(upstream_factory, g
         assert entry["host"] == f"127.0.0.1:{u.port}" and entry.get("tls") is tls, entry
     routes = routes_by_key(svc)
     print("routes", {k: (r["requests"], r["http_calls_per_request"]) for k, r in routes.items()})
-    assert routes[("GET", "/fanout/{id}")]["requests"] == fanouts
-    assert routes[("GET", "/fanout/{id}")]["http_calls_per_request"] == 2 * n  # n to each upstream
+    assert routes[("GET", "/fanout/<int:n>")]["requests"] == fanouts
+    assert routes[("GET", "/fanout/<int:n>")]["http_calls_per_request"] == 2 * n  # n to each upstream
     assert routes[("GET", "/calldrop")]["http_calls_per_request"] == 4
     assert svc["http_attribution"] == "per-thread", svc["http_attribution"]
     assert_tls_read(svc, libs, "requests")
@@ -248,7 +248,7 @@ def test_aiohttp_16_in_flight_to_an_https_upstream(upstream_factory, watch_facto
     entry = peer_of(svc, f"127.0.0.1:{up.port}")
     assert_peer_equals_upstream(entry, served, "aiohttp https")
     assert entry.get("tls") is True, entry
-    route = routes_by_key(svc)[("GET", "/fanout/{id}")]
+    route = routes_by_key(svc)[("GET", "/fanout/<int:n>")]
     assert route["requests"] == requests
     assert route["http_calls_per_request"] is None, route  # an event loop: attribution is null
     assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]

@@ -128,14 +128,14 @@ def test_behind_nginx_uwsgi_pass(stack, watch_factory, unix):
     w = watch_factory("-p", u.pid)
     truth = Truth()
     drive_mix(n.port, truth, rounds=15)
-    took = timed_requests(n.port, truth, "/sleep/20", "/sleep/{id}", 30)
+    took = timed_requests(n.port, truth, "/sleep/20", "/sleep/<int:ms>", 30)
     snap = w.stop()
     svc = check_exact(snap, truth)
     assert svc["name"].startswith("uwsgi"), svc["name"]
     assert set(u.worker_pids()) <= set(svc["pids"]) and u.pid in svc["pids"]
     # Latency runs from uWSGI's first request byte to its last response byte: at least the
     # sleep, at most what the client saw through nginx (within the histogram's 5% error).
-    p50 = routes_by_key(svc)[("GET", "/sleep/{id}")]["latency_ms"]["p50"]
+    p50 = routes_by_key(svc)[("GET", "/sleep/<int:ms>")]["latency_ms"]["p50"]
     client_p50 = statistics.median(took)
     print(f"/sleep/20 p50: pyvitals {p50} ms, client {client_p50:.2f} ms")
     assert 20.0 * 0.95 <= p50 <= client_p50 * 1.05, (p50, client_p50)
@@ -150,11 +150,11 @@ def test_uwsgi_http_socket(stack, watch_factory, mode):
         one_connection_each(u.port, truth, rounds=10)
     else:
         drive_mix(u.port, truth, rounds=10)
-    took = timed_requests(u.port, truth, "/sleep/20", "/sleep/{id}", 20) if mode == "--http11-socket" else None
+    took = timed_requests(u.port, truth, "/sleep/20", "/sleep/<int:ms>", 20) if mode == "--http11-socket" else None
     snap = w.stop()
     svc = check_exact(snap, truth)
     if took:
-        p50 = routes_by_key(svc)[("GET", "/sleep/{id}")]["latency_ms"]["p50"]
+        p50 = routes_by_key(svc)[("GET", "/sleep/<int:ms>")]["latency_ms"]["p50"]
         assert 20.0 * 0.95 <= p50 <= statistics.median(took) * 1.05, (p50, statistics.median(took))
 
 
@@ -191,7 +191,7 @@ def test_behind_nginx_for_http2_clients(stack, watch_factory):
     u, n = stack("--socket")
     w = watch_factory("-p", u.pid)
     truth = Truth()
-    urls = [(f"/users/{i}", "/users/{id}") for i in range(20)] + [("/missing", "/missing")] * 5
+    urls = [(f"/users/{i}", "/users/<int:user_id>") for i in range(20)] + [("/missing", "/missing")] * 5
     for path, route in urls:
         # one curl per URL: curl 7.88 sends nothing for a second URL on a prior-knowledge h2 connection
         out = subprocess.run([curl, "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
@@ -212,7 +212,7 @@ def test_vars_past_the_capture_are_counted_not_hidden(stack, watch_factory, capt
     truth = Truth()
     conn = http.client.HTTPConnection("127.0.0.1", n.port, timeout=30)
     for i in range(10):
-        request(conn, truth, "GET", f"/users/{i}?q=" + "a" * 600, "/users/{id}", 200)
+        request(conn, truth, "GET", f"/users/{i}?q=" + "a" * 600, "/users/<int:user_id>", 200)
     snap = w.stop()
     http_server = snap["services"][0]["http_server"]
     print("capture", capture, "hooks:", snap["hooks"], "requests", http_server["requests"],

@@ -67,6 +67,12 @@ def redirect():
     return "", 302, {"Location": "/"}
 
 
+@app.get('/we"ird\\path')
+def weird():
+    """A rule with a quote and a backslash: its route label must come out escaped (test_serve)."""
+    return "weird\n"
+
+
 @app.get("/pid")
 def pid():
     return str(os.getpid())
