@@ -222,7 +222,9 @@ static int init_service(struct service *s, int id, int root, const char *comm, c
 	for (unsigned i = 0; i < o->nroutes; i++)
 		if (route_namer_add_pattern(s->namer, o->routes[i], err, sizeof(err)))
 			return -1;
-	s->table_pending = true; /* until app_tables.c finds the framework's table or gives up */
+	s->table_pending = !o->no_route_table; /* until app_tables.c finds the table or gives up */
+	if (o->no_route_table)
+		snprintf(s->table_why, sizeof(s->table_why), "--no-route-table");
 	return 0;
 }
 

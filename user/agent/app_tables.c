@@ -72,6 +72,8 @@ static void take_table(struct service *s, struct app_routes *r)
 
 void app_tables_refresh(struct agent *a, uint64_t now_ns)
 {
+	if (a->opt.no_route_table)
+		return;
 	for (int i = 0; i < a->nservices; i++) {
 		struct service *s = &a->services[i];
 		struct app_routes r;

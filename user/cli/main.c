@@ -23,6 +23,7 @@ static void usage(FILE *f)
 	fprintf(f, "TARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or --all-python\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --db-capture BYTES  --no-tls\n"
 		   "                --max-routes N  --max-queries N  --n1-threshold N  --route '[METHOD ]/post/{slug}'\n"
+		   "                --no-route-table (name routes from paths, not from the app's own table)\n"
 		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n");
 }
 

@@ -77,6 +77,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "no-tls", no_argument, 0, 'T' },     { "all-python", no_argument, 0, 'A' },
 		{ "listen", required_argument, 0, 'L' }, { "config", required_argument, 0, 'F' },
 		{ "auth-token-file", required_argument, 0, 'K' }, { "route", required_argument, 0, 'r' },
+		{ "no-route-table", no_argument, 0, 'P' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -101,6 +102,9 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 			break;
 		case 'A':
 			o->all_python = true;
+			break;
+		case 'P':
+			o->no_route_table = true;
 			break;
 		case 'L':
 		case 'F':
