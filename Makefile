@@ -97,7 +97,7 @@ $(BUILD)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Standalone drivers of the runtime and SQLite modules, for investigating one process.
-HARNESSES := $(BUILD)/runtime-harness $(BUILD)/sqlite-harness
+HARNESSES := $(BUILD)/runtime-harness $(BUILD)/sqlite-harness $(BUILD)/pyobj-harness
 harnesses: $(HARNESSES)
 $(BUILD)/%-harness: tools/%-harness.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
