@@ -1,11 +1,13 @@
 /* Standalone driver of the object reader (`make harnesses`), for checking it on one process:
  *   build/pyobj-harness PID                 sys.version, module count, read cost
  *   build/pyobj-harness PID MODULE NAME [ATTR...]  MODULE.NAME.ATTR... (str, int, or its type)
- *   build/pyobj-harness PID --gc            objects on the GC lists */
+ *   build/pyobj-harness PID --gc            objects on the GC lists
+ *   build/pyobj-harness PID --routes        app_routes_read's whole result: parts, vars, markers */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "app_routes.h"
 #include "pyobj.h"
 
 static int count(struct pyproc *p, uint64_t k, uint64_t v, void *arg)
@@ -29,6 +31,32 @@ static double ms(const struct timespec *a)
 	return (b.tv_sec - a->tv_sec) * 1e3 + (b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
+static int dump_routes(int pid, const struct timespec *t0)
+{
+	struct app_routes t;
+	char err[512];
+
+	if (app_routes_read(pid, &t, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("framework %d \"%s\" app \"%s\" fingerprint %016llx routes %d skipped %d later %d why \"%s\" "
+	       "(%.1f ms)\n", t.framework, t.framework_version, t.app, (unsigned long long)t.fingerprint, t.nroutes,
+	       t.skipped, t.later, t.why, ms(t0));
+	for (int i = 0; i < t.nroutes; i++) {
+		const struct app_route *rt = &t.routes[i];
+		printf("route %s methods=%#x strict=%d%s\n", rt->name, rt->methods, rt->strict_slashes,
+		       rt->mount_end ? " mount_end" : "");
+		for (int j = 0; j < rt->nparts; j++)
+			printf("  part %s\n", rt->parts[j]);
+		for (int j = 0; j < rt->nvars; j++)
+			printf("  var %s %s weight=%d isolating=%d\n", rt->vars[j].name, rt->vars[j].regex,
+			       rt->vars[j].weight, rt->vars[j].part_isolating);
+	}
+	app_routes_free(&t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pyproc p;
@@ -43,6 +71,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (argc == 3 && !strcmp(argv[2], "--routes"))
+		return dump_routes(atoi(argv[1]), &t0);
 	if ((r = pyproc_open(atoi(argv[1]), &p, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

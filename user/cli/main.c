@@ -23,7 +23,8 @@ static void usage(FILE *f)
 	fprintf(f, "TARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or --all-python\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --db-capture BYTES  --no-tls\n"
 		   "                --max-routes N  --max-queries N  --n1-threshold N  --route '[METHOD ]/post/{slug}'\n"
-		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n");
+		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n"
+		   "doctor options: --routes (with -p PID: the app's route table and its templates, no BPF checks)\n");
 }
 
 int main(int argc, char **argv)

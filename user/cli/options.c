@@ -77,6 +77,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "no-tls", no_argument, 0, 'T' },     { "all-python", no_argument, 0, 'A' },
 		{ "listen", required_argument, 0, 'L' }, { "config", required_argument, 0, 'F' },
 		{ "auth-token-file", required_argument, 0, 'K' }, { "route", required_argument, 0, 'r' },
+		{ "routes", no_argument, 0, 'W' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -101,6 +102,13 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 			break;
 		case 'A':
 			o->all_python = true;
+			break;
+		case 'W':
+			if (strcmp(cmd, "doctor")) {
+				fprintf(stderr, "pyvitals %s: --routes is an option of 'pyvitals doctor' only\n", cmd);
+				return -1;
+			}
+			o->list_routes = true;
 			break;
 		case 'L':
 		case 'F':

@@ -31,6 +31,7 @@ struct options {
 	bool no_tls;             /* --no-tls: no libssl probes (TLS connections become blind spots) */
 	char routes[ROUTE_PATTERNS_MAX][200]; /* --route '[METHOD ]/path/{param}', in order */
 	unsigned nroutes;
+	bool list_routes;        /* doctor --routes: the route tables only, with their templates */
 };
 
 /* Parse argv[first..]; on error print what was wrong and what to do, and return -1. */

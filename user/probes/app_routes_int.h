@@ -4,6 +4,7 @@
  * docs/design/routes.md sections 1.3 and 2. */
 #ifndef APP_ROUTES_INT_H
 #define APP_ROUTES_INT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "app_routes.h"
@@ -27,6 +28,13 @@ int routes_copy(char *dst, size_t dstlen, const char *src);
 unsigned routes_method_bit(const char *method);
 /* The APP_M_* bits of a set/frozenset/list/tuple of method names; None gives 0 (any). */
 int routes_methods(struct pyproc *p, uint64_t obj, unsigned *bits);
+/* Parse an application spec as gunicorn/uvicorn take it: "mod.sub:app", "mod:create_app()",
+ * "--module=mod:app" (what follows '='). 0 with mod and attr set (factory when it calls), or
+ * -EINVAL when arg is not one. */
+int app_spec_parse(const char *arg, char *mod, size_t modlen, char *attr, size_t attrlen, bool *factory);
+/* The apps mounted (Mount.app, recursively) inside a Starlette/FastAPI app: up to max written,
+ * *n = how many. 0 or -errno. */
+int routes_starlette_mounted(struct pyproc *p, uint64_t app, uint64_t *apps, int max, int *n);
 /* Mix v into a fingerprint (FNV-1a over its bytes). */
 uint64_t routes_mix(uint64_t h, const void *v, size_t len);
 
