@@ -6,8 +6,12 @@ from django.urls import resolve
 
 
 def page(request, **kwargs):
+    body = f"{resolve(request.path_info).route}\n"
     path = os.environ.get("ROUTES_TRUTH")
     if path and not os.path.exists(path):
         from routes_djsite import truth
         truth.write(path)
-    return HttpResponse(f"{resolve(request.path_info).route}\n", content_type="text/plain")
+        if os.environ.get("ROUTES_CHURN"):
+            from routes_djsite import churn, urls
+            churn.start(urls, page)
+    return HttpResponse(body, content_type="text/plain")
