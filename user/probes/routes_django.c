@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "app_routes_int.h"
+#include "routes_django.h"
 
 #define DJ_DEPTH_MAX 16      /* include() levels walked */
 #define DJ_NODES_MAX 100000  /* patterns visited in all: bounds a cyclic or torn structure */
@@ -36,9 +37,11 @@ static int re_escape(const char *s, size_t n, char *out, size_t outlen, size_t *
 	static const char special[] = "()[]{}?*+-|^$\\.&~# \t\n\r\v\f";
 
 	for (size_t i = 0; i < n; i++) {
-		if (*o + 3 > outlen)
+		bool esc = s[i] && strchr(special, s[i]);
+
+		if (*o + esc + 2 > outlen)
 			return -E2BIG;
-		if (s[i] && strchr(special, s[i]))
+		if (esc)
 			out[(*o)++] = '\\';
 		out[(*o)++] = s[i];
 	}
@@ -57,26 +60,20 @@ static int append(char *out, size_t outlen, size_t *o, const char *s)
 	return 0;
 }
 
-/* RoutePattern._route to the regex Django compiles (_route_to_regex): "^", the literal text
- * escaped, each <conv:name> as (?P<name>converter.regex), and "\Z" for an endpoint. The converter
- * is the pattern's own (its converters dict), so registered custom converters come for free. */
-static int route_regex(struct dj_walk *w, uint64_t pattern, const char *route, bool endpoint, char *out,
+int django_route_regex(const char *route, bool endpoint, django_conv_fn conv, void *arg, char *out,
 		       size_t outlen)
 {
-	uint64_t convs, conv;
 	char name[128], regex[APP_REGEX_MAX];
 	size_t o = 0;
 	const char *s = route;
 	int err;
 
-	if ((err = pyobj_attr(w->p, pattern, "converters", &convs)))
-		return err;
 	if ((err = append(out, outlen, &o, "^")))
 		return err;
 	for (;;) {
 		/* Django's <(?:(?P<converter>[^>:]+):)?(?P<parameter>[^>]+)>: the first '<' with text
 		 * and a '>' after it. */
-		const char *lt = strchr(s, '<'), *gt, *colon;
+		const char *lt = strchr(s, '<'), *gt, *colon, *pn;
 
 		while (lt && (lt[1] == '>' || !lt[1]))
 			lt = strchr(lt + 1, '<');
@@ -89,16 +86,12 @@ static int route_regex(struct dj_walk *w, uint64_t pattern, const char *route, b
 		if ((err = re_escape(s, lt - s, out, outlen, &o)))
 			return err;
 		colon = memchr(lt + 1, ':', gt - lt - 1);
-		if (colon == lt + 1)
-			colon = NULL;   /* the converter group needs one character */
-		const char *pn = colon ? colon + 1 : lt + 1;
+		pn = colon && colon > lt + 1 ? colon + 1 : lt + 1;  /* the converter needs a character */
 		if ((size_t)(gt - pn) >= sizeof(name))
 			return -E2BIG;
 		memcpy(name, pn, gt - pn);
 		name[gt - pn] = 0;
-		if ((err = pyobj_dict_get(w->p, convs, name, &conv)))
-			return err;
-		if ((err = pyobj_attr_str(w->p, conv, "regex", regex, sizeof(regex))) < 0)
+		if ((err = conv(arg, name, regex, sizeof(regex))))
 			return err;
 		if ((err = append(out, outlen, &o, "(?P<")) || (err = append(out, outlen, &o, name)) ||
 		    (err = append(out, outlen, &o, ">")) || (err = append(out, outlen, &o, regex)) ||
@@ -108,25 +101,41 @@ static int route_regex(struct dj_walk *w, uint64_t pattern, const char *route, b
 	}
 }
 
-/* ResolverMatch.route: each level's str() joined from the view up by URLResolver._join_route,
- * which drops a leading '^' of the inner part unless the outer one is empty. */
-static int route_name(struct dj_walk *w, int n, char *out, size_t outlen)
+int django_route_name(const char *const *strs, int n, char *out, size_t outlen)
 {
 	char tmp[APP_NAME_MAX];
 
-	if (strlen(w->lv[n - 1].str) >= outlen)
+	if (n < 1 || strlen(strs[n - 1]) >= outlen)
 		return -E2BIG;
-	strcpy(out, w->lv[n - 1].str);
+	strcpy(out, strs[n - 1]);
 	for (int i = n - 2; i >= 0; i--) {
-		const char *outer = w->lv[i].str, *inner = out[0] == '^' && outer[0] ? out + 1 : out;
+		const char *inner = out[0] == '^' && strs[i][0] ? out + 1 : out;
 
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s%s", outer, inner) >= sizeof(tmp) || strlen(tmp) >= outlen)
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s%s", strs[i], inner) >= sizeof(tmp) || strlen(tmp) >= outlen)
 			return -E2BIG;
 		strcpy(out, tmp);
 	}
-	if (!out[0])
-		snprintf(out, outlen, "/");  /* the root path '' */
+	if (!out[0] && outlen > 1)
+		strcpy(out, "/");  /* the root path '' */
 	return 0;
+}
+
+/* A RoutePattern's converter: its converters dict, so registered custom converters come for free. */
+struct dj_conv_arg {
+	struct pyproc *p;
+	uint64_t convs;
+};
+
+static int pattern_conv(void *arg, const char *param, char *regex, size_t len)
+{
+	struct dj_conv_arg *a = arg;
+	uint64_t conv;
+	int err;
+
+	if ((err = pyobj_dict_get(a->p, a->convs, param, &conv)))
+		return err;
+	err = pyobj_attr_str(a->p, conv, "regex", regex, len);
+	return err < 0 ? err : 0;
 }
 
 static int emit(struct dj_walk *w, int n)
@@ -145,7 +154,10 @@ static int emit(struct dj_walk *w, int n)
 		out->skipped++;
 		return 0;
 	}
-	if (route_name(w, n, r->name, sizeof(r->name))) {
+	const char *strs[DJ_DEPTH_MAX];
+	for (int i = 0; i < n; i++)
+		strs[i] = w->lv[i].str;
+	if (django_route_name(strs, n, r->name, sizeof(r->name))) {
 		routes_drop_last(out);
 		w->too_long++;
 		out->skipped++;
@@ -168,9 +180,11 @@ static int read_level(struct dj_walk *w, uint64_t pattern, int d, bool endpoint)
 	l->regex[0] = l->str[0] = 0;
 	if (pyobj_isinstance(w->p, pattern, w->t_route)) {
 		err = pyobj_attr_str(w->p, pattern, "_route", l->str, sizeof(l->str));
-		err = err < 0 ? err : 0;
+		struct dj_conv_arg a = { w->p, 0 };
+
+		err = err < 0 ? err : pyobj_attr(w->p, pattern, "converters", &a.convs);
 		if (!err)
-			err = route_regex(w, pattern, l->str, endpoint, l->regex, sizeof(l->regex));
+			err = django_route_regex(l->str, endpoint, pattern_conv, &a, l->regex, sizeof(l->regex));
 	} else if (pyobj_isinstance(w->p, pattern, w->t_regex)) {
 		err = pyobj_attr_str(w->p, pattern, "_regex", l->str, sizeof(l->str));
 		err = err < 0 ? err : 0;
