@@ -261,6 +261,7 @@ static int discover(struct pyproc *p, struct disco *arg_disco, struct app_routes
 	static const char *const fw[] = { "flask", "django", "starlette", "fastapi" };
 	struct disco *d = arg_disco;
 	bool any = false;
+	int r;
 
 	for (size_t i = 0; i < sizeof(fw) / sizeof(fw[0]); i++)
 		any |= has_module(p, fw[i]);
@@ -286,8 +287,11 @@ static int discover(struct pyproc *p, struct disco *arg_disco, struct app_routes
 		if (!d->named || !kind_of(d, d->named))
 			pyobj_gc_walk(p, on_gc_obj, d);
 		drop_mounted(d);
-		if (!choose(p, d, out, err, errlen))
+		if (!(r = choose(p, d, out, err, errlen)))
 			return 0;
+		for (int i = 0; i < d->n; i++)
+			if (d->c[i].kind) /* there is an app, but its table could not be read: say why */
+				return r;
 	}
 	d->best = -1;
 	if (has_module(p, "django") && django_configured(p, out->why, sizeof(out->why)))

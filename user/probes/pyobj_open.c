@@ -70,7 +70,12 @@ static int find_modules(struct pyproc *p, const struct pyobj_layout *l, char *er
 	uint64_t sysdict;
 	int r;
 
-	if ((r = rd_u64(p, p->pi.runtime + (uint64_t)l->interp_head, &p->interp)) || !p->interp) {
+	if ((r = rd_u64(p, p->pi.runtime + (uint64_t)l->interp_head, &p->interp)) == -EPERM) {
+		snprintf(err, errlen, "cannot read the memory of pid %d: %s (needs CAP_SYS_PTRACE, and Yama "
+			 "ptrace_scope below 3)", p->pi.pid, strerror(-r));
+		return r;
+	}
+	if (r || !p->interp) {
 		snprintf(err, errlen, "pid %d: no interpreter yet (%s)", p->pi.pid, r ? strerror(-r) : "NULL");
 		return r ? r : -EAGAIN;
 	}
