@@ -96,6 +96,8 @@ static int list_routes(const struct options *o)
 		printf("process %d\n", o->targets[i].pid);
 		if (!proc_alive(o->targets[i].pid)) {
 			printf("  no such process\n");
+			fprintf(stderr, "pyvitals doctor: no process with pid %d: check the pid (e.g. 'pgrep -f "
+				"gunicorn')\n", o->targets[i].pid);
 			rc = 1;
 			continue;
 		}

@@ -21,18 +21,27 @@ static const struct sym_slot syms[] = {
 
 static int find_types(struct pyproc *p, char *err, size_t errlen)
 {
-	uint64_t va, sz;
+	enum { N = sizeof(syms) / sizeof(syms[0]) };
+	const char *names[N + 1];
+	uint64_t va[N + 1];
 
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		if (pyelf_symbol(p->pi.open_path, syms[i].name, &va, &sz)) {
+	for (size_t i = 0; i < N; i++)
+		names[i] = syms[i].name;
+	/* Removed set entries hold this object; without it a removed key would look live. */
+	names[N] = "_PySet_Dummy";
+	if (pyelf_symbols(p->pi.open_path, names, N + 1, va) < 0) {
+		snprintf(err, errlen, "cannot read the symbols of %s", p->pi.file);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < N; i++) {
+		if (!va[i]) {
 			snprintf(err, errlen, "%s has no %s symbol", p->pi.file, syms[i].name);
 			return -ENOENT;
 		}
-		*(uint64_t *)((char *)p + syms[i].off) = va + p->pi.bias;
+		*(uint64_t *)((char *)p + syms[i].off) = va[i] + p->pi.bias;
 	}
-	/* Removed set entries hold this object; without it a removed key would look live. */
-	if (!pyelf_symbol(p->pi.open_path, "_PySet_Dummy", &va, &sz))
-		rd_u64(p, va + p->pi.bias, &p->cache->set_dummy);
+	if (va[N])
+		rd_u64(p, va[N] + p->pi.bias, &p->cache->set_dummy);
 	return 0;
 }
 
@@ -61,7 +70,12 @@ static int find_modules(struct pyproc *p, const struct pyobj_layout *l, char *er
 	uint64_t sysdict;
 	int r;
 
-	if ((r = rd_u64(p, p->pi.runtime + (uint64_t)l->interp_head, &p->interp)) || !p->interp) {
+	if ((r = rd_u64(p, p->pi.runtime + (uint64_t)l->interp_head, &p->interp)) == -EPERM) {
+		snprintf(err, errlen, "cannot read the memory of pid %d: %s (needs CAP_SYS_PTRACE, and Yama "
+			 "ptrace_scope below 3)", p->pi.pid, strerror(-r));
+		return r;
+	}
+	if (r || !p->interp) {
 		snprintf(err, errlen, "pid %d: no interpreter yet (%s)", p->pi.pid, r ? strerror(-r) : "NULL");
 		return r ? r : -EAGAIN;
 	}

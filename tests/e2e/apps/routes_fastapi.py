@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+import fastapi
+
 from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -61,5 +63,6 @@ def walk(routes, prefix=""):
 
 if os.environ.get("ROUTES_TRUTH"):
     with open(os.environ["ROUTES_TRUTH"] + ".tmp", "w") as f:
-        json.dump({"python": sys.version.split()[0], "routes": list(walk(app.routes))}, f)
+        json.dump({"python": sys.version.split()[0], "fastapi": fastapi.__version__,
+                   "routes": list(walk(app.routes))}, f)
     os.rename(os.environ["ROUTES_TRUTH"] + ".tmp", os.environ["ROUTES_TRUTH"])

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+import flask
 from flask import Blueprint, Flask
 
 app = Flask(__name__)
@@ -58,7 +59,7 @@ def truth():
 
 def write_truth(path):
     with open(path + ".tmp", "w") as f:
-        json.dump({"python": sys.version.split()[0], "routes": truth()}, f)
+        json.dump({"python": sys.version.split()[0], "flask": flask.__version__, "routes": truth()}, f)
     os.rename(path + ".tmp", path)
 
 
