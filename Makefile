@@ -97,7 +97,7 @@ $(BUILD)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Standalone drivers of the runtime and SQLite modules, for investigating one process.
-HARNESSES := $(BUILD)/runtime-harness $(BUILD)/sqlite-harness
+HARNESSES := $(BUILD)/runtime-harness $(BUILD)/sqlite-harness $(BUILD)/pyobj-harness
 harnesses: $(HARNESSES)
 $(BUILD)/%-harness: tools/%-harness.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -193,7 +193,7 @@ vmtest: deps pyvitals
 
 # PYVITALS names the agent the tests drive; a sanitizer's report fails the test it happened in.
 E2E_TESTS ?= tests/e2e
-e2e: $(BIN)
+e2e: $(BIN) $(BUILD)/pyobj-harness
 	tools/ensure-tracefs
 	PYVITALS=$(abspath $(BIN)) $(PYTHON) -m pytest -v -p no:cacheprovider $(E2E_TESTS)
 

@@ -76,7 +76,34 @@ static bool describe_pid(int pid)
 	runtime_describe_pid(stdout, pid);
 	sqlite_probe_describe_pid(stdout, pid);
 	tls_probe_describe_pid(stdout, pid);
+	doctor_routes(pid, false);
 	return true;
+}
+
+/* doctor -p PID --routes: only the route tables; reading them needs no BPF. */
+static int list_routes(const struct options *o)
+{
+	int rc = 0;
+
+	if (!o->ntargets || !o->targets[0].pid) {
+		fprintf(stderr, "pyvitals doctor: --routes needs -p PID (a process that has the framework loaded, "
+			"e.g. a gunicorn worker)\n");
+		return 2;
+	}
+	for (int i = 0; i < o->ntargets; i++) {
+		if (!o->targets[i].pid)
+			continue;
+		printf("process %d\n", o->targets[i].pid);
+		if (!proc_alive(o->targets[i].pid)) {
+			printf("  no such process\n");
+			fprintf(stderr, "pyvitals doctor: no process with pid %d: check the pid (e.g. 'pgrep -f "
+				"gunicorn')\n", o->targets[i].pid);
+			rc = 1;
+			continue;
+		}
+		doctor_routes(o->targets[i].pid, true);
+	}
+	return rc;
 }
 
 /* Load and attach each hook set the kernel offers, as watch would, and unload it. Returns the
@@ -143,6 +170,8 @@ int cmd_doctor(int argc, char **argv)
 
 	if (options_parse(&o, "doctor", argc, argv))
 		return 2;
+	if (o.list_routes)
+		return list_routes(&o);
 	bpf_log_install();
 	features_probe(&f);
 	uname(&u);

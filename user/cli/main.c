@@ -12,7 +12,7 @@ static const struct {
 	{ "watch", cmd_watch, "watch TARGET [--interval S] [--duration S] [--json]   snapshots every interval" },
 	{ "top", cmd_top, "top TARGET [--interval S] [--duration S]                 live table; q quits" },
 	{ "serve", cmd_serve, "serve TARGET [serve options]                          /metrics, /health, dashboard" },
-	{ "doctor", cmd_doctor, "doctor [-p PID]                                        what this kernel allows" },
+	{ "doctor", cmd_doctor, "doctor [-p PID [--routes]]                            what this kernel allows; the app's routes" },
 };
 
 static void usage(FILE *f)

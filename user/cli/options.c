@@ -78,6 +78,7 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 		{ "listen", required_argument, 0, 'L' }, { "config", required_argument, 0, 'F' },
 		{ "auth-token-file", required_argument, 0, 'K' }, { "route", required_argument, 0, 'r' },
 		{ "no-route-table", no_argument, 0, 'P' },
+		{ "routes", no_argument, 0, 'W' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -105,6 +106,13 @@ int options_parse(struct options *o, const char *cmd, int argc, char **argv)
 			break;
 		case 'P':
 			o->no_route_table = true;
+			break;
+		case 'W':
+			if (strcmp(cmd, "doctor")) {
+				fprintf(stderr, "pyvitals %s: --routes is an option of 'pyvitals doctor' only\n", cmd);
+				return -1;
+			}
+			o->list_routes = true;
 			break;
 		case 'L':
 		case 'F':

@@ -32,6 +32,7 @@ struct options {
 	char routes[ROUTE_PATTERNS_MAX][200]; /* --route '[METHOD ]/path/{param}', in order */
 	unsigned nroutes;
 	bool no_route_table;     /* --no-route-table: name routes from paths, never read the app's table */
+	bool list_routes;        /* doctor --routes: the route tables only, with their templates */
 };
 
 /* Parse argv[first..]; on error print what was wrong and what to do, and return -1. */

@@ -220,6 +220,20 @@ int pyelf_symbol(const char *path, const char *name, uint64_t *vaddr, uint64_t *
 	return r;
 }
 
+int pyelf_symbols(const char *path, const char *const *names, int n, uint64_t *vaddr)
+{
+	struct elf_file ef;
+	char err[256];
+	int r, found = 0;
+
+	if ((r = elf_open(path, &ef, err, sizeof(err))))
+		return r;
+	for (int i = 0; i < n; i++)
+		found += !find_sym(&ef, names[i], &vaddr[i], NULL) || (vaddr[i] = 0);
+	elf_close(&ef);
+	return found;
+}
+
 int pyelf_func_offsets(const char *path, const char *const *names, int n, uint64_t *off, char *err,
 		       size_t errlen)
 {

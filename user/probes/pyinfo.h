@@ -80,6 +80,9 @@ int py_usdt_note(const char *desc, size_t descsz, uint64_t *sema, const char **p
 bool py_insn_emulated(const unsigned char *b, const char **what);
 /* Address and value of a symbol in the file (first of .symtab, .dynsym). 0 or -ENOENT. */
 int pyelf_symbol(const char *path, const char *name, uint64_t *vaddr, uint64_t *size);
+/* Addresses of names[0..n) in one pass over the file (0 for one it does not define). Returns
+ * how many were found, or -errno. */
+int pyelf_symbols(const char *path, const char *const *names, int n, uint64_t *vaddr);
 /* File offsets (what a uprobe takes) of the functions names[0..n) defined in the file; 0 for
  * one it does not define. Returns how many were found, or -errno + err. */
 int pyelf_func_offsets(const char *path, const char *const *names, int n, uint64_t *off, char *err,

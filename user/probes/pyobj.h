@@ -83,4 +83,27 @@ int pyobj_module_attr(struct pyproc *p, const char *module, const char *name, ui
 typedef int (*pyobj_obj_cb)(struct pyproc *p, uint64_t obj, void *arg);
 int pyobj_gc_walk(struct pyproc *p, pyobj_obj_cb cb, void *arg);
 
+/* ---- Additions (pure helpers, unit-tested without a process) ---- */
+
+/* Per-minor offsets, design section 1.1 (x86_64, default build). */
+struct pyobj_layout {
+	int minor;
+	int interp_head;     /* _PyRuntime.interpreters.head */
+	int interp_modules;  /* interp->modules (3.12+: imports.modules) */
+	int interp_sysdict;
+	int gc_gens;         /* generations[0]: in _PyRuntime (3.8) or the interpreter */
+	bool gc_in_runtime;
+	int ht_cached_keys;  /* PyHeapTypeObject.ht_cached_keys */
+	int str_ascii;       /* compact str data: ASCII / other kinds */
+	int str_data;
+};
+const struct pyobj_layout *pyobj_layout_for(int minor);
+/* 3.13+: _PyRuntime starts with _Py_DebugOffsets; take interpreters.head, imports.modules and
+ * sysdict from it. 0, -EINVAL (no "xdebugpy" cookie), -ENOTSUP (free-threaded). */
+int pyobj_debug_offsets(const unsigned char *buf, size_t len, uint64_t *version, int *interp_head,
+			int *interp_modules, int *interp_sysdict);
+/* n code points of kind 1/2/4 bytes each (latin-1, UCS-2, UCS-4) as NUL-terminated UTF-8. 0,
+ * -E2BIG when out is too small, -EILSEQ for a code point past U+10FFFF. */
+int pyobj_utf8(const void *data, size_t n, int kind, char *out, size_t outlen);
+
 #endif
