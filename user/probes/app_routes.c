@@ -325,21 +325,27 @@ static int reread(struct pyproc *p, struct disco *d, struct app_routes *out, cha
 
 int app_routes_read(int pid, struct app_routes *out, char *err, size_t errlen)
 {
-	static struct disco d; /* 20 KiB of type memo: not on the stack */
+	struct disco *d = malloc(sizeof(*d)); /* 20 KiB of type memo: not on the stack */
 	struct pyproc p;
 	uint64_t fp;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = pyproc_open(pid, &p, err, errlen)))
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((r = pyproc_open(pid, &p, err, errlen))) {
+		free(d);
 		return r;
-	if (!(r = discover(&p, &d, out, err, errlen)) && out->framework != APP_NONE) {
+	}
+	if (!(r = discover(&p, d, out, err, errlen)) && out->framework != APP_NONE) {
 		/* The target keeps running: accept the table when a second read agrees (a torn or
 		 * changing table differs), up to three times. */
 		out->fingerprint = fingerprint(out);
 		for (int attempt = 0;; attempt++) {
 			fp = out->fingerprint;
-			if ((r = reread(&p, &d, out, err, errlen)))
+			if ((r = reread(&p, d, out, err, errlen)))
 				break;
 			out->fingerprint = fingerprint(out);
 			if (out->fingerprint == fp)
@@ -352,6 +358,7 @@ int app_routes_read(int pid, struct app_routes *out, char *err, size_t errlen)
 		}
 	}
 	pyproc_close(&p);
+	free(d);
 	if (r)
 		app_routes_free(out);
 	return r;
