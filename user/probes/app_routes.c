@@ -113,7 +113,8 @@ static int on_gc_obj(struct pyproc *p, uint64_t obj, void *arg)
  * `--module=mod:app`; a factory (`mod:create_app()`, uvicorn --factory) is flagged. */
 static void cmdline_spec(int pid, char *mod, size_t modlen, char *attr, size_t attrlen, bool *factory)
 {
-	char path[64], buf[8192];
+	char path[64], buf[8192], m[128], a[64];
+	bool uvicorn_factory = false, fac = false;
 	FILE *f;
 	size_t n;
 
@@ -125,13 +126,17 @@ static void cmdline_spec(int pid, char *mod, size_t modlen, char *attr, size_t a
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;
+	/* The last spec wins: the app is gunicorn's and uvicorn's last argument, and an earlier
+	 * "-b unix:sock" parses like one. */
 	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1) {
-		bool fac;
+		bool f1;
 		if (!strcmp(buf + i, "--factory"))
-			*factory = true;
-		else if (!mod[0] && !app_spec_parse(buf + i, mod, modlen, attr, attrlen, &fac))
-			*factory |= fac;
+			uvicorn_factory = true;
+		else if (!app_spec_parse(buf + i, m, sizeof(m), a, sizeof(a), &f1) &&
+			 (size_t)snprintf(mod, modlen, "%s", m) < modlen && (size_t)snprintf(attr, attrlen, "%s", a) < attrlen)
+			fac = f1;
 	}
+	*factory = fac || uvicorn_factory;
 }
 
 /* Starlette apps mounted inside another candidate look like roots: drop them. */
