@@ -170,6 +170,8 @@ struct route_table *route_table_build(const struct app_routes *r, char *err, siz
 		t->templates++;
 	}
 	int rc;
+	if (errlen)
+		err[0] = '\0';
 	switch (r->framework) {
 	case APP_FLASK: rc = rt_flask_build(t, r, err, errlen); break;
 	case APP_DJANGO: rc = rt_django_build(t, r, err, errlen); break;
@@ -179,7 +181,9 @@ struct route_table *route_table_build(const struct app_routes *r, char *err, siz
 		rc = -1;
 	}
 	if (rc == 0 && t->templates <= 0) {
-		snprintf(err, errlen, "none of the %d routes could be compiled", r->nroutes);
+		char why[200];
+		snprintf(why, sizeof(why), "%s", err); /* the last route's reason */
+		snprintf(err, errlen, "none of the %d routes could be kept (last: %s)", r->nroutes, why);
 		rc = -1;
 	}
 	if (rc < 0) {

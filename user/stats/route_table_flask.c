@@ -1,23 +1,11 @@
-/* Flask: Werkzeug 2.2's StateMachineMatcher (routing/matcher.py, rules.py _parse_rule), rebuilt
- * from the rule strings and converter regexes the reader found. A rule splits at '/' into
- * parts: static text, or a regex (escaped static text + "(converter regex)" + \Z); after a
- * converter that may span '/' (path) the rest is one "final" part matched against the remaining
- * segments joined. Each state tries its static child first, then its dynamic children sorted
- * by weight, depth-first with backtracking. */
+/* Flask: Werkzeug 2.2's StateMachineMatcher (routing/matcher.py), rebuilt from the parts of
+ * each rule (route_table_flask_rule.c). Each state tries its static child first, then its
+ * dynamic children sorted by weight, depth-first with backtracking; a "final" part (after a
+ * path converter) is matched against the remaining segments joined. */
 #include "route_table_int.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define WZ_STATIC_MAX 32
-
-/* Werkzeug's Weighting(-n_static, [(i, -len)], -n_args, [converter weights]), compared as
- * Python compares the tuple; the i of (i, -len) is the position, so only -len is kept. */
-struct wz_weight {
-	int nstatic, nargs;
-	int slen[WZ_STATIC_MAX];
-	int aw[APP_VARS_MAX];
-};
 
 struct wz_state;
 struct wz_edge {
@@ -25,8 +13,24 @@ struct wz_edge {
 	size_t len;
 	struct wz_state *to;
 };
+/* Converters common enough to be checked by hand: the whole part is one of them. */
+enum wz_fast { FAST_NONE, FAST_SEGMENT, FAST_DIGITS, FAST_UUID, FAST_PATH };
+static const struct {
+	const char *content;
+	bool final;
+	enum wz_fast fast;
+} fast_parts[] = {
+	{ "([^/]{1,})\\Z", false, FAST_SEGMENT },  /* default (string) */
+	{ "([^/]+)\\Z", false, FAST_SEGMENT },     /* BaseConverter */
+	{ "(\\d+)\\Z", false, FAST_DIGITS },       /* int */
+	{ "([A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12})\\Z", false,
+	  FAST_UUID },
+	{ "([^/].*?)\\Z", true, FAST_PATH },         /* path: also beyond the match limit */
+};
+
 struct wz_dyn {
 	char *content;  /* the regex, for merging equal parts as Werkzeug does */
+	enum wz_fast fast;
 	bool final;
 	struct wz_weight w;
 	pcre2_code *re;
@@ -44,166 +48,6 @@ struct rt_flask {
 	unsigned *methods;
 	bool *strict;
 };
-
-/* One part of a rule while parsing. */
-struct wz_part {
-	char *content;
-	bool stat, final;
-	struct wz_weight w;
-};
-
-static int wz_weight_cmp(const struct wz_weight *a, const struct wz_weight *b)
-{
-	/* (-n_static): more static pieces first; then longer pieces first; more arguments
-	 * first; then lighter converters first (int 50 < default 100 < path 200). */
-	if (a->nstatic != b->nstatic)
-		return b->nstatic - a->nstatic;
-	for (int i = 0; i < a->nstatic; i++)
-		if (a->slen[i] != b->slen[i])
-			return b->slen[i] - a->slen[i];
-	if (a->nargs != b->nargs)
-		return b->nargs - a->nargs;
-	for (int i = 0; i < a->nargs; i++)
-		if (a->aw[i] != b->aw[i])
-			return a->aw[i] - b->aw[i];
-	return 0;
-}
-
-/* Appends s[0..n) to a growing string, regex-escaped when esc (re.escape's role). */
-static bool sb_add(char **buf, size_t *len, const char *s, size_t n, bool esc)
-{
-	char *b = realloc(*buf, *len + 2 * n + 1);
-	if (!b)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (esc && c < 0x80 && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
-		    !(c >= 'A' && c <= 'Z') && c != '_')
-			b[(*len)++] = '\\';
-		b[(*len)++] = (char)c;
-	}
-	b[*len] = '\0';
-	*buf = b;
-	return true;
-}
-
-static size_t ident(const char *s, size_t i)
-{
-	size_t j = i;
-	if (!((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || s[j] == '_'))
-		return i;
-	while ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || s[j] == '_' ||
-	       (s[j] >= '0' && s[j] <= '9'))
-		j++;
-	return j;
-}
-
-/* The end of a "<conv(args):var>" or "<var>" at s[i] == '<' (Werkzeug's _part_re), or 0. */
-static size_t var_end(const char *s, size_t i)
-{
-	size_t a = ident(s, i + 1), e;
-	if (a > i + 1 && s[a] == '(') {
-		for (size_t r = a + 1; s[r] && s[r] != '\n'; r++)
-			if (s[r] == ')' && s[r + 1] == ':' && (e = ident(s, r + 2)) > r + 2 && s[e] == '>')
-				return e + 1;
-	}
-	if (a > i + 1 && s[a] == ':' && (e = ident(s, a + 1)) > a + 1 && s[e] == '>')
-		return e + 1;
-	if (a > i + 1 && s[a] == '>')
-		return a + 1;
-	return 0;
-}
-
-static void parts_free(struct wz_part *p, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(p[i].content);
-}
-
-/* _parse_rule: the parts of one rule (after the domain part), or -1 when the rule or its
- * converters do not fit what Werkzeug would have accepted. */
-static int parse_rule(const struct app_route *rt, struct wz_part *parts, int max)
-{
-	char rule[APP_NAME_MAX + 1];
-	size_t rn = 0;
-	/* Werkzeug merges slashes in the rule first: re.sub("/{2,}?", "/"). */
-	for (size_t i = 0; i < sizeof(rt->name) && rt->name[i]; i++) {
-		rule[rn++] = rt->name[i];
-		if (rt->name[i] == '/' && i + 1 < sizeof(rt->name) && rt->name[i + 1] == '/')
-			i++;
-	}
-	rule[rn] = '\0';
-	int np = 0, var = 0;
-	struct wz_part cur = { .stat = true };
-	size_t clen = 0, pos = 0;
-	char *raw = NULL; /* static text so far, kept raw while the part is static */
-	while (pos < rn) {
-		if (rule[pos] == '/') {
-			if (cur.final) {
-				if (!sb_add(&cur.content, &clen, "/", 1, true))
-					goto fail;
-			} else {
-				if (!cur.stat && !sb_add(&cur.content, &clen, "\\Z", 2, false))
-					goto fail;
-				if (np == max || (!cur.content && !sb_add(&cur.content, &clen, "", 0, 0)))
-					goto fail;
-				parts[np++] = cur;
-				memset(&cur, 0, sizeof(cur));
-				cur.stat = true;
-				clen = 0;
-			}
-			pos++;
-		} else if (rule[pos] == '<') {
-			size_t e = var_end(rule, pos);
-			if (!e || var >= rt->nvars || rt->vars[var].regex[0] == '\0')
-				goto fail;
-			const struct app_var *v = &rt->vars[var++];
-			if (cur.stat && cur.content) { /* switching to a regex: escape what was static */
-				raw = cur.content;
-				cur.content = NULL;
-				size_t rl = clen;
-				clen = 0;
-				if (!sb_add(&cur.content, &clen, raw, rl, true))
-					goto fail;
-				free(raw);
-				raw = NULL;
-			}
-			cur.stat = false;
-			if (!v->part_isolating)
-				cur.final = true;
-			if (!sb_add(&cur.content, &clen, "(", 1, false) ||
-			    !sb_add(&cur.content, &clen, v->regex, strnlen(v->regex, APP_REGEX_MAX), false) ||
-			    !sb_add(&cur.content, &clen, ")", 1, false) || cur.w.nargs == APP_VARS_MAX)
-				goto fail;
-			cur.w.aw[cur.w.nargs++] = v->weight;
-			pos = e;
-		} else {
-			size_t e = pos;
-			while (e < rn && rule[e] != '/' && rule[e] != '<')
-				e++;
-			if (cur.w.nstatic == WZ_STATIC_MAX ||
-			    !sb_add(&cur.content, &clen, rule + pos, e - pos, !cur.stat))
-				goto fail;
-			cur.w.slen[cur.w.nstatic++] = -(int)(e - pos);
-			pos = e;
-		}
-	}
-	if (!cur.stat && !sb_add(&cur.content, &clen, "\\Z", 2, false))
-		goto fail;
-	if (np == max || (!cur.content && !sb_add(&cur.content, &clen, "", 0, 0)))
-		goto fail;
-	parts[np++] = cur;
-	/* Werkzeug stores -len; the comparison wants "longer first", so flip to lengths. */
-	for (int i = 0; i < np; i++)
-		for (int k = 0; k < parts[i].w.nstatic; k++)
-			parts[i].w.slen[k] = -parts[i].w.slen[k];
-	return np;
-fail:
-	free(raw);
-	free(cur.content);
-	parts_free(parts, np);
-	return -1;
-}
 
 static struct wz_edge *find_static(const struct wz_state *s, const char *seg, size_t n)
 {
@@ -260,6 +104,9 @@ static struct wz_state *add_part(struct route_table *t, struct wz_state *s, stru
 	}
 	dy[s->ndy++] = (struct wz_dyn){ .content = p->content, .final = p->final, .w = p->w,
 					.re = re, .to = to };
+	for (size_t i = 0; i < sizeof(fast_parts) / sizeof(fast_parts[0]); i++)
+		if (p->final == fast_parts[i].final && !strcmp(p->content, fast_parts[i].content))
+			dy[s->ndy - 1].fast = fast_parts[i].fast;
 	p->content = NULL;
 	return to;
 }
@@ -271,7 +118,7 @@ static int add_rule(struct route_table *t, struct rt_flask *f, const struct app_
 {
 	enum { MAXP = APP_NAME_MAX / 2 + 2 }; /* "/x" repeated: one part per slash, plus one */
 	struct wz_part *parts = calloc(MAXP, sizeof(*parts));
-	int np = parts ? parse_rule(rt, parts, MAXP) : -1;
+	int np = parts ? wz_parse_rule(rt, parts, MAXP) : -1;
 	if (np < 0) {
 		snprintf(err, errlen, "malformed rule %.200s", rt->name);
 		free(parts);
@@ -284,7 +131,7 @@ static int add_rule(struct route_table *t, struct rt_flask *f, const struct app_
 	free(dom.content);
 	for (int k = 0; s && k < np; k++)
 		s = add_part(t, s, &parts[k], err, errlen);
-	parts_free(parts, np);
+	wz_parts_free(parts, np);
 	free(parts);
 	int *rules = s ? realloc(s->rules, (s->nrules + 1) * sizeof(int)) : NULL;
 	if (!rules)
@@ -373,6 +220,38 @@ void rt_flask_free(struct rt_flask *f)
 	free(f);
 }
 
+static bool is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* 1 match, 0 none, -1 ask PCRE2. s[0..n) holds no '/' unless the part is final. */
+static int fast_match(enum wz_fast f, const char *s, size_t n)
+{
+	switch (f) {
+	case FAST_SEGMENT:
+		return n > 0;
+	case FAST_DIGITS:
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)s[i] >= 0x80)
+				return -1; /* Python's \d also takes other scripts' digits */
+			else if (s[i] < '0' || s[i] > '9')
+				return 0;
+		return n > 0;
+	case FAST_UUID:
+		if (n != 36)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : !is_hex(s[i]))
+				return 0;
+		return 1;
+	case FAST_PATH: /* "[^/].*?\Z": '.' takes anything but a newline */
+		return n > 0 && s[0] != '/' && (n == 1 || !memchr(s + 1, '\n', n - 1));
+	default:
+		return -1;
+	}
+}
+
 struct wz_walk {
 	struct rt_req *q;
 	const struct rt_flask *f;
@@ -419,7 +298,10 @@ static int walk(struct wz_walk *w, const struct wz_state *s, size_t pos)
 	for (int i = 0; i < s->ndy; i++) {
 		const struct wz_dyn *d = &s->dy[i];
 		size_t tend = d->final ? w->n : end;
-		if (rt_match(w->q, d->re, w->p + pos, tend - pos, 0, NULL, NULL) < 0)
+		int ok = fast_match(d->fast, w->p + pos, tend - pos);
+		if (ok < 0)
+			ok = rt_match(w->q, d->re, w->p + pos, tend - pos, 0, NULL, NULL) >= 0;
+		if (!ok)
 			continue;
 		if ((r = walk(w, d->to, d->final ? w->n + 1 : next)) >= 0)
 			return r;

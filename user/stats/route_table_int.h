@@ -1,7 +1,7 @@
 /* Internals of the route matcher (route_table.h), shared by its core (route_table.c: build,
  * request decoding, PCRE2 helpers) and one file per framework: route_table_flask.c (Werkzeug's
  * state machine), route_table_django.c (include chains), route_table_starlette.c (routes and
- * Mounts). Not for use outside user/stats/route_table*.c. */
+ * Mounts), route_table_flask_rule.c (Werkzeug's rule parser). Not for use outside user/stats/route_table*.c. */
 #ifndef ROUTE_TABLE_INT_H
 #define ROUTE_TABLE_INT_H
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -74,6 +74,27 @@ int rt_django_name(struct rt_req *q, const char *path, size_t n);
 int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, size_t errlen);
 void rt_star_free(struct rt_star *s);
 int rt_star_name(struct rt_req *q, const char *path, size_t n);
+
+/* Flask's rule parts (route_table_flask_rule.c). Werkzeug's Weighting(-n_static, [(i, -len)],
+ * -n_args, [converter weights]) is kept as the static pieces' lengths and the weights; the i
+ * of (i, -len) is the position, so comparing lengths in order compares the same. */
+#define WZ_STATIC_MAX 32
+struct wz_weight {
+	int nstatic, nargs;
+	int slen[WZ_STATIC_MAX];
+	int aw[APP_VARS_MAX];
+};
+struct wz_part {
+	char *content;  /* static: the text; else the regex */
+	bool stat, final;
+	struct wz_weight w;
+};
+/* Werkzeug's order: <0 when a sorts before b. */
+int wz_weight_cmp(const struct wz_weight *a, const struct wz_weight *b);
+/* The parts of route rt's rule after the domain part, or -1 when Werkzeug would refuse the
+ * rule or its converters were not all read. */
+int wz_parse_rule(const struct app_route *rt, struct wz_part *parts, int max);
+void wz_parts_free(struct wz_part *p, int n);
 
 /* Drop route i from the table's names and count it rejected. */
 void rt_reject(struct route_table *t, int i);
