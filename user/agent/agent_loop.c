@@ -169,6 +169,12 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 	end_dead_unix(a, agent_now_ns());
 	/* the last word: a response of unknown end ended at its last I/O seen */
 	conns_settle(a->conns, agent_now_ns());
+	/* a table that came since the last try (Django's urlconf, imported by the first request)
+	 * still names the requests held for it */
+	for (int i = 0; i < a->nservices; i++)
+		if (a->services[i].table_pending)
+			a->services[i].table_next_read_ns = 0;
+	app_tables_refresh(a, agent_now_ns());
 	if (ret == 0)
 		take_snapshot(a, loop, true);
 out:

@@ -266,8 +266,12 @@ static int name_request(struct service *s, const struct http_txn *t, uint64_t no
 		snprintf(route, len, "%s", route_table_name(s->table, t->method, t->path));
 		return 1;
 	}
-	if (s->table_pending)
+	if (s->table_pending) {
+		/* the fallback namer still sees the path, so that its prefixes collect values (and
+		 * settle in time) as they would have without a table to wait for */
+		route_namer_name(s->namer, t->method, t->path, now_ns, route, len);
 		return 0;
+	}
 	if (!route_namer_name(s->namer, t->method, t->path, now_ns, route, len))
 		return 0;
 	s->fallback_named = true;
