@@ -209,7 +209,7 @@ def test_asyncio_aiohttp_16_in_flight_counts_exact_attribution_null(upstream_fac
     assert seen["calls"] == 16 * requests == sum(served.values()), (seen, served)
     entry = peer_of(svc, f"127.0.0.1:{up.port}")
     assert_peer_equals_upstream(entry, served, "aiohttp")
-    route = routes_by_key(svc)[("GET", "/fanout/<int:n>")]
+    route = routes_by_key(svc)[("GET", "/fanout/{id}")]
     assert route["requests"] == requests
     assert route["http_calls_per_request"] is None, route
     assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]

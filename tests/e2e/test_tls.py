@@ -248,7 +248,7 @@ def test_aiohttp_16_in_flight_to_an_https_upstream(upstream_factory, watch_facto
     entry = peer_of(svc, f"127.0.0.1:{up.port}")
     assert_peer_equals_upstream(entry, served, "aiohttp https")
     assert entry.get("tls") is True, entry
-    route = routes_by_key(svc)[("GET", "/fanout/<int:n>")]
+    route = routes_by_key(svc)[("GET", "/fanout/{id}")]
     assert route["requests"] == requests
     assert route["http_calls_per_request"] is None, route  # an event loop: attribution is null
     assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]

@@ -21,9 +21,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  pyvitals %s\n", commands[i].help);
 	fprintf(f, "TARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or --all-python\n"
-		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --db-capture BYTES  --no-tls\n"
+		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --db-capture BYTES  --no-tls  --no-route-table\n"
 		   "                --max-routes N  --max-queries N  --n1-threshold N  --route '[METHOD ]/post/{slug}'\n"
-		   "                --no-route-table (name routes from paths, not from the app's own table)\n"
 		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n");
 }
 
