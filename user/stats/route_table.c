@@ -122,6 +122,82 @@ long rt_match(struct rt_req *q, const pcre2_code *code, const char *s, size_t n,
 	return (long)ov[1];
 }
 
+/* Does '|' appear outside any group or class? Then no prefix is common to all matches. */
+static bool top_level_alternation(const char *py)
+{
+	int depth = 0;
+	bool in_class = false;
+	for (const char *s = py; *s; s++) {
+		if (*s == '\\' && s[1])
+			s++;
+		else if (in_class)
+			in_class = *s != ']';
+		else if (*s == '[')
+			in_class = true;
+		else if (*s == '(')
+			depth++;
+		else if (*s == ')')
+			depth--;
+		else if (*s == '|' && depth <= 0)
+			return true;
+	}
+	return false;
+}
+
+/* The literal text at the start of an anchored Python regex, up to the first construct that
+ * is not a plain character (escaped punctuation counts as plain); a character followed by a
+ * quantifier is not part of it. Stops at non-ASCII, to never cut a UTF-8 character. */
+static size_t literal_prefix(const char *py, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (top_level_alternation(py))
+		return 0;
+	for (const char *s = py; *s && n < cap;) {
+		char c = *s;
+		if (c == '\\') {
+			unsigned char e = (unsigned char)s[1];
+			if (!e || e >= 0x80 || (e >= '0' && e <= '9') || (e >= 'a' && e <= 'z') ||
+			    (e >= 'A' && e <= 'Z'))
+				break; /* \d, \Z, \1, ...: not literal */
+			c = (char)e;
+			s += 2;
+		} else if ((unsigned char)c >= 0x80 || strchr(".^$*+?{}[]|()", c))
+			break;
+		else
+			s++;
+		if (*s && strchr("*+?{", *s))
+			break;
+		out[n++] = c;
+	}
+	return n;
+}
+
+int rt_pat_compile(struct route_table *t, struct rt_pat *p, const char *py, uint32_t opts,
+		   char *err, size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	if (!(p->re = rt_compile_opts(t, py, opts, err, errlen)))
+		return -1;
+	bool anchored = (opts & PCRE2_ANCHORED) || py[0] == '^';
+	size_t len = strlen(py);
+	char *lit = anchored ? malloc(len + 1) : NULL;
+	if (lit) {
+		p->litn = literal_prefix(py + (py[0] == '^'), lit, len);
+		p->lit = lit;
+		size_t h = p->litn < 8 ? p->litn : 8;
+		memcpy(&p->head, lit, h);
+		memset(&p->mask, 0xff, h);
+	}
+	return 0;
+}
+
+void rt_pat_free(struct rt_pat *p)
+{
+	pcre2_code_free(p->re);
+	free(p->lit);
+	memset(p, 0, sizeof(*p));
+}
+
 char *rt_scratch(struct rt_req *q, size_t n)
 {
 	if (n > q->cap - q->used)

@@ -12,7 +12,7 @@ struct dj_route {
 	int idx;
 	int nparts;
 	int shared;                    /* leading levels equal to the previous route's */
-	pcre2_code *re[APP_PARTS_MAX];
+	struct rt_pat re[APP_PARTS_MAX];
 	bool own[APP_PARTS_MAX];       /* compiled here, not borrowed from the previous route */
 };
 
@@ -70,13 +70,14 @@ int rt_django_build(struct route_table *t, const struct app_routes *r, char *err
 			}
 			char re[APP_REGEX_MAX + 1];
 			snprintf(re, sizeof(re), "%.*s", APP_REGEX_MAX, rt->parts[k]);
-			dr->re[k] = rt_compile_opts(t, re, part_opts(re, k == rt->nparts - 1), err, errlen);
-			dr->own[k] = ok = dr->re[k] != NULL;
+			ok = rt_pat_compile(t, &dr->re[k], re, part_opts(re, k == rt->nparts - 1), err,
+					    errlen) == 0;
+			dr->own[k] = ok;
 		}
 		if (!ok) {
 			for (int k = 0; k < rt->nparts; k++)
 				if (dr->own[k])
-					pcre2_code_free(dr->re[k]);
+					rt_pat_free(&dr->re[k]);
 			rt_reject(t, i);
 			continue;
 		}
@@ -93,7 +94,7 @@ void rt_django_free(struct rt_django *d)
 	for (int i = 0; d->r && i < d->n; i++)
 		for (int k = 0; k < d->r[i].nparts; k++)
 			if (d->r[i].own[k])
-				pcre2_code_free(d->r[i].re[k]);
+				rt_pat_free(&d->r[i].re[k]);
 	free(d->r);
 	free(d);
 }
@@ -110,7 +111,7 @@ static int resolve(struct rt_req *q, const char *path, size_t n)
 		if (i > 0 && k > known)
 			continue; /* the level that failed is shared: so does this route */
 		for (; k < r->nparts; k++) {
-			long end = rt_match(q, r->re[k], path + pos[k], n - pos[k], 0, NULL, NULL);
+			long end = rt_pat_match(q, &r->re[k], path + pos[k], n - pos[k], 0, NULL, NULL);
 			if (end < 0)
 				break;
 			if (k == r->nparts - 1)

@@ -8,6 +8,8 @@
 #include <pcre2.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include "route_table.h"
 
 /* Bounds against hostile input: a PCRE2 match gives up (counts as no match) after this many
@@ -54,6 +56,35 @@ pcre2_code *rt_compile_opts(struct route_table *t, const char *py, uint32_t opts
  * was hit). With want_group > 0, gs and ge get that group's span (-1 when unset). */
 long rt_match(struct rt_req *q, const pcre2_code *code, const char *s, size_t n, int want_group,
 	      long *gs, long *ge);
+
+/* A compiled regex and the literal text every match must start with ("^/api/v1/items/" gives
+ * "/api/v1/items/"), so that most routes of a long list are passed over without PCRE2; its
+ * first 8 bytes are also kept as a masked word, one compare for most misses. */
+struct rt_pat {
+	pcre2_code *re;
+	char *lit;
+	size_t litn;
+	uint64_t head, mask;
+};
+int rt_pat_compile(struct route_table *t, struct rt_pat *p, const char *py, uint32_t opts,
+		   char *err, size_t errlen);
+void rt_pat_free(struct rt_pat *p);
+
+static inline long rt_pat_match(struct rt_req *q, const struct rt_pat *p, const char *s, size_t n,
+				int want_group, long *gs, long *ge)
+{
+	if (p->litn) {
+		uint64_t w = 0;
+		if (n < p->litn)
+			return -1;
+		memcpy(&w, s, n < 8 ? n : 8);
+		if ((w & p->mask) != p->head)
+			return -1;
+		if (p->litn > 8 && memcmp(s + 8, p->lit + 8, p->litn - 8))
+			return -1;
+	}
+	return rt_match(q, p->re, s, n, want_group, gs, ge);
+}
 
 /* n bytes of scratch from the request buffer, or NULL when it is full. */
 char *rt_scratch(struct rt_req *q, size_t n);

@@ -12,7 +12,7 @@ struct st_node {
 	bool mount, dead;        /* dead: a Mount whose regex PCRE2 refused */
 	int idx;                 /* a Route's index in the table */
 	unsigned methods;
-	pcre2_code *re;
+	struct rt_pat re;
 	int path_group;          /* a Mount's group "path" */
 	char *text;              /* a Mount's regex, to follow the reader's chains */
 	struct st_node **kids;
@@ -40,10 +40,10 @@ static struct st_node *open_mount(struct route_table *t, struct st_node *p, cons
 		return NULL;
 	m->mount = true;
 	m->dead = p->dead;
-	if (!m->dead && !(m->re = rt_compile_opts(t, m->text, PCRE2_ANCHORED, err, errlen)))
+	if (!m->dead && rt_pat_compile(t, &m->re, m->text, PCRE2_ANCHORED, err, errlen) < 0)
 		m->dead = true;
-	if (m->re) {
-		m->path_group = pcre2_substring_number_from_name(m->re, (PCRE2_SPTR) "path");
+	if (m->re.re) {
+		m->path_group = pcre2_substring_number_from_name(m->re.re, (PCRE2_SPTR) "path");
 		if (m->path_group <= 0) {
 			snprintf(err, errlen, "mount %.200s has no group \"path\"", re);
 			m->dead = true;
@@ -86,9 +86,8 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 		n->idx = i;
 		n->methods = rt->methods;
 		n->dead = stk[depth]->dead;
-		if (!n->dead)
-			n->re = rt_compile_opts(t, rt->parts[rt->nparts - 1], PCRE2_ANCHORED, err, errlen);
-		if (!n->re) {
+		if (n->dead || rt_pat_compile(t, &n->re, rt->parts[rt->nparts - 1], PCRE2_ANCHORED,
+					      err, errlen) < 0) {
 			n->dead = true;
 			rt_reject(t, i);
 		}
@@ -107,7 +106,7 @@ static void node_free(struct st_node *n)
 	}
 	free(n->kids);
 	free(n->text);
-	pcre2_code_free(n->re);
+	rt_pat_free(&n->re);
 }
 
 void rt_star_free(struct rt_star *s)
@@ -132,7 +131,7 @@ static int enter(struct st_walk *w, const struct st_node *m, const char *p, size
 {
 	long gs, ge;
 	*matched = false;
-	if (m->dead || rt_match(w->q, m->re, p, n, m->path_group, &gs, &ge) < 0 || gs < 0)
+	if (m->dead || rt_pat_match(w->q, &m->re, p, n, m->path_group, &gs, &ge) < 0 || gs < 0)
 		return -1;
 	*matched = true;
 	size_t rn = (size_t)(ge - gs) + 1;
@@ -172,12 +171,12 @@ static int redirect(struct st_walk *w, const struct st_node *r, const char *p, s
 		if (k->dead)
 			continue;
 		if (!k->mount) {
-			if (rt_match(w->q, k->re, t, tn, 0, NULL, NULL) >= 0)
+			if (rt_pat_match(w->q, &k->re, t, tn, 0, NULL, NULL) >= 0)
 				return k->idx;
 			continue;
 		}
 		long gs, ge;
-		if (rt_match(w->q, k->re, t, tn, k->path_group, &gs, &ge) < 0)
+		if (rt_pat_match(w->q, &k->re, t, tn, k->path_group, &gs, &ge) < 0)
 			continue;
 		/* A Mount decided it: name the request by where the redirect leads, the URL being
 		 * the part of the path the outer Mounts consumed plus the new path. */
@@ -208,7 +207,7 @@ static int route(struct st_walk *w, const struct st_node *r, const char *p, size
 				return got;
 			continue;
 		}
-		if (rt_match(w->q, k->re, p, n, 0, NULL, NULL) < 0)
+		if (rt_pat_match(w->q, &k->re, p, n, 0, NULL, NULL) < 0)
 			continue;
 		if (!k->methods || (k->methods & w->q->mbit))
 			return k->idx;
