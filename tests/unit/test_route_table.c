@@ -145,7 +145,7 @@ static void add_var(struct app_route *rt, const char *regex, int weight, bool is
 }
 
 static struct app_route *levels_route(struct app_routes *r, const char *name, unsigned methods,
-				      int n, const char **parts)
+				      int n, const char *const *parts)
 {
 	struct app_route *rt = new_route(r);
 	snprintf(rt->name, sizeof(rt->name), "%s", name);
@@ -303,4 +303,30 @@ UNIT_TEST(route_table_method_bits)
 	CHECK(app_method_bit("PATCH") == APP_M_PATCH && app_method_bit("OPTIONS") == APP_M_OPTIONS);
 	CHECK(app_method_bit("get") == APP_M_OTHER && app_method_bit("PROPFIND") == APP_M_OTHER);
 	CHECK(app_method_bit("") == APP_M_OTHER && app_method_bit(NULL) == APP_M_OTHER);
+}
+
+UNIT_TEST(route_table_literal_prefixes_never_hide_a_match)
+{
+	/* Regexes whose literal start is not simply their first characters. */
+	static const struct { const char *name, *re; } routes[] = {
+		{ "abc", "^/ab?c$" }, { "xy", "^/x|^/y$" }, { "pq", "^/p\\-q$" }, { "zz", "^/z{2}$" },
+		{ "cafe", "^/caf\\u00e9$" }, { "cls", "^/[k]w$" }, { "grp", "^/(?:g)h$" },
+	};
+	static const struct { const char *target, *want; } cases[] = {
+		{ "/ac", "abc" }, { "/abc", "abc" }, { "/xyz", "xy" }, { "/y", "xy" }, { "/p-q", "pq" },
+		{ "/zz", "zz" }, { "/z", ROUTE_UNMATCHED }, { "/caf%C3%A9", "cafe" }, { "/kw", "cls" },
+		{ "/gh", "grp" }, { "/a", ROUTE_UNMATCHED },
+	};
+	char err[256];
+	struct app_routes r = { .framework = APP_STARLETTE };
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		levels_route(&r, routes[i].name, 0, 1, &routes[i].re);
+	struct route_table *t = route_table_build(&r, err, sizeof(err));
+	CHECKF(t && route_table_rejected(t) == 0, "%s", err);
+	for (size_t i = 0; t && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = route_table_name(t, "GET", cases[i].target);
+		CHECKF(!strcmp(got, cases[i].want), "%s -> %s, want %s", cases[i].target, got, cases[i].want);
+	}
+	route_table_free(t);
+	free(r.routes);
 }
