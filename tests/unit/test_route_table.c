@@ -214,6 +214,15 @@ UNIT_TEST(route_table_fields_without_terminators)
 	t = route_table_build(&r, err, sizeof(err));
 	CHECK(t != NULL);
 	route_table_free(t);
+	/* Starlette: a route regex that fills its field, under a Mount. */
+	r.framework = APP_STARLETTE;
+	rt->nparts = 2;
+	snprintf(rt->parts[0], APP_REGEX_MAX, "^/s/(?P<path>.*)$");
+	memset(rt->parts[1], 'y', APP_REGEX_MAX);
+	rt->parts[1][0] = '/';
+	t = route_table_build(&r, err, sizeof(err));
+	CHECK(t != NULL && route_table_templates(t) == 1);
+	route_table_free(t);
 	free(r.routes);
 }
 

@@ -86,8 +86,9 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 		n->idx = i;
 		n->methods = rt->methods;
 		n->dead = stk[depth]->dead;
-		if (n->dead || rt_pat_compile(t, &n->re, rt->parts[rt->nparts - 1], PCRE2_ANCHORED,
-					      err, errlen) < 0) {
+		char re[APP_REGEX_MAX + 1]; /* a field the reader filled to the brim has no NUL */
+		snprintf(re, sizeof(re), "%.*s", APP_REGEX_MAX, rt->parts[rt->nparts - 1]);
+		if (n->dead || rt_pat_compile(t, &n->re, re, PCRE2_ANCHORED, err, errlen) < 0) {
 			n->dead = true;
 			rt_reject(t, i);
 		}
