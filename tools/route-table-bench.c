@@ -1,6 +1,7 @@
 /* ns per route_table_name() call on 100-route tables (issue #14): a Flask table (20 resources
  * x 5 rules) hit, 405, miss and path-converter hit; Django and Starlette at their worst (a flat
- * list of 100 routes, the request matching the last one, or none and then the slash retry).
+ * list of 100 routes, the request matching the last one, or none and then the slash retry), and
+ * a Starlette table whose routes all start "/api/v1/".
  * Each figure is the best of 7 rounds of iterations/7 calls.
  *   make build/route-table-bench && build/route-table-bench [iterations] */
 #include "route_table.h"
@@ -75,6 +76,18 @@ static void starlette_table(struct app_routes *r)
 	}
 }
 
+/* A FastAPI-like table: every route under "/api/v1/", so the first 8 bytes never differ. */
+static void starlette_shared_table(struct app_routes *r)
+{
+	for (int i = 0; i < 100; i++) {
+		char name[APP_NAME_MAX];
+		snprintf(name, sizeof(name), "/api/v1/r%d/{id}", i);
+		struct app_route *rt = add(r, name, APP_M_GET | APP_M_HEAD);
+		rt->nparts = 1;
+		snprintf(rt->parts[0], APP_REGEX_MAX, "^/api/v1/r%d/(?P<id>[^/]+)$", i);
+	}
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -100,7 +113,7 @@ static void bench(const struct route_table *t, const char *what, const char *met
 
 static struct route_table *build(void (*fill)(struct app_routes *), enum app_framework fw)
 {
-	static struct app_route routes[3][128];
+	static struct app_route routes[4][128];
 	static int n;
 	struct app_routes r = { .framework = fw, .routes = routes[n++] };
 	char err[256];
@@ -119,6 +132,7 @@ int main(int argc, char **argv)
 	struct route_table *f = build(flask_table, APP_FLASK);
 	struct route_table *d = build(django_table, APP_DJANGO);
 	struct route_table *s = build(starlette_table, APP_STARLETTE);
+	struct route_table *s2 = build(starlette_shared_table, APP_STARLETTE);
 	printf("%ld iterations each; tables of %d, %d, %d templates\n", iters, route_table_templates(f),
 	       route_table_templates(d), route_table_templates(s));
 	bench(f, "flask hit", "GET", "/api/r17/42/items/blue-shoe?ref=x", iters);
@@ -131,8 +145,11 @@ int main(int argc, char **argv)
 	bench(d, "django worst miss (+APPEND_SLASH)", "GET", "/api/v99/items/x", iters);
 	bench(s, "starlette worst hit (last of 100)", "GET", "/api/v99/items/7", iters);
 	bench(s, "starlette worst miss (+redirect)", "GET", "/api/v99/items/x", iters);
+	bench(s2, "starlette /api/v1/* hit (last)", "GET", "/api/v1/r99/abc", iters);
+	bench(s2, "starlette /api/v1/* miss", "GET", "/api/v1/nothing/x/y", iters);
 	route_table_free(f);
 	route_table_free(d);
 	route_table_free(s);
+	route_table_free(s2);
 	return 0;
 }

@@ -240,11 +240,17 @@ UNIT_TEST(route_table_literal_prefixes_never_hide_a_match)
 	static const struct { const char *name, *re; } routes[] = {
 		{ "abc", "^/ab?c$" }, { "xy", "^/x|^/y$" }, { "pq", "^/p\\-q$" }, { "zz", "^/z{2}$" },
 		{ "cafe", "^/caf\\u00e9$" }, { "cls", "^/[k]w$" }, { "grp", "^/(?:g)h$" },
+		{ "long", "^/api/v1/orders/items$" }, { "mid", "^/api/v1/ab$" },
 	};
 	static const struct { const char *target, *want; } cases[] = {
 		{ "/ac", "abc" }, { "/abc", "abc" }, { "/xyz", "xy" }, { "/y", "xy" }, { "/p-q", "pq" },
 		{ "/zz", "zz" }, { "/z", ROUTE_UNMATCHED }, { "/caf%C3%A9", "cafe" }, { "/kw", "cls" },
 		{ "/gh", "grp" }, { "/a", ROUTE_UNMATCHED },
+		/* a 21-byte literal: head, middle and tail filters pass the match, near misses fail */
+		{ "/api/v1/orders/items", "long" }, { "/api/v2/orders/items", ROUTE_UNMATCHED },
+		{ "/api/v1/ordXrs/items", ROUTE_UNMATCHED }, { "/api/v1/orders/itemz", ROUTE_UNMATCHED },
+		{ "/api/v1/orders/item", ROUTE_UNMATCHED }, { "/api/v1/ab", "mid" },
+		{ "/api/v1/ac", ROUTE_UNMATCHED },
 	};
 	char err[256];
 	struct app_routes r = { .framework = APP_STARLETTE };

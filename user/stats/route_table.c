@@ -182,11 +182,14 @@ int rt_pat_compile(struct route_table *t, struct rt_pat *p, const char *py, uint
 	size_t len = strlen(py);
 	char *lit = anchored ? malloc(len + 1) : NULL;
 	if (lit) {
-		p->litn = literal_prefix(py + (py[0] == '^'), lit, len);
+		size_t n = literal_prefix(py + (py[0] == '^'), lit, len);
+		size_t h = n < 8 ? n : 8;
 		p->lit = lit;
-		size_t h = p->litn < 8 ? p->litn : 8;
-		memcpy(&p->head, lit, h);
-		memset(&p->mask, 0xff, h);
+		p->h.litn = (uint32_t)n;
+		memcpy(&p->h.head, lit, h);
+		memset(&p->h.mask, 0xff, h);
+		if (n > 8)
+			memcpy(&p->h.tail, lit + n - 8, 8);
 	}
 	return 0;
 }

@@ -57,14 +57,42 @@ pcre2_code *rt_compile_opts(struct route_table *t, const char *py, uint32_t opts
 long rt_match(struct rt_req *q, const pcre2_code *code, const char *s, size_t n, int want_group,
 	      long *gs, long *ge);
 
-/* A compiled regex and the literal text every match must start with ("^/api/v1/items/" gives
- * "/api/v1/items/"), so that most routes of a long list are passed over without PCRE2; its
- * first 8 bytes are also kept as a masked word, one compare for most misses. */
+/* The literal text every match of an anchored regex must start with ("^/api/v1/items/" gives
+ * "/api/v1/items/"), summarized as its first 8 bytes (masked when shorter) and its last 8, so
+ * that most routes of a long list are passed over with two compares and no PCRE2 call. The
+ * last 8 matter when routes share a start ("/api/v1/..."). */
+struct rt_head {
+	uint64_t head, mask, tail;
+	uint32_t litn;
+};
+
+/* The first 8 bytes of s[0..n), zero-padded (no literal holds a NUL, so a short s fails). A
+ * list of routes tried on the same path computes it once and keeps the heads in an array. */
+static inline uint64_t rt_word(const char *s, size_t n)
+{
+	uint64_t w = 0;
+	memcpy(&w, s, n < 8 ? n : 8);
+	return w;
+}
+
+/* False when s[0..n) (whose rt_word is w) cannot start with the literal. */
+static inline bool rt_head_may_match(const struct rt_head *h, uint64_t w, const char *s, size_t n)
+{
+	uint64_t t;
+	if ((w & h->mask) != h->head)
+		return false;
+	if (h->litn <= 8)
+		return true;
+	if (n < h->litn)
+		return false;
+	memcpy(&t, s + h->litn - 8, 8);
+	return t == h->tail;
+}
+
 struct rt_pat {
 	pcre2_code *re;
 	char *lit;
-	size_t litn;
-	uint64_t head, mask;
+	struct rt_head h;
 };
 int rt_pat_compile(struct route_table *t, struct rt_pat *p, const char *py, uint32_t opts,
 		   char *err, size_t errlen);
@@ -73,14 +101,10 @@ void rt_pat_free(struct rt_pat *p);
 static inline long rt_pat_match(struct rt_req *q, const struct rt_pat *p, const char *s, size_t n,
 				int want_group, long *gs, long *ge)
 {
-	if (p->litn) {
-		uint64_t w = 0;
-		if (n < p->litn)
+	if (p->h.litn) {
+		if (!rt_head_may_match(&p->h, rt_word(s, n), s, n))
 			return -1;
-		memcpy(&w, s, n < 8 ? n : 8);
-		if ((w & p->mask) != p->head)
-			return -1;
-		if (p->litn > 8 && memcmp(s + 8, p->lit + 8, p->litn - 8))
+		if (p->h.litn > 16 && memcmp(s + 8, p->lit + 8, p->h.litn - 16))
 			return -1;
 	}
 	return rt_match(q, p->re, s, n, want_group, gs, ge);

@@ -16,6 +16,7 @@ struct st_node {
 	int path_group;          /* a Mount's group "path" */
 	char *text;              /* a Mount's regex, to follow the reader's chains */
 	struct st_node **kids;
+	struct rt_head *heads;   /* the kids' literal heads, dense: most are skipped on these */
 	int nkids;
 };
 
@@ -50,6 +51,18 @@ static struct st_node *open_mount(struct route_table *t, struct st_node *p, cons
 		}
 	}
 	return m;
+}
+
+static int heads(struct st_node *n)
+{
+	if (n->nkids && !(n->heads = calloc(n->nkids, sizeof(*n->heads))))
+		return -1;
+	for (int i = 0; i < n->nkids; i++) {
+		n->heads[i] = n->kids[i]->re.h;
+		if (heads(n->kids[i]) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, size_t errlen)
@@ -93,7 +106,7 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 			rt_reject(t, i);
 		}
 	}
-	return 0;
+	return heads(&s->root) < 0 ? -1 : 0;
 oom:
 	snprintf(err, errlen, "out of memory");
 	return -1;
@@ -106,6 +119,7 @@ static void node_free(struct st_node *n)
 		free(n->kids[i]);
 	}
 	free(n->kids);
+	free(n->heads);
 	free(n->text);
 	rt_pat_free(&n->re);
 }
@@ -167,7 +181,10 @@ static int redirect(struct st_walk *w, const struct st_node *r, const char *p, s
 		c[n] = '/';
 		t = c, tn = n + 1;
 	}
+	uint64_t tw = rt_word(t, tn);
 	for (int i = 0; i < r->nkids; i++) {
+		if (!rt_head_may_match(&r->heads[i], tw, t, tn))
+			continue;
 		const struct st_node *k = r->kids[i];
 		if (k->dead)
 			continue;
@@ -197,7 +214,10 @@ static int redirect(struct st_walk *w, const struct st_node *r, const char *p, s
 static int route(struct st_walk *w, const struct st_node *r, const char *p, size_t n, bool redirects)
 {
 	int partial = -1;
+	uint64_t pw = rt_word(p, n);
 	for (int i = 0; i < r->nkids; i++) {
+		if (!rt_head_may_match(&r->heads[i], pw, p, n))
+			continue;
 		const struct st_node *k = r->kids[i];
 		if (k->dead)
 			continue;
