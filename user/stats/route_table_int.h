@@ -1,7 +1,8 @@
 /* Internals of the route matcher (route_table.h), shared by its core (route_table.c: build,
- * request decoding, PCRE2 helpers) and one file per framework: route_table_flask.c (Werkzeug's
- * state machine), route_table_django.c (include chains), route_table_starlette.c (routes and
- * Mounts), route_table_flask_rule.c (Werkzeug's rule parser). Not for use outside user/stats/route_table*.c. */
+ * request decoding), its regex helpers (route_table_regex.c) and one file per framework:
+ * route_table_flask.c (Werkzeug's state machine) with route_table_flask_rule.c (its rule
+ * parser), route_table_django.c (include chains), route_table_starlette.c (routes and Mounts).
+ * Not for use outside user/stats/route_table*.c. */
 #ifndef ROUTE_TABLE_INT_H
 #define ROUTE_TABLE_INT_H
 #define PCRE2_CODE_UNIT_WIDTH 8

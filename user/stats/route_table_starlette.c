@@ -76,7 +76,7 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 	for (int i = 0; i < r->nroutes; i++) {
 		const struct app_route *rt = &r->routes[i];
 		int chain = rt->mount_end ? rt->nparts : rt->nparts - 1;
-		if (chain < 0 || rt->nparts > APP_PARTS_MAX) {
+		if (chain < (rt->mount_end ? 1 : 0) || rt->nparts > APP_PARTS_MAX) {
 			rt_reject(t, i);
 			continue;
 		}
@@ -106,7 +106,8 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 			rt_reject(t, i);
 		}
 	}
-	return heads(&s->root) < 0 ? -1 : 0;
+	if (heads(&s->root) == 0)
+		return 0;
 oom:
 	snprintf(err, errlen, "out of memory");
 	return -1;
