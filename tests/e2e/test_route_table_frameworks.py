@@ -386,3 +386,57 @@ def close(stack, opened):
     mount = Mount(src.partition(":")[2], routes=routes)
     assert mount.path_regex.pattern == regex, f"{src}: Starlette compiles {mount.path_regex.pattern!r}"
     stack[-1].append(mount)
+
+
+# ---- The tables are what real apps produce ----
+
+def test_flask_app_with_blueprints_has_the_tables_rules():
+    """The Flask table, registered as an app would (two blueprints with url_prefix): its
+    url_map holds the same rules, methods and slash settings, in the same order."""
+    from flask import Blueprint, Flask
+
+    def view(**kw):
+        return ""
+
+    app = Flask("route_cases")  # adds /static/<path:filename> first
+    app.add_url_rule("/", "index", view)
+    blog = Blueprint("blog", "route_cases", url_prefix="/blog")
+    blog.add_url_rule("/", "index", view)
+    blog.add_url_rule("/post/<slug>", "post", view)
+    blog.add_url_rule("/post/<int:pid>/edit", "edit", view, methods=["GET", "POST"])
+    blog.add_url_rule("/post/new", "new", view)
+    app.register_blueprint(blog)
+    for rule, allowed in [("/users/<username>", None), ("/users/<int:user_id>", None), ("/items/<int:id>", None),
+                          ("/items/<name>", ["POST"]), ("/orders/<uuid:oid>", None), ("/files/<path:name>", None),
+                          ("/files/<path:name>/raw", None), ("/lang/<any(en,fr,de):l>/", None)]:
+        app.add_url_rule(rule, rule, view, methods=allowed)
+    admin = Blueprint("admin", "route_cases", url_prefix="/admin")
+    admin.add_url_rule("/", "index", view)
+    admin.add_url_rule("/users/<int:uid>", "user", view)
+    app.register_blueprint(admin)
+    app.add_url_rule("/docs/<page>/", "docs", view, strict_slashes=False)
+    app.add_url_rule("/about", "about", view, strict_slashes=False)
+    for rule in ("/price/<float:amount>", "/v<int:version>/status", "/search"):
+        app.add_url_rule(rule, rule, view)
+
+    got = [(r.rule, sorted(r.methods), r.strict_slashes) for r in app.url_map.iter_rules()]
+    want = [(r["name"], sorted(methods(r["methods"])), r["strict"]) for r in load("flask")["routes"]]
+    assert got == want
+
+
+def test_fastapi_routes_compile_like_the_starlette_table():
+    """FastAPI's APIRoute under include_router prefixes has the path and regex the Starlette
+    table holds (its methods lack the HEAD Starlette adds: the reader copies what it finds)."""
+    from fastapi import APIRouter, FastAPI
+
+    users = APIRouter(prefix="/users")
+    users.get("/{user_id}")(lambda user_id: None)
+    users.get("/me")(lambda: None)
+    api = APIRouter()
+    api.include_router(users)
+    app = FastAPI()
+    app.include_router(api, prefix="/api")
+    table = {r["name"]: r["levels"][-1][1] for r in load("starlette")["routes"] if not r.get("mount_end")}
+    got = {r.path: r.path_regex.pattern for r in app.routes if r.path.startswith("/api/")}
+    assert got == {p: table[p] for p in ("/api/users/{user_id}", "/api/users/me")}
+    assert all(r.methods == {"GET"} for r in app.routes if r.path.startswith("/api/"))
