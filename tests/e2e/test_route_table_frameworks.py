@@ -416,7 +416,8 @@ def test_flask_app_with_blueprints_has_the_tables_rules():
     app.register_blueprint(admin)
     app.add_url_rule("/docs/<page>/", "docs", view, strict_slashes=False)
     app.add_url_rule("/about", "about", view, strict_slashes=False)
-    for rule in ("/price/<float:amount>", "/v<int:version>/status", "/search"):
+    for rule in ("/price/<float:amount>", "/v<int:version>/status", "/search", "/range/<int:a>-<int:b>",
+                 "/wiki/<path:page>/rev/<int:n>", "/range/<a>-<b>"):
         app.add_url_rule(rule, rule, view)
 
     got = [(r.rule, sorted(r.methods), r.strict_slashes) for r in app.url_map.iter_rules()]
