@@ -243,7 +243,7 @@ const char *route_table_name(const struct route_table *t, const char *method, co
 		return ROUTE_UNMATCHED;
 	const char *p = target;
 	/* An absolute-form target ("http://host/path"): servers match its path. */
-	if (!strncasecmp(p, "http://", 7) || !strncasecmp(p, "https://", 8)) {
+	if ((*p | 0x20) == 'h' && (!strncasecmp(p, "http://", 7) || !strncasecmp(p, "https://", 8))) {
 		p = strchr(strstr(p, "//") + 2, '/');
 		if (!p)
 			p = "/";
