@@ -69,6 +69,7 @@ struct route_table *route_table_build(const struct app_routes *r, char *err, siz
 	pcre2_set_newline(t->cctx, PCRE2_NEWLINE_LF); /* Python's '.' and '$' know only \n */
 	pcre2_set_match_limit(t->mctx, RT_MATCH_LIMIT);
 	pcre2_set_depth_limit(t->mctx, RT_MATCH_LIMIT);
+	pcre2_set_heap_limit(t->mctx, 1024); /* KiB of backtracking frames, without JIT */
 	for (int i = 0; i < r->nroutes; i++) {
 		if (r->routes[i].mount_end)
 			continue;
