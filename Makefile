@@ -102,6 +102,10 @@ harnesses: $(HARNESSES)
 $(BUILD)/%-harness: tools/%-harness.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# ns per request named by the route matcher on 100-route tables (issue #14).
+$(BUILD)/route-table-bench: tools/route-table-bench.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 # Build check: the BPF objects compile for arm64 too, against a Debian arm64 kernel's BTF.
 bpf-arm64:
 	tools/bpf-arm64-check
@@ -135,8 +139,8 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno
                 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Ibuild -Ibpf $(addprefix -I,$(USER_DIRS)) -Itests/fuzz
 # The parsers the targets reach, instrumented for coverage; linked from an archive (only what
 # a target uses). tls_probe.c needs its skeleton (build/tls.skel.h).
-FUZZ_LIB_SRCS := $(wildcard user/wire/*.c) user/stats/route.c user/probes/pyinfo.c user/probes/sqlite_elf.c \
-                 user/probes/tls_probe.c user/agent/proc.c
+FUZZ_LIB_SRCS := $(wildcard user/wire/*.c) user/stats/route.c $(wildcard user/stats/route_table*.c) \
+                 user/probes/pyinfo.c user/probes/sqlite_elf.c user/probes/tls_probe.c user/agent/proc.c
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRCS))
 
 $(FUZZ_BUILD)/obj/%.o: user/%.c $(USER_HDRS) build/tls.skel.h
@@ -147,7 +151,7 @@ $(FUZZ_BUILD)/libpv.a: $(FUZZ_LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS)): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_HDRS) $(FUZZ_BUILD)/libpv.a
-	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libpv.a -lbpf -lelf -lz -o $@
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libpv.a -lbpf -lelf -lz -lpcre2-8 -o $@
 
 fuzz-build: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 

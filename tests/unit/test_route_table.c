@@ -2,57 +2,37 @@
  * tests/e2e/test_route_table_frameworks.py asks the real frameworks about), built as the
  * reader fills struct app_routes; then malformed tables and requests that must not crash. */
 #include "unit.h"
+#include "route_cases.h"
 #include "route_table.h"
 #include <stdlib.h>
 
 #define CASES_FILE "tests/unit/data/route_cases.txt"
-#define MAX_TOK 24
 #define RT_TEST_HUGE (70 * 1024)
 
-static int tokens(char *line, char **tok)
+UNIT_TEST(route_table_cases_file)
 {
-	int n = 0;
-	for (char *s = strtok(line, " \t\r\n"); s && n < MAX_TOK; s = strtok(NULL, " \t\r\n"))
-		tok[n++] = strcmp(s, "\"\"") ? s : "";
-	return n;
-}
-
-static unsigned method_bits(const char *list)
-{
-	unsigned m = 0;
-	char buf[128];
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (char *s = strtok(buf, ","); s; s = strtok(NULL, ","))
-		if (strcmp(s, "-"))
-			m |= app_method_bit(s);
-	return m;
-}
-
-static enum app_framework framework(const char *s)
-{
-	return !strcmp(s, "flask") ? APP_FLASK : !strcmp(s, "django") ? APP_DJANGO :
-	       !strcmp(s, "starlette") ? APP_STARLETTE : APP_NONE;
-}
-
-/* "path:blog/" -> its regex comes next; only the regexes reach the matcher. */
-static void add_levels(struct app_route *rt, char **tok, int n)
-{
-	for (int i = 0; i + 1 < n && rt->nparts < APP_PARTS_MAX; i += 2)
-		snprintf(rt->parts[rt->nparts++], APP_REGEX_MAX, "%s", tok[i + 1]);
-}
-
-struct table_run {
-	struct app_routes r;
-	struct route_table *t;
-	int cases, failed;
-};
-
-static void finish_table(struct table_run *run)
-{
-	if (run->t)
-		route_table_free(run->t);
-	free(run->r.routes); /* app_routes_free is the reader's, not linked here */
-	memset(run, 0, sizeof(*run));
+	struct rc_table tables[8];
+	char err[256];
+	int nt = rc_load(CASES_FILE, tables, 8, err, sizeof(err)), cases = 0;
+	CHECKF(nt == 3, "%d tables: %.200s", nt, err);
+	for (int i = 0; i < nt; i++) {
+		struct route_table *t = route_table_build(&tables[i].r, err, sizeof(err));
+		CHECKF(t != NULL, "table %.20s: %.200s", tables[i].label, err);
+		if (!t)
+			continue;
+		CHECKF(route_table_rejected(t) == 0, "table %.20s: %d rejected: %.200s", tables[i].label,
+		       route_table_rejected(t), err);
+		CHECK(route_table_framework(t) == tables[i].r.framework);
+		for (int k = 0; k < tables[i].ncases; k++, cases++) {
+			const struct rc_case *c = &tables[i].cases[k];
+			const char *got = route_table_name(t, c->method, c->target);
+			CHECKF(!strcmp(got, c->want), "%.20s: %s %.150s -> %.120s, want %.120s",
+			       tables[i].label, c->method, c->target, got, c->want);
+		}
+		route_table_free(t);
+	}
+	rc_free(tables, nt > 0 ? nt : 0);
+	CHECKF(cases > 90, "%d cases read", cases);
 }
 
 static struct app_route *new_route(struct app_routes *r)
@@ -61,66 +41,6 @@ static struct app_route *new_route(struct app_routes *r)
 	struct app_route *rt = &r->routes[r->nroutes++];
 	memset(rt, 0, sizeof(*rt));
 	return rt;
-}
-
-UNIT_TEST(route_table_cases_file)
-{
-	FILE *f = fopen(CASES_FILE, "r");
-	CHECKF(f != NULL, "cannot open %s (run from the repository root)", CASES_FILE);
-	if (!f)
-		return;
-	char line[2048], *tok[MAX_TOK], err[256];
-	struct table_run run = { 0 };
-	int tables = 0, cases = 0;
-	while (fgets(line, sizeof(line), f)) {
-		int n = tokens(line, tok);
-		if (!n || tok[0][0] == '#')
-			continue;
-		if (!strcmp(tok[0], "table") && n == 3) {
-			finish_table(&run);
-			run.r.framework = framework(tok[1]);
-			CHECKF(run.r.framework != APP_NONE, "unknown framework %s", tok[1]);
-			tables++;
-		} else if (!strcmp(tok[0], "route") && n >= 4) {
-			struct app_route *rt = new_route(&run.r);
-			snprintf(rt->name, sizeof(rt->name), "%s", tok[1]);
-			rt->methods = method_bits(tok[2]);
-			if (run.r.framework == APP_FLASK) {
-				snprintf(rt->parts[0], APP_REGEX_MAX, "%s", tok[1]);
-				rt->nparts = 1;
-				rt->strict_slashes = !strcmp(tok[3], "strict");
-			} else
-				add_levels(rt, tok + 3, n - 3);
-		} else if (!strcmp(tok[0], "mount_end")) {
-			struct app_route *rt = new_route(&run.r);
-			rt->mount_end = true;
-			add_levels(rt, tok + 1, n - 1);
-		} else if (!strcmp(tok[0], "var") && n == 5 && run.r.nroutes) {
-			struct app_route *rt = &run.r.routes[run.r.nroutes - 1];
-			struct app_var *v = &rt->vars[rt->nvars++];
-			snprintf(v->name, sizeof(v->name), "%s", tok[1]);
-			snprintf(v->regex, sizeof(v->regex), "%s", tok[2]);
-			v->weight = atoi(tok[3]);
-			v->part_isolating = atoi(tok[4]);
-		} else if (!strcmp(tok[0], "case") && n == 4) {
-			if (!run.t) {
-				run.t = route_table_build(&run.r, err, sizeof(err));
-				CHECKF(run.t != NULL, "table %d: %s", tables, err);
-				if (!run.t)
-					break;
-				CHECKF(route_table_rejected(run.t) == 0, "table %d: %d rejected: %s", tables,
-				       route_table_rejected(run.t), err);
-				CHECK(route_table_framework(run.t) == run.r.framework);
-			}
-			const char *got = route_table_name(run.t, tok[1], tok[2]);
-			CHECKF(!strcmp(got, tok[3]), "%s %s -> %s, want %s", tok[1], tok[2], got, tok[3]);
-			cases++;
-		} else
-			CHECKF(0, "bad line in %s: %s", CASES_FILE, tok[0]);
-	}
-	finish_table(&run);
-	fclose(f);
-	CHECKF(tables == 3 && cases > 90, "%d tables, %d cases read", tables, cases);
 }
 
 /* ---- Tables built in code: refusals, and input that must not crash ---- */
@@ -145,7 +65,7 @@ static void add_var(struct app_route *rt, const char *regex, int weight, bool is
 }
 
 static struct app_route *levels_route(struct app_routes *r, const char *name, unsigned methods,
-				      int n, const char **parts)
+				      int n, const char *const *parts)
 {
 	struct app_route *rt = new_route(r);
 	snprintf(rt->name, sizeof(rt->name), "%s", name);
@@ -294,6 +214,15 @@ UNIT_TEST(route_table_fields_without_terminators)
 	t = route_table_build(&r, err, sizeof(err));
 	CHECK(t != NULL);
 	route_table_free(t);
+	/* Starlette: a route regex that fills its field, under a Mount. */
+	r.framework = APP_STARLETTE;
+	rt->nparts = 2;
+	snprintf(rt->parts[0], APP_REGEX_MAX, "^/s/(?P<path>.*)$");
+	memset(rt->parts[1], 'y', APP_REGEX_MAX);
+	rt->parts[1][0] = '/';
+	t = route_table_build(&r, err, sizeof(err));
+	CHECK(t != NULL && route_table_templates(t) == 1);
+	route_table_free(t);
 	free(r.routes);
 }
 
@@ -303,4 +232,36 @@ UNIT_TEST(route_table_method_bits)
 	CHECK(app_method_bit("PATCH") == APP_M_PATCH && app_method_bit("OPTIONS") == APP_M_OPTIONS);
 	CHECK(app_method_bit("get") == APP_M_OTHER && app_method_bit("PROPFIND") == APP_M_OTHER);
 	CHECK(app_method_bit("") == APP_M_OTHER && app_method_bit(NULL) == APP_M_OTHER);
+}
+
+UNIT_TEST(route_table_literal_prefixes_never_hide_a_match)
+{
+	/* Regexes whose literal start is not simply their first characters. */
+	static const struct { const char *name, *re; } routes[] = {
+		{ "abc", "^/ab?c$" }, { "xy", "^/x|^/y$" }, { "pq", "^/p\\-q$" }, { "zz", "^/z{2}$" },
+		{ "cafe", "^/caf\\u00e9$" }, { "cls", "^/[k]w$" }, { "grp", "^/(?:g)h$" },
+		{ "long", "^/api/v1/orders/items$" }, { "mid", "^/api/v1/ab$" },
+	};
+	static const struct { const char *target, *want; } cases[] = {
+		{ "/ac", "abc" }, { "/abc", "abc" }, { "/xyz", "xy" }, { "/y", "xy" }, { "/p-q", "pq" },
+		{ "/zz", "zz" }, { "/z", ROUTE_UNMATCHED }, { "/caf%C3%A9", "cafe" }, { "/kw", "cls" },
+		{ "/gh", "grp" }, { "/a", ROUTE_UNMATCHED },
+		/* a 21-byte literal: head, middle and tail filters pass the match, near misses fail */
+		{ "/api/v1/orders/items", "long" }, { "/api/v2/orders/items", ROUTE_UNMATCHED },
+		{ "/api/v1/ordXrs/items", ROUTE_UNMATCHED }, { "/api/v1/orders/itemz", ROUTE_UNMATCHED },
+		{ "/api/v1/orders/item", ROUTE_UNMATCHED }, { "/api/v1/ab", "mid" },
+		{ "/api/v1/ac", ROUTE_UNMATCHED },
+	};
+	char err[256];
+	struct app_routes r = { .framework = APP_STARLETTE };
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		levels_route(&r, routes[i].name, 0, 1, &routes[i].re);
+	struct route_table *t = route_table_build(&r, err, sizeof(err));
+	CHECKF(t && route_table_rejected(t) == 0, "%s", err);
+	for (size_t i = 0; t && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = route_table_name(t, "GET", cases[i].target);
+		CHECKF(!strcmp(got, cases[i].want), "%s -> %s, want %s", cases[i].target, got, cases[i].want);
+	}
+	route_table_free(t);
+	free(r.routes);
 }

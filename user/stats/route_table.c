@@ -1,6 +1,6 @@
-/* The route matcher's core (route_table.h): build and free, the request target as frameworks
- * see it (query stripped, percent-decoded, broken UTF-8 handled their way), and the PCRE2
- * helpers the per-framework files share (route_table_int.h). */
+/* The route matcher's core (route_table.h): build and free, and the request target as the
+ * frameworks see it (query stripped, percent-decoded, broken UTF-8 handled their way) handed
+ * to the framework's matcher. Regex helpers: route_table_regex.c. */
 #include "route_table_int.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,98 +28,6 @@ unsigned rt_method_bit(const char *method, bool fold_case)
 unsigned app_method_bit(const char *method)
 {
 	return rt_method_bit(method, false);
-}
-
-/* Python's regex dialect into PCRE2's. Python's \Z is PCRE2's \z (PCRE2's \Z also matches
- * before a final newline), and Python reads "{,n}" as {0,n} where PCRE2 10.42 sees literals. */
-static char *py_to_pcre2(const char *py)
-{
-	size_t n = strlen(py);
-	char *out = malloc(2 * n + 1), *o = out;
-	bool in_class = false;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		char c = py[i];
-		if (c == '\\' && i + 1 < n) {
-			*o++ = '\\';
-			*o++ = py[i + 1] == 'Z' && !in_class ? 'z' : py[i + 1];
-			i++;
-			continue;
-		}
-		if (in_class) {
-			if (c == ']')
-				in_class = false;
-		} else if (c == '[') {
-			in_class = true;
-			*o++ = c;
-			/* A ']' first in a class (after an optional '^') is a literal. */
-			if (i + 1 < n && py[i + 1] == '^')
-				*o++ = py[++i];
-			if (i + 1 < n && py[i + 1] == ']')
-				*o++ = py[++i];
-			continue;
-		} else if (c == '{' && i > 0 && i + 1 < n && py[i + 1] == ',') {
-			size_t j = i + 2;
-			while (j < n && py[j] >= '0' && py[j] <= '9')
-				j++;
-			if (j > i + 2 && j < n && py[j] == '}') {
-				*o++ = '{';
-				*o++ = '0';
-				continue;
-			}
-		}
-		*o++ = c;
-	}
-	*o = '\0';
-	return out;
-}
-
-pcre2_code *rt_compile_opts(struct route_table *t, const char *py, uint32_t opts, char *err,
-			    size_t errlen)
-{
-	char *src = py_to_pcre2(py);
-	int code_err;
-	PCRE2_SIZE off;
-	uint32_t ncap = 0;
-	if (!src) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	/* Python str patterns are Unicode: \d, \w and case folding beyond ASCII. Invalid UTF-8 in
-	 * a subject then simply fails to match instead of making PCRE2 refuse it. */
-	pcre2_code *code = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
-					 opts | PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
-						 PCRE2_ALT_BSUX,
-					 &code_err, &off, t->cctx);
-	free(src);
-	if (!code) {
-		char msg[120];
-		pcre2_get_error_message(code_err, (PCRE2_UCHAR *)msg, sizeof(msg));
-		snprintf(err, errlen, "regex %.200s: %s at %zu", py, msg, (size_t)off);
-		return NULL;
-	}
-	pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* the interpreter when JIT is unavailable */
-	pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &ncap);
-	if (ncap + 1 > t->max_pairs)
-		t->max_pairs = ncap + 1;
-	return code;
-}
-
-long rt_match(struct rt_req *q, const pcre2_code *code, const char *s, size_t n, int want_group,
-	      long *gs, long *ge)
-{
-	int rc = pcre2_match(code, (PCRE2_SPTR)s, n, 0, 0, q->md, q->t->mctx);
-	if (rc < 0) /* no match, or the match limit: a hostile path is left unnamed */
-		return -1;
-	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(q->md);
-	if (want_group > 0) {
-		bool set = (uint32_t)want_group < pcre2_get_ovector_count(q->md) &&
-			   (rc == 0 || want_group < rc) && ov[2 * want_group] != PCRE2_UNSET;
-		*gs = set ? (long)ov[2 * want_group] : -1;
-		*ge = set ? (long)ov[2 * want_group + 1] : -1;
-	}
-	return (long)ov[1];
 }
 
 char *rt_scratch(struct rt_req *q, size_t n)
@@ -161,6 +69,7 @@ struct route_table *route_table_build(const struct app_routes *r, char *err, siz
 	pcre2_set_newline(t->cctx, PCRE2_NEWLINE_LF); /* Python's '.' and '$' know only \n */
 	pcre2_set_match_limit(t->mctx, RT_MATCH_LIMIT);
 	pcre2_set_depth_limit(t->mctx, RT_MATCH_LIMIT);
+	pcre2_set_heap_limit(t->mctx, 1024); /* KiB of backtracking frames, without JIT */
 	for (int i = 0; i < r->nroutes; i++) {
 		if (r->routes[i].mount_end)
 			continue;
@@ -335,7 +244,7 @@ const char *route_table_name(const struct route_table *t, const char *method, co
 		return ROUTE_UNMATCHED;
 	const char *p = target;
 	/* An absolute-form target ("http://host/path"): servers match its path. */
-	if (!strncasecmp(p, "http://", 7) || !strncasecmp(p, "https://", 8)) {
+	if ((*p | 0x20) == 'h' && (!strncasecmp(p, "http://", 7) || !strncasecmp(p, "https://", 8))) {
 		p = strchr(strstr(p, "//") + 2, '/');
 		if (!p)
 			p = "/";

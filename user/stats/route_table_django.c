@@ -12,12 +12,20 @@ struct dj_route {
 	int idx;
 	int nparts;
 	int shared;                    /* leading levels equal to the previous route's */
-	pcre2_code *re[APP_PARTS_MAX];
+	struct rt_pat re[APP_PARTS_MAX];
 	bool own[APP_PARTS_MAX];       /* compiled here, not borrowed from the previous route */
+};
+
+/* Per route, in a dense array: the level matching starts at and its literal head, so that a
+ * long list is mostly skipped without touching the routes themselves. */
+struct dj_head {
+	struct rt_head h;
+	int shared;
 };
 
 struct rt_django {
 	struct dj_route *r;
+	struct dj_head *h;
 	int n;
 };
 
@@ -43,7 +51,8 @@ int rt_django_build(struct route_table *t, const struct app_routes *r, char *err
 {
 	struct rt_django *d = calloc(1, sizeof(*d));
 	t->django = d;
-	if (!d || !(d->r = calloc(r->nroutes, sizeof(*d->r)))) {
+	if (!d || !(d->r = calloc(r->nroutes, sizeof(*d->r))) ||
+	    !(d->h = calloc(r->nroutes, sizeof(*d->h)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -70,16 +79,19 @@ int rt_django_build(struct route_table *t, const struct app_routes *r, char *err
 			}
 			char re[APP_REGEX_MAX + 1];
 			snprintf(re, sizeof(re), "%.*s", APP_REGEX_MAX, rt->parts[k]);
-			dr->re[k] = rt_compile_opts(t, re, part_opts(re, k == rt->nparts - 1), err, errlen);
-			dr->own[k] = ok = dr->re[k] != NULL;
+			ok = rt_pat_compile(t, &dr->re[k], re, part_opts(re, k == rt->nparts - 1), err,
+					    errlen) == 0;
+			dr->own[k] = ok;
 		}
 		if (!ok) {
 			for (int k = 0; k < rt->nparts; k++)
 				if (dr->own[k])
-					pcre2_code_free(dr->re[k]);
+					rt_pat_free(&dr->re[k]);
 			rt_reject(t, i);
 			continue;
 		}
+		const struct rt_pat *first = &dr->re[dr->shared < dr->nparts ? dr->shared : 0];
+		d->h[d->n] = (struct dj_head){ first->h, dr->shared };
 		d->n++;
 		prev = rt;
 	}
@@ -93,8 +105,9 @@ void rt_django_free(struct rt_django *d)
 	for (int i = 0; d->r && i < d->n; i++)
 		for (int k = 0; k < d->r[i].nparts; k++)
 			if (d->r[i].own[k])
-				pcre2_code_free(d->r[i].re[k]);
+				rt_pat_free(&d->r[i].re[k]);
 	free(d->r);
+	free(d->h);
 	free(d);
 }
 
@@ -104,13 +117,19 @@ static int resolve(struct rt_req *q, const char *path, size_t n)
 	const struct rt_django *d = q->t->django;
 	size_t pos[APP_PARTS_MAX + 1] = { 0 };
 	int known = 0; /* levels of the previous route that matched; it failed at level known */
+	uint64_t w0 = rt_word(path, n);
 	for (int i = 0; i < d->n; i++) {
-		const struct dj_route *r = &d->r[i];
-		int k = r->shared;
+		int k = d->h[i].shared;
 		if (i > 0 && k > known)
 			continue; /* the level that failed is shared: so does this route */
+		uint64_t w = k ? rt_word(path + pos[k], n - pos[k]) : w0;
+		if (!rt_head_may_match(&d->h[i].h, w, path + pos[k], n - pos[k])) {
+			known = k;
+			continue;
+		}
+		const struct dj_route *r = &d->r[i];
 		for (; k < r->nparts; k++) {
-			long end = rt_match(q, r->re[k], path + pos[k], n - pos[k], 0, NULL, NULL);
+			long end = rt_pat_match(q, &r->re[k], path + pos[k], n - pos[k], 0, NULL, NULL);
 			if (end < 0)
 				break;
 			if (k == r->nparts - 1)

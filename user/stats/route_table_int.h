@@ -1,13 +1,16 @@
 /* Internals of the route matcher (route_table.h), shared by its core (route_table.c: build,
- * request decoding, PCRE2 helpers) and one file per framework: route_table_flask.c (Werkzeug's
- * state machine), route_table_django.c (include chains), route_table_starlette.c (routes and
- * Mounts), route_table_flask_rule.c (Werkzeug's rule parser). Not for use outside user/stats/route_table*.c. */
+ * request decoding), its regex helpers (route_table_regex.c) and one file per framework:
+ * route_table_flask.c (Werkzeug's state machine) with route_table_flask_rule.c (its rule
+ * parser), route_table_django.c (include chains), route_table_starlette.c (routes and Mounts).
+ * Not for use outside user/stats/route_table*.c. */
 #ifndef ROUTE_TABLE_INT_H
 #define ROUTE_TABLE_INT_H
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include "route_table.h"
 
 /* Bounds against hostile input: a PCRE2 match gives up (counts as no match) after this many
@@ -54,6 +57,59 @@ pcre2_code *rt_compile_opts(struct route_table *t, const char *py, uint32_t opts
  * was hit). With want_group > 0, gs and ge get that group's span (-1 when unset). */
 long rt_match(struct rt_req *q, const pcre2_code *code, const char *s, size_t n, int want_group,
 	      long *gs, long *ge);
+
+/* The literal text every match of an anchored regex must start with ("^/api/v1/items/" gives
+ * "/api/v1/items/"), summarized as its first 8 bytes (masked when shorter) and its last 8, so
+ * that most routes of a long list are passed over with two compares and no PCRE2 call. The
+ * last 8 matter when routes share a start ("/api/v1/..."). */
+struct rt_head {
+	uint64_t head, mask, tail;
+	uint32_t litn;
+};
+
+/* The first 8 bytes of s[0..n), zero-padded (no literal holds a NUL, so a short s fails). A
+ * list of routes tried on the same path computes it once and keeps the heads in an array. */
+static inline uint64_t rt_word(const char *s, size_t n)
+{
+	uint64_t w = 0;
+	memcpy(&w, s, n < 8 ? n : 8);
+	return w;
+}
+
+/* False when s[0..n) (whose rt_word is w) cannot start with the literal. */
+static inline bool rt_head_may_match(const struct rt_head *h, uint64_t w, const char *s, size_t n)
+{
+	uint64_t t;
+	if ((w & h->mask) != h->head)
+		return false;
+	if (h->litn <= 8)
+		return true;
+	if (n < h->litn)
+		return false;
+	memcpy(&t, s + h->litn - 8, 8);
+	return t == h->tail;
+}
+
+struct rt_pat {
+	pcre2_code *re;
+	char *lit;
+	struct rt_head h;
+};
+int rt_pat_compile(struct route_table *t, struct rt_pat *p, const char *py, uint32_t opts,
+		   char *err, size_t errlen);
+void rt_pat_free(struct rt_pat *p);
+
+static inline long rt_pat_match(struct rt_req *q, const struct rt_pat *p, const char *s, size_t n,
+				int want_group, long *gs, long *ge)
+{
+	if (p->h.litn) {
+		if (!rt_head_may_match(&p->h, rt_word(s, n), s, n))
+			return -1;
+		if (p->h.litn > 16 && memcmp(s + 8, p->lit + 8, p->h.litn - 16))
+			return -1;
+	}
+	return rt_match(q, p->re, s, n, want_group, gs, ge);
+}
 
 /* n bytes of scratch from the request buffer, or NULL when it is full. */
 char *rt_scratch(struct rt_req *q, size_t n);

@@ -12,10 +12,11 @@ struct st_node {
 	bool mount, dead;        /* dead: a Mount whose regex PCRE2 refused */
 	int idx;                 /* a Route's index in the table */
 	unsigned methods;
-	pcre2_code *re;
+	struct rt_pat re;
 	int path_group;          /* a Mount's group "path" */
 	char *text;              /* a Mount's regex, to follow the reader's chains */
 	struct st_node **kids;
+	struct rt_head *heads;   /* the kids' literal heads, dense: most are skipped on these */
 	int nkids;
 };
 
@@ -40,16 +41,28 @@ static struct st_node *open_mount(struct route_table *t, struct st_node *p, cons
 		return NULL;
 	m->mount = true;
 	m->dead = p->dead;
-	if (!m->dead && !(m->re = rt_compile_opts(t, m->text, PCRE2_ANCHORED, err, errlen)))
+	if (!m->dead && rt_pat_compile(t, &m->re, m->text, PCRE2_ANCHORED, err, errlen) < 0)
 		m->dead = true;
-	if (m->re) {
-		m->path_group = pcre2_substring_number_from_name(m->re, (PCRE2_SPTR) "path");
+	if (m->re.re) {
+		m->path_group = pcre2_substring_number_from_name(m->re.re, (PCRE2_SPTR) "path");
 		if (m->path_group <= 0) {
 			snprintf(err, errlen, "mount %.200s has no group \"path\"", re);
 			m->dead = true;
 		}
 	}
 	return m;
+}
+
+static int heads(struct st_node *n)
+{
+	if (n->nkids && !(n->heads = calloc(n->nkids, sizeof(*n->heads))))
+		return -1;
+	for (int i = 0; i < n->nkids; i++) {
+		n->heads[i] = n->kids[i]->re.h;
+		if (heads(n->kids[i]) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, size_t errlen)
@@ -63,7 +76,7 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 	for (int i = 0; i < r->nroutes; i++) {
 		const struct app_route *rt = &r->routes[i];
 		int chain = rt->mount_end ? rt->nparts : rt->nparts - 1;
-		if (chain < 0 || rt->nparts > APP_PARTS_MAX) {
+		if (chain < (rt->mount_end ? 1 : 0) || rt->nparts > APP_PARTS_MAX) {
 			rt_reject(t, i);
 			continue;
 		}
@@ -86,14 +99,15 @@ int rt_star_build(struct route_table *t, const struct app_routes *r, char *err, 
 		n->idx = i;
 		n->methods = rt->methods;
 		n->dead = stk[depth]->dead;
-		if (!n->dead)
-			n->re = rt_compile_opts(t, rt->parts[rt->nparts - 1], PCRE2_ANCHORED, err, errlen);
-		if (!n->re) {
+		char re[APP_REGEX_MAX + 1]; /* a field the reader filled to the brim has no NUL */
+		snprintf(re, sizeof(re), "%.*s", APP_REGEX_MAX, rt->parts[rt->nparts - 1]);
+		if (n->dead || rt_pat_compile(t, &n->re, re, PCRE2_ANCHORED, err, errlen) < 0) {
 			n->dead = true;
 			rt_reject(t, i);
 		}
 	}
-	return 0;
+	if (heads(&s->root) == 0)
+		return 0;
 oom:
 	snprintf(err, errlen, "out of memory");
 	return -1;
@@ -106,8 +120,9 @@ static void node_free(struct st_node *n)
 		free(n->kids[i]);
 	}
 	free(n->kids);
+	free(n->heads);
 	free(n->text);
-	pcre2_code_free(n->re);
+	rt_pat_free(&n->re);
 }
 
 void rt_star_free(struct rt_star *s)
@@ -132,7 +147,7 @@ static int enter(struct st_walk *w, const struct st_node *m, const char *p, size
 {
 	long gs, ge;
 	*matched = false;
-	if (m->dead || rt_match(w->q, m->re, p, n, m->path_group, &gs, &ge) < 0 || gs < 0)
+	if (m->dead || rt_pat_match(w->q, &m->re, p, n, m->path_group, &gs, &ge) < 0 || gs < 0)
 		return -1;
 	*matched = true;
 	size_t rn = (size_t)(ge - gs) + 1;
@@ -167,17 +182,20 @@ static int redirect(struct st_walk *w, const struct st_node *r, const char *p, s
 		c[n] = '/';
 		t = c, tn = n + 1;
 	}
+	uint64_t tw = rt_word(t, tn);
 	for (int i = 0; i < r->nkids; i++) {
+		if (!rt_head_may_match(&r->heads[i], tw, t, tn))
+			continue;
 		const struct st_node *k = r->kids[i];
 		if (k->dead)
 			continue;
 		if (!k->mount) {
-			if (rt_match(w->q, k->re, t, tn, 0, NULL, NULL) >= 0)
+			if (rt_pat_match(w->q, &k->re, t, tn, 0, NULL, NULL) >= 0)
 				return k->idx;
 			continue;
 		}
 		long gs, ge;
-		if (rt_match(w->q, k->re, t, tn, k->path_group, &gs, &ge) < 0)
+		if (rt_pat_match(w->q, &k->re, t, tn, k->path_group, &gs, &ge) < 0)
 			continue;
 		/* A Mount decided it: name the request by where the redirect leads, the URL being
 		 * the part of the path the outer Mounts consumed plus the new path. */
@@ -197,7 +215,10 @@ static int redirect(struct st_walk *w, const struct st_node *r, const char *p, s
 static int route(struct st_walk *w, const struct st_node *r, const char *p, size_t n, bool redirects)
 {
 	int partial = -1;
+	uint64_t pw = rt_word(p, n);
 	for (int i = 0; i < r->nkids; i++) {
+		if (!rt_head_may_match(&r->heads[i], pw, p, n))
+			continue;
 		const struct st_node *k = r->kids[i];
 		if (k->dead)
 			continue;
@@ -208,7 +229,7 @@ static int route(struct st_walk *w, const struct st_node *r, const char *p, size
 				return got;
 			continue;
 		}
-		if (rt_match(w->q, k->re, p, n, 0, NULL, NULL) < 0)
+		if (rt_pat_match(w->q, &k->re, p, n, 0, NULL, NULL) < 0)
 			continue;
 		if (!k->methods || (k->methods & w->q->mbit))
 			return k->idx;
