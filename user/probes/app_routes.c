@@ -8,7 +8,8 @@
 #include "app_routes_int.h"
 
 #define CAND_MAX 32
-#define MEMO 2048
+#define MEMO 8192
+#define MEMO_PROBES 16 /* then the type is checked again rather than searched for */
 
 enum kind { K_NONE = 0, K_FLASK, K_STARLETTE };
 
@@ -22,7 +23,8 @@ struct cand {
 struct disco {
 	struct pyproc *p;
 	uint64_t cls[3];       /* Flask, Starlette, FastAPI (0 when not loaded) */
-	uint64_t memo_t[MEMO]; /* type -> kind, so each type's MRO is read once */
+	uint64_t memo_t[MEMO]; /* type -> kind, so each type's MRO is read once (apps with
+	                        * thousands of model classes have thousands of types) */
 	signed char memo_k[MEMO];
 	struct cand c[CAND_MAX];
 	int n;
@@ -41,7 +43,7 @@ static enum kind kind_of(struct disco *d, uint64_t obj)
 
 	if (!t)
 		return K_NONE;
-	for (unsigned i = 0; i < MEMO; i++, h = (h + 1) % MEMO) {
+	for (unsigned i = 0; i < MEMO_PROBES; i++, h = (h + 1) % MEMO) {
 		if (d->memo_t[h] == t)
 			return (enum kind)d->memo_k[h];
 		if (!d->memo_t[h])
@@ -330,7 +332,7 @@ static int reread(struct pyproc *p, struct disco *d, struct app_routes *out, cha
 
 int app_routes_read(int pid, struct app_routes *out, char *err, size_t errlen)
 {
-	struct disco *d = malloc(sizeof(*d)); /* 20 KiB of type memo: not on the stack */
+	struct disco *d = malloc(sizeof(*d)); /* 72 KiB of type memo: not on the stack */
 	struct pyproc p;
 	uint64_t fp;
 	int r;
