@@ -124,3 +124,27 @@ def test_django_routes_read_while_the_worker_rewrites_them(gunicorn_factory, tmp
         outcomes["table"] += 1
     print("150 reads while the urlpatterns churn:", dict(outcomes))
     assert outcomes["table"] > 0, outcomes
+
+
+@pytest.mark.parametrize("hostile", ["loop", "loop,odd"])
+def test_django_reader_survives_objects_no_pattern_has(hostile, gunicorn_factory, tmp_path):
+    """Deterministic torn memory: an object whose type's tp_mro is the object itself (once sent
+    pyobj_isinstance and pyobj_seq into each other until the stack ran out), and a path() whose
+    _route is an int. The first is skipped and counted; the second fails the read, saying so."""
+    if not os.path.exists(HARNESS):
+        pytest.fail(f"{HARNESS} is not built: run make harnesses")
+    env = {"ROUTES_TRUTH": str(tmp_path / "truth.json"), "ROUTES_HOSTILE": hostile}
+    g = gunicorn_factory(workers=1, app="routes_djsite.wsgi:application", env=env)
+    with urllib.request.urlopen(f"http://127.0.0.1:{g.port}/", timeout=10) as r:
+        assert r.status == 200
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    rc, err, routes = harness_routes(g.worker_pids()[0])
+    if hostile == "loop":
+        assert rc == 0, f"the reader failed ({rc}): {err[-2000:]}"
+        assert [(name, parts) for name, _, parts in routes] == [(r["name"], r["parts"]) for r in truth["routes"]]
+        head, _ = doctor_routes(g.worker_pids()[0])
+        assert f"{len(truth['routes'])} templates, {truth['skipped'] + 1} not read" in head, head
+    else:
+        assert rc == 1, f"the reader gave {rc}: {err[-2000:]}"
+        assert err.strip() == f"Django: walking {URLCONF}.urlpatterns: Invalid argument (the process may have " \
+                              "changed them while we read; retry)", err
