@@ -54,10 +54,14 @@ def harness_routes(pid):
     return out.returncode, out.stderr, routes
 
 
+@pytest.fixture(autouse=True)
+def harness_built():
+    if not os.path.exists(HARNESS):
+        pytest.fail(f"{HARNESS} is not built: run make harnesses (make e2e does)")
+
+
 @pytest.mark.parametrize("python", ["debian", *(f"pyenv-{v}" for v in PYENV_VERSIONS)])
 def test_django_routes_equal_what_django_resolves(python, gunicorn_factory, tmp_path):
-    if not os.path.exists(HARNESS):
-        pytest.fail(f"{HARNESS} is not built: run make harnesses")
     env = {"ROUTES_TRUTH": str(tmp_path / "truth.json")}
     exe = PY
     if python != "debian":
@@ -102,8 +106,6 @@ def test_django_routes_read_while_the_worker_rewrites_them(gunicorn_factory, tmp
     """Torn reads: the lists and patterns change and are freed while we read them. Every read
     gives a table of real routes (app_routes_read accepts one only when two reads agree) or an
     error that says so; none crashes or invents a route."""
-    if not os.path.exists(HARNESS):
-        pytest.fail(f"{HARNESS} is not built: run make harnesses")
     env = {"ROUTES_TRUTH": str(tmp_path / "truth.json"), "ROUTES_CHURN": "1"}
     g = gunicorn_factory(workers=1, app="routes_djsite.wsgi:application", env=env)
     with urllib.request.urlopen(f"http://127.0.0.1:{g.port}/", timeout=10) as r:
@@ -131,8 +133,6 @@ def test_django_reader_survives_objects_no_pattern_has(hostile, gunicorn_factory
     """Deterministic torn memory: an object whose type's tp_mro is the object itself (once sent
     pyobj_isinstance and pyobj_seq into each other until the stack ran out), and a path() whose
     _route is an int. The first is skipped and counted; the second fails the read, saying so."""
-    if not os.path.exists(HARNESS):
-        pytest.fail(f"{HARNESS} is not built: run make harnesses")
     env = {"ROUTES_TRUTH": str(tmp_path / "truth.json"), "ROUTES_HOSTILE": hostile}
     g = gunicorn_factory(workers=1, app="routes_djsite.wsgi:application", env=env)
     with urllib.request.urlopen(f"http://127.0.0.1:{g.port}/", timeout=10) as r:
