@@ -1,8 +1,9 @@
-"""ROUTES_HOSTILE=loop[,odd]: after the first request, objects a reader outside must survive are
+"""ROUTES_HOSTILE=loop[,odd][,noversion]: after the first request, objects a reader outside must survive are
 added to the root urlpatterns, standing in for memory freed and reused while it reads:
 - loop: an object whose type's tp_mro points to the object itself, not to a tuple (asking
   whether it is a list subclass through tp_mro then never ends);
-- odd: a path() whose _route is an int.
+- odd: a path() whose _route is an int;
+- noversion: django.__version__ deleted (the reader falls back on django.VERSION).
 CPython never touches them: no request is served after they are added."""
 import ctypes
 
@@ -29,4 +30,7 @@ def start(urls, view, what):
         odd = path("odd/", view)
         odd.pattern._route = 42
         added.append(odd)
+    if "noversion" in what:
+        import django
+        del django.__version__
     urls.urlpatterns[1:1] = added
