@@ -136,6 +136,7 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 # The parsers the targets reach, instrumented for coverage; linked from an archive (only what
 # a target uses). tls_probe.c needs its skeleton (build/tls.skel.h).
 FUZZ_LIB_SRCS := $(wildcard user/wire/*.c) user/stats/route.c user/probes/pyinfo.c user/probes/sqlite_elf.c \
+                 user/probes/pyobj.c user/probes/pyobj_dict.c user/probes/routes_common.c \
                  user/probes/tls_probe.c user/agent/proc.c
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRCS))
 

@@ -1,7 +1,7 @@
 """Route tables read from the running application's own objects (issue #14): `doctor -p PID
 --routes` against the table each app computes about itself (url_map.iter_rules(), app.routes).
 Flask on every installed interpreter (Debian's stripped static 3.11 and pyenv 3.8-3.13 with
-Debian's Flask on PYTHONPATH), FastAPI with an APIRouter prefix and a mounted Starlette app under
+Debian's Flask on PYTHONPATH), plain Starlette with nested Mounts on 3.10+, FastAPI with an APIRouter prefix and a mounted Starlette app under
 uvicorn, and a gunicorn factory app that only the GC lists hold."""
 import glob
 import json
@@ -62,6 +62,24 @@ def test_flask_table_equals_url_map(python, started, tmp_path):
     print(f"\nroutes e2e: Flask {truth['flask']} on Python {truth['python']} ({python}): {summary}")
     assert re.match(rf"Flask {re.escape(truth['flask'])}, app __main__\.app, {len(truth['routes'])} templates "
                     r"\(read in \d+ ms\)$", summary), summary
+    assert table == truth["routes"]
+
+
+# Debian's Starlette 0.26 uses `X | Y` annotations: it imports on 3.10+ only.
+STARLETTE_INTERPRETERS = [p for p in INTERPRETERS if p == PY or int(p.split("/")[-3].split(".")[1]) >= 10]
+
+
+@pytest.mark.parametrize("python", STARLETTE_INTERPRETERS, ids=lambda p: "debian" if p == PY else p.split("/")[-3])
+def test_starlette_mounts_and_router_equal_app_routes(python, started, tmp_path):
+    truth_file = str(tmp_path / "truth.json")
+    env = dict(os.environ, PYTHONPATH=DIST) if python != PY else dict(os.environ)
+    started.append(subprocess.Popen([python, os.path.join(APPS, "routes_starlette.py"), truth_file], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    truth = wait_truth(truth_file, started[-1])
+    summary, table = doctor_routes(started[-1].pid)
+    print(f"\nroutes e2e: Starlette {truth['starlette']} on Python {truth['python']} ({python}): {summary}")
+    assert summary.startswith(f"Starlette {truth['starlette']}, app __main__.app, {len(truth['routes'])} "
+                              "templates"), summary
     assert table == truth["routes"]
 
 

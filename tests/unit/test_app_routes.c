@@ -162,6 +162,14 @@ static int seen(struct pyproc *p, uint64_t k, uint64_t v, void *arg)
 	return 0;
 }
 
+static int find_obj(struct pyproc *p, uint64_t obj, void *arg)
+{
+	struct walk_seen *w = arg;
+	(void)p;
+	w->n++;
+	return obj == w->first_key;
+}
+
 static void check_objects(struct pyproc *p, const char *py)
 {
 	uint64_t v, items[8], o;
@@ -199,6 +207,12 @@ static void check_objects(struct pyproc *p, const char *py)
 	CHECKF(!pyobj_attr(p, o, "weight", &v) && !pyobj_long(p, v, &n) && n == 50, "%s: class attr via MRO", py);
 	CHECKF(!pyobj_type_name(p, pyobj_type(p, o), s, sizeof(s)) && !strcmp(s, "C"), "%s: type name", py);
 	CHECKF(pyobj_module(p, "no_such_module", &v) == -ENOENT, "%s: absent module", py);
+	/* The GC lists hold every tracked object: o among them (factory apps are found this way). */
+	memset(&w, 0, sizeof(w));
+	w.first_key = o;
+	CHECKF(pyobj_gc_walk(p, find_obj, &w) == 1, "%s: o not among the %d objects on the GC lists", py, w.n);
+	w.first_key = 0, w.n = 0;
+	CHECKF(pyobj_gc_walk(p, find_obj, &w) == 0 && w.n > 1000, "%s: %d objects on the GC lists", py, w.n);
 }
 
 static void check_live(const char *python)

@@ -12,7 +12,7 @@ static const struct {
 	{ "watch", cmd_watch, "watch TARGET [--interval S] [--duration S] [--json]   snapshots every interval" },
 	{ "top", cmd_top, "top TARGET [--interval S] [--duration S]                 live table; q quits" },
 	{ "serve", cmd_serve, "serve TARGET [serve options]                          /metrics, /health, dashboard" },
-	{ "doctor", cmd_doctor, "doctor [-p PID]                                        what this kernel allows" },
+	{ "doctor", cmd_doctor, "doctor [-p PID [--routes]]                            what this kernel allows; the app's routes" },
 };
 
 static void usage(FILE *f)
@@ -23,8 +23,7 @@ static void usage(FILE *f)
 	fprintf(f, "TARGET: -p PID (repeatable; the process and all its descendants), --comm NAME, or --all-python\n"
 		   "common options: --hooks=auto|tracepoint|kprobe|fentry  --capture BYTES  --db-capture BYTES  --no-tls\n"
 		   "                --max-routes N  --max-queries N  --n1-threshold N  --route '[METHOD ]/post/{slug}'\n"
-		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n"
-		   "doctor options: --routes (with -p PID: the app's route table and its templates, no BPF checks)\n");
+		   "serve options: --listen ADDR:PORT (default 127.0.0.1:9464)  --config FILE  --auth-token-file FILE\n");
 }
 
 int main(int argc, char **argv)

@@ -8,7 +8,8 @@
 #include "app_routes_int.h"
 
 #define CAND_MAX 32
-#define MEMO 2048
+#define MEMO 8192
+#define MEMO_PROBES 16 /* then the type is checked again rather than searched for */
 
 enum kind { K_NONE = 0, K_FLASK, K_STARLETTE };
 
@@ -22,7 +23,8 @@ struct cand {
 struct disco {
 	struct pyproc *p;
 	uint64_t cls[3];       /* Flask, Starlette, FastAPI (0 when not loaded) */
-	uint64_t memo_t[MEMO]; /* type -> kind, so each type's MRO is read once */
+	uint64_t memo_t[MEMO]; /* type -> kind, so each type's MRO is read once (apps with
+	                        * thousands of model classes have thousands of types) */
 	signed char memo_k[MEMO];
 	struct cand c[CAND_MAX];
 	int n;
@@ -41,7 +43,7 @@ static enum kind kind_of(struct disco *d, uint64_t obj)
 
 	if (!t)
 		return K_NONE;
-	for (unsigned i = 0; i < MEMO; i++, h = (h + 1) % MEMO) {
+	for (unsigned i = 0; i < MEMO_PROBES; i++, h = (h + 1) % MEMO) {
 		if (d->memo_t[h] == t)
 			return (enum kind)d->memo_k[h];
 		if (!d->memo_t[h])
@@ -113,7 +115,8 @@ static int on_gc_obj(struct pyproc *p, uint64_t obj, void *arg)
  * `--module=mod:app`; a factory (`mod:create_app()`, uvicorn --factory) is flagged. */
 static void cmdline_spec(int pid, char *mod, size_t modlen, char *attr, size_t attrlen, bool *factory)
 {
-	char path[64], buf[8192];
+	char path[64], buf[8192], m[128], a[64];
+	bool uvicorn_factory = false, fac = false;
 	FILE *f;
 	size_t n;
 
@@ -125,13 +128,17 @@ static void cmdline_spec(int pid, char *mod, size_t modlen, char *attr, size_t a
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;
+	/* The last spec wins: the app is gunicorn's and uvicorn's last argument, and an earlier
+	 * "-b unix:sock" parses like one. */
 	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1) {
-		bool fac;
+		bool f1;
 		if (!strcmp(buf + i, "--factory"))
-			*factory = true;
-		else if (!mod[0] && !app_spec_parse(buf + i, mod, modlen, attr, attrlen, &fac))
-			*factory |= fac;
+			uvicorn_factory = true;
+		else if (!app_spec_parse(buf + i, m, sizeof(m), a, sizeof(a), &f1) &&
+			 (size_t)snprintf(mod, modlen, "%s", m) < modlen && (size_t)snprintf(attr, attrlen, "%s", a) < attrlen)
+			fac = f1;
 	}
+	*factory = fac || uvicorn_factory;
 }
 
 /* Starlette apps mounted inside another candidate look like roots: drop them. */
@@ -325,21 +332,27 @@ static int reread(struct pyproc *p, struct disco *d, struct app_routes *out, cha
 
 int app_routes_read(int pid, struct app_routes *out, char *err, size_t errlen)
 {
-	static struct disco d; /* 20 KiB of type memo: not on the stack */
+	struct disco *d = malloc(sizeof(*d)); /* 72 KiB of type memo: not on the stack */
 	struct pyproc p;
 	uint64_t fp;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = pyproc_open(pid, &p, err, errlen)))
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((r = pyproc_open(pid, &p, err, errlen))) {
+		free(d);
 		return r;
-	if (!(r = discover(&p, &d, out, err, errlen)) && out->framework != APP_NONE) {
+	}
+	if (!(r = discover(&p, d, out, err, errlen)) && out->framework != APP_NONE) {
 		/* The target keeps running: accept the table when a second read agrees (a torn or
 		 * changing table differs), up to three times. */
 		out->fingerprint = fingerprint(out);
 		for (int attempt = 0;; attempt++) {
 			fp = out->fingerprint;
-			if ((r = reread(&p, &d, out, err, errlen)))
+			if ((r = reread(&p, d, out, err, errlen)))
 				break;
 			out->fingerprint = fingerprint(out);
 			if (out->fingerprint == fp)
@@ -352,6 +365,7 @@ int app_routes_read(int pid, struct app_routes *out, char *err, size_t errlen)
 		}
 	}
 	pyproc_close(&p);
+	free(d);
 	if (r)
 		app_routes_free(out);
 	return r;

@@ -4,6 +4,7 @@
  * Starlette puts in scope["route"]. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "app_routes_int.h"
 
@@ -151,32 +152,38 @@ static int walk_init(struct pyproc *p, struct walk *w, uint64_t app, uint64_t *l
 
 int routes_starlette_read(struct pyproc *p, uint64_t app, struct app_routes *out, char *err, size_t errlen)
 {
-	static struct walk w; /* 32 KiB of parts */
+	struct walk *w = calloc(1, sizeof(*w)); /* 32 KiB of parts */
 	uint64_t list;
 	int r;
 
-	memset(&w, 0, sizeof(w));
-	w.out = out;
-	if ((r = walk_init(p, &w, app, &list, err, errlen)))
-		return r;
-	out->framework = APP_STARLETTE;
-	return walk_routes(p, &w, list, "", 0);
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	w->out = out;
+	if (!(r = walk_init(p, w, app, &list, err, errlen))) {
+		out->framework = APP_STARLETTE;
+		r = walk_routes(p, w, list, "", 0);
+	}
+	free(w);
+	return r;
 }
 
 int routes_starlette_mounted(struct pyproc *p, uint64_t app, uint64_t *apps, int max, int *n)
 {
-	static struct walk w;
+	struct walk *w = calloc(1, sizeof(*w));
 	char err[128];
 	uint64_t list;
 	int r;
 
-	memset(&w, 0, sizeof(w));
-	w.apps = apps;
-	w.max = max;
 	*n = 0;
-	if ((r = walk_init(p, &w, app, &list, err, sizeof(err))))
-		return r;
-	r = walk_routes(p, &w, list, "", 0);
-	*n = w.napps;
+	if (!w)
+		return -ENOMEM;
+	w->apps = apps;
+	w->max = max;
+	if (!(r = walk_init(p, w, app, &list, err, sizeof(err))))
+		r = walk_routes(p, w, list, "", 0);
+	*n = w->napps;
+	free(w);
 	return r;
 }
