@@ -150,8 +150,11 @@ bool pyobj_isinstance(struct pyproc *p, uint64_t obj, uint64_t t)
 		return false;
 	if (ty == t)
 		return true;
-	/* A type whose tp_mro is not set yet (seen on 3.8/3.9 module globals) just isn't one. */
-	if (rd_u64(p, ty + TP_MRO, &mro) || !mro || pyobj_seq(p, mro, items, 64, &n))
+	/* A type whose tp_mro is not set yet (seen on 3.8/3.9 module globals) just isn't one. CPython's
+	 * tp_mro is always an exact tuple: anything else is torn memory, and asking pyobj_seq whether
+	 * it is a list subclass would recurse through its type's tp_mro without end. */
+	if (rd_u64(p, ty + TP_MRO, &mro) || !mro || pyobj_type(p, mro) != p->t_tuple ||
+	    pyobj_seq(p, mro, items, 64, &n))
 		return false;
 	for (int i = 0; i < n && i < 64; i++)
 		if (items[i] == t)

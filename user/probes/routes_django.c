@@ -306,13 +306,19 @@ static int root_urlconf(struct pyproc *p, char *name, size_t len)
 	return err == -ENOENT ? 2 : err < 0 ? err : 0;
 }
 
+/* "Django 3.2.25": django.__version__, else the first three numbers of django.VERSION. */
 static void django_version(struct pyproc *p, char *out, size_t len)
 {
-	uint64_t s;
-	char v[24];
+	uint64_t s, items[3];
+	int64_t v[3];
+	char str[24];
+	int n;
 
-	if (!pyobj_module_attr(p, "django", "__version__", &s) && pyobj_str(p, s, v, sizeof(v)) >= 0)
-		snprintf(out, len, "Django %s", v);
+	if (!pyobj_module_attr(p, "django", "__version__", &s) && !pyobj_str(p, s, str, sizeof(str)))
+		snprintf(out, len, "Django %s", str);
+	else if (!pyobj_module_attr(p, "django", "VERSION", &s) && !pyobj_seq(p, s, items, 3, &n) && n >= 3 &&
+		 !pyobj_long(p, items[0], &v[0]) && !pyobj_long(p, items[1], &v[1]) && !pyobj_long(p, items[2], &v[2]))
+		snprintf(out, len, "Django %lld.%lld.%lld", (long long)v[0], (long long)v[1], (long long)v[2]);
 	else
 		snprintf(out, len, "Django");
 }

@@ -14,4 +14,7 @@ def page(request, **kwargs):
         if os.environ.get("ROUTES_CHURN"):
             from routes_djsite import churn, urls
             churn.start(urls, page)
+        if os.environ.get("ROUTES_HOSTILE"):
+            from routes_djsite import hostile, urls
+            hostile.start(urls, page, os.environ["ROUTES_HOSTILE"])
     return HttpResponse(body, content_type="text/plain")
