@@ -175,34 +175,26 @@ def test_flask_routes_are_the_apps_own_templates(gunicorn_factory, watch_factory
     assert_routes_are_the_frameworks(w.stop(), truth, len(reqs), "Flask")
 
 
-def test_django_routes_are_its_url_patterns(watch_factory):
+def test_django_routes_are_its_url_patterns(gunicorn_factory, watch_factory):
     """Django imports its urlconf on the first request: the agent, attached before it, waits
     for the table (requests are held, not misnamed) and reads it once there."""
-    port = free_port()
-    proc = subprocess.Popen([PY, "-m", "gunicorn", "--chdir", APPS, "-b", f"127.0.0.1:{port}", "-w", "2",
-                             "-k", "gthread", "--threads", "4", "--log-level", "warning",
-                             "blog_django:application"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        w = watch_factory("-p", proc.pid, interval=0.5)
-        rng = random.Random(142)
-        reqs = [("GET", "/", None)] * 30
-        reqs += [("GET", f"/articles/{1990 + i % 35}/", None) for i in range(150)]
-        reqs += [("GET", f"/articles/{1990 + i % 35}/{slug(i)}/", None) for i in range(500)]
-        reqs += [("GET", f"/articles/archive/{1 + i % 12:02d}/", None) for i in range(100)]
-        reqs += [("GET", f"/tag/{TAGS[i % 3]}/", None) for i in range(150)]
-        reqs += [("GET", f"/api/v{1 + i % 2}/users/{uuid_of(i)}/", None) for i in range(200)]
-        reqs += [("GET", f"/api/v1/items/{i}/", None) for i in range(150)]
-        reqs += [("GET", f"/files/docs/{i}/notes.txt", None) for i in range(160)]
-        reqs += [("GET", f"/nope/{i}/", UNMATCHED) for i in range(40)]
-        reqs += [("GET", f"/articles/{2000 + i}", "articles/<int:year>/") for i in range(20)]  # APPEND_SLASH
-        rng.shuffle(reqs)
-        truth, statuses = drive_rules(port, reqs)
-        assert statuses == Counter({200: 1440, 404: 40, 301: 20}), statuses
-        assert_routes_are_the_frameworks(w.stop(), truth, len(reqs), "Django")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    g = gunicorn_factory(workers=2, worker_class="gthread", threads=4, app="blog_django:application")
+    w = watch_factory("-p", g.pid, interval=0.5)
+    rng = random.Random(142)
+    reqs = [("GET", "/", None)] * 30
+    reqs += [("GET", f"/articles/{1990 + i % 35}/", None) for i in range(150)]
+    reqs += [("GET", f"/articles/{1990 + i % 35}/{slug(i)}/", None) for i in range(500)]
+    reqs += [("GET", f"/articles/archive/{1 + i % 12:02d}/", None) for i in range(100)]
+    reqs += [("GET", f"/tag/{TAGS[i % 3]}/", None) for i in range(150)]
+    reqs += [("GET", f"/api/v{1 + i % 2}/users/{uuid_of(i)}/", None) for i in range(200)]
+    reqs += [("GET", f"/api/v1/items/{i}/", None) for i in range(150)]
+    reqs += [("GET", f"/files/docs/{i}/notes.txt", None) for i in range(160)]
+    reqs += [("GET", f"/nope/{i}/", UNMATCHED) for i in range(40)]
+    reqs += [("GET", f"/articles/{2000 + i}", "articles/<int:year>/") for i in range(20)]  # APPEND_SLASH
+    rng.shuffle(reqs)
+    truth, statuses = drive_rules(g.port, reqs)
+    assert statuses == Counter({200: 1440, 404: 40, 301: 20}), statuses
+    assert_routes_are_the_frameworks(w.stop(), truth, len(reqs), "Django")
 
 
 def test_fastapi_routes_are_its_paths(watch_factory):
