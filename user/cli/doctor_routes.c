@@ -21,17 +21,46 @@ static void methods_text(unsigned m, char *out, size_t outlen)
 			o += (size_t)snprintf(out + o, outlen - o, "%s%s", o ? "," : "", names[i]);
 }
 
+/* A master (gunicorn, uWSGI) that has no table, or not yet, while its workers have one: the
+ * first of its children (up to 8) whose table reads, as the agent does. 0 with *t filled. */
+static int read_a_worker(int pid, struct app_routes *t, int *worker)
+{
+	char path[64], err[512];
+	int child, tried = 0, found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (found && tried++ < 8 && fscanf(f, "%d", &child) == 1) {
+		if (app_routes_read(child, t, err, sizeof(err)))
+			continue;
+		if (t->framework != APP_NONE) {
+			*worker = child;
+			found = 0;
+		} else {
+			app_routes_free(t);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 void doctor_routes(int pid, bool list)
 {
 	static const char *const fw[] = { "none", "Flask", "Django", "Starlette" };
-	struct app_routes t;
+	struct app_routes t, w;
 	struct timespec a, b;
 	char err[512], m[64];
+	int r, n = 0, worker = 0;
 	double ms;
-	int r, n = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	r = app_routes_read(pid, &t, err, sizeof(err));
+	if (!r && t.framework == APP_NONE && read_a_worker(pid, &w, &worker) == 0) {
+		app_routes_free(&t);
+		t = w;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	if (r) {
@@ -42,12 +71,15 @@ void doctor_routes(int pid, bool list)
 		printf("  %-26s none (%s%s)\n", "routes:", t.why, t.later ? "; a table may still come" : "");
 		return;
 	}
+
 	for (int i = 0; i < t.nroutes; i++)
 		n += !t.routes[i].mount_end;
 	printf("  %-26s %s, app %s, %d templates", "routes:", t.framework_version[0] ? t.framework_version : fw[t.framework],
 	       t.app, n);
 	if (t.skipped)
 		printf(", %d not read", t.skipped);
+	if (worker) /* this process has none: a master */
+		printf(", in its worker %d", worker);
 	printf(" (read in %.0f ms)\n", ms);
 	for (int i = 0; list && i < t.nroutes; i++) {
 		if (t.routes[i].mount_end)
