@@ -2,8 +2,10 @@
 FastAPI applications, and without a framework table (a raw WSGI blog) cardinality folding and
 --route patterns; each against the client's own count per route."""
 import http.client
+import json
 import random
 import subprocess
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -221,3 +223,32 @@ def test_fastapi_routes_are_its_paths(watch_factory):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_rule_added_after_attach_is_learned(gunicorn_factory, watch_factory):
+    """The table is read again every 10 s: a rule the app adds while serving names its requests
+    from then on; those before it are {unmatched}, as Flask answered them (404)."""
+    g = gunicorn_factory(workers=1, worker_class="gthread", threads=2, app="blog_flask:app")
+    w = watch_factory("-p", g.pid, interval=0.5)
+
+    def templates():
+        last = json.loads(w.out[-1]) if w.out else {}
+        table = (last.get("services") or [{}])[0].get("http_server", {}).get("route_table") or ""
+        return int(table.split(" templates")[0].rsplit(" ", 1)[1]) if "templates" in table else 0
+
+    def wait_templates(n):
+        deadline = time.time() + 25
+        while templates() != n and time.time() < deadline:
+            time.sleep(0.2)
+        assert templates() == n, w.out[-1] if w.out else "no snapshot"
+    # requests served before a table is read are named by the first one read, which must not be
+    # the one with the late rule: wait for the app's own first
+    wait_templates(11)
+    before, _ = drive_rules(g.port, [("GET", f"/late/{i}", UNMATCHED) for i in range(5)], threads=1)
+    added, _ = drive_rules(g.port, [("POST", "/admin/add-rule", None)], threads=1)
+    wait_templates(12)
+    after, _ = drive_rules(g.port, [("GET", f"/late/{i}", None) for i in range(7)], threads=1)
+    got = {k: r["requests"] for k, r in routes_by_key(w.stop()["services"][0]).items()}
+    print("routes:", got)
+    assert got == dict(before + added + after), got
+    assert got[("GET", "/late/<int:n>")] == 7 and got[("GET", UNMATCHED)] == 5

@@ -3,6 +3,7 @@ converters (<slug>, <int:>, <uuid:>, <path:>), a parameter that only ever takes 
 methods (a 405) and a strict trailing slash (a 308). Every response says, in X-Rule, the rule
 Flask itself matched: the test's independent truth. Served by gunicorn as blog_flask:app."""
 from flask import Blueprint, Flask, request
+from werkzeug.routing import Rule
 
 app = Flask(__name__)
 blog = Blueprint("blog", __name__, url_prefix="/blog")
@@ -59,6 +60,19 @@ def api_user(user_id):
 @app.get("/files/<path:name>")
 def files(name):
     return f"file {name}\n"
+
+
+def late(n):
+    return f"late {n}\n"
+
+
+@app.post("/admin/add-rule")
+def add_rule():
+    """A rule added while serving (plugins, lazily registered views): Flask's add_url_rule
+    refuses after the first request, the map itself does not."""
+    app.view_functions["late"] = late
+    app.url_map.add(Rule("/late/<int:n>", endpoint="late"))
+    return "added\n"
 
 
 app.register_blueprint(blog)
