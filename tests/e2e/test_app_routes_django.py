@@ -80,7 +80,8 @@ def test_django_routes_equal_what_django_resolves(python, gunicorn_factory, tmp_
     if python != "debian":
         exe = pyenv_python(python.split("-")[1])
         if exe is None:
-            pytest.skip(f"no pyenv Python {python.split('-')[1]} here (pyenv install it to run this case)")
+            pytest.fail(f"no pyenv Python {python.split('-')[1]} here: this machine's pyenv has 3.8-3.13 "
+                        f"(`pyenv install {python.split('-')[1]}` to run this case)")
         env["PYTHONPATH"] = "/usr/lib/python3/dist-packages"   # Debian's Django and gunicorn
     g = gunicorn_factory(workers=1, app="routes_djsite.wsgi:application", argv0=[exe, "-m", "gunicorn"], env=env)
     worker = g.worker_pids()[0]
