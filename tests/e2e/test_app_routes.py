@@ -51,14 +51,19 @@ def started():
         p.wait()
 
 
-@pytest.mark.parametrize("python", INTERPRETERS, ids=lambda p: "debian" if p == PY else p.split("/")[-3])
-def test_flask_table_equals_url_map(python, started, tmp_path):
+def run_app(python, script, started, tmp_path):
+    """Start an app that writes its own route table to a file; (its truth, doctor's summary, table)."""
     truth_file = str(tmp_path / "truth.json")
     env = dict(os.environ, PYTHONPATH=DIST) if python != PY else dict(os.environ)
-    started.append(subprocess.Popen([python, os.path.join(APPS, "routes_flask.py"), truth_file], env=env,
+    started.append(subprocess.Popen([python, os.path.join(APPS, script), truth_file], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     truth = wait_truth(truth_file, started[-1])
-    summary, table = doctor_routes(started[-1].pid)
+    return (truth, *doctor_routes(started[-1].pid))
+
+
+@pytest.mark.parametrize("python", INTERPRETERS, ids=lambda p: "debian" if p == PY else p.split("/")[-3])
+def test_flask_table_equals_url_map(python, started, tmp_path):
+    truth, summary, table = run_app(python, "routes_flask.py", started, tmp_path)
     print(f"\nroutes e2e: Flask {truth['flask']} on Python {truth['python']} ({python}): {summary}")
     assert re.match(rf"Flask {re.escape(truth['flask'])}, app __main__\.app, {len(truth['routes'])} templates "
                     r"\(read in \d+ ms\)$", summary), summary
@@ -71,12 +76,7 @@ STARLETTE_INTERPRETERS = [p for p in INTERPRETERS if p == PY or int(p.split("/")
 
 @pytest.mark.parametrize("python", STARLETTE_INTERPRETERS, ids=lambda p: "debian" if p == PY else p.split("/")[-3])
 def test_starlette_mounts_and_router_equal_app_routes(python, started, tmp_path):
-    truth_file = str(tmp_path / "truth.json")
-    env = dict(os.environ, PYTHONPATH=DIST) if python != PY else dict(os.environ)
-    started.append(subprocess.Popen([python, os.path.join(APPS, "routes_starlette.py"), truth_file], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-    truth = wait_truth(truth_file, started[-1])
-    summary, table = doctor_routes(started[-1].pid)
+    truth, summary, table = run_app(python, "routes_starlette.py", started, tmp_path)
     print(f"\nroutes e2e: Starlette {truth['starlette']} on Python {truth['python']} ({python}): {summary}")
     assert summary.startswith(f"Starlette {truth['starlette']}, app __main__.app, {len(truth['routes'])} "
                               "templates"), summary

@@ -3,6 +3,7 @@
  * hold objects in the awkward states: deleted dict entries and attributes, a removed set key,
  * non-str keys, a 300-entry dict, non-ASCII text, class attributes through the MRO. An
  * interpreter that is not installed is skipped and named on stdout. */
+#include "spawn_python.h"
 #include "unit.h"
 #include <errno.h>
 #include <glob.h>
@@ -217,35 +218,17 @@ static void check_objects(struct pyproc *p, const char *py)
 
 static void check_live(const char *python)
 {
-	int fds[2], status;
-	char buf[64] = "", err[512];
+	char buf[64], err[512];
 	struct pyproc p;
-	pid_t pid;
+	pid_t pid = spawn_python(python, child_code, buf, sizeof(buf));
 
-	if (pipe(fds))
-		return;
-	if ((pid = fork()) == 0) {
-		dup2(fds[1], 1);
-		execl(python, python, "-c", child_code, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (size_t n = 0; n < sizeof(buf) - 1 && !strchr(buf, '\n');) {
-		ssize_t r = read(fds[0], buf + n, sizeof(buf) - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		buf[n] = 0;
-	}
 	CHECKF(!strncmp(buf, "ok", 2), "%s did not start", python);
 	CHECKF(pyproc_open(pid, &p, err, sizeof(err)) == 0, "%s: %.300s", python, err);
 	if (!err[0] || p.cache) {
 		check_objects(&p, python);
 		pyproc_close(&p);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(fds[0]);
+	reap_python(pid);
 }
 
 UNIT_TEST(pyobj_live_interpreters)

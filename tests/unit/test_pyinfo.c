@@ -2,6 +2,7 @@
  * the per-version layout (checked against 3.13's own _Py_DebugOffsets), and, in a child
  * interpreter with three extra threads, the GIL address and the thread count. An interpreter
  * that is not installed is named on stdout, not failed. */
+#include "spawn_python.h"
 #include "unit.h"
 #include <errno.h>
 #include <glob.h>
@@ -222,30 +223,14 @@ static void check_live(const char *python, int minor)
 				   "gc.collect(1); gc.collect(); gc.disable()\n"
 				   "[threading.Thread(target=time.sleep,args=(30,),daemon=True).start() for _ in range(3)]\n"
 				   "print('ok',*[s['collections'] for s in gc.get_stats()],flush=True)\ntime.sleep(30)\n";
-	int fds[2], status;
 	unsigned long long truth[3] = { 0 }, got;
-	char buf[128] = "", err[512];
+	char buf[128], err[512];
 	struct pyinfo *pi = malloc(sizeof(*pi));
 	pid_t pid;
 
-	if (!pi || pipe(fds))
+	if (!pi)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		execl(python, python, "-c", code, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	/* One whole line: a single read() may return only part of it. */
-	for (size_t n = 0; n < sizeof(buf) - 1 && !strchr(buf, '\n');) {
-		ssize_t r = read(fds[0], buf + n, sizeof(buf) - 1 - n);
-
-		if (r <= 0)
-			break;
-		n += r;
-		buf[n] = 0;
-	}
+	pid = spawn_python(python, code, buf, sizeof(buf));
 	CHECKF(sscanf(buf, "ok %llu %llu %llu", &truth[0], &truth[1], &truth[2]) == 3, "%s did not start: '%s'",
 	       python, buf);
 	CHECKF(pyinfo_discover(pid, pi, err, sizeof(err)) == 0, "%s: %.300s", python, err);
@@ -263,9 +248,7 @@ static void check_live(const char *python, int minor)
 			CHECKF(!pyinfo_read(pid, pi->gc_stats + (uint64_t)g * PY_GC_STATS_STRIDE, &got, sizeof(got)) &&
 			       got == truth[g], "%s: generation %d: read %llu, gc.get_stats() %llu", python, g, got, truth[g]);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	close(fds[0]);
+	reap_python(pid);
 	free(pi);
 }
 
