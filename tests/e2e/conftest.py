@@ -90,10 +90,11 @@ class Gunicorn:
         self.proc = subprocess.Popen(cmd, env=dict(os.environ, **(env or {})), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         self.workers = workers
+        # 30 s: under make vmtest's emulated kernels gunicorn once took over 15 s to listen
         if unix:
-            wait_unix(unix)
+            wait_unix(unix, 30)
         else:
-            wait_port(self.port)
+            wait_port(self.port, 30)
         deadline = time.time() + 15
         while len(children(self.proc.pid)) < workers and time.time() < deadline:
             time.sleep(0.05)
