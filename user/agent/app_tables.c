@@ -15,33 +15,12 @@
 #define TABLE_RETRY_NS 1000000000ull    /* while a service waits for its first one */
 #define TABLE_WAIT_NS 5000000000ull
 
-/* The first process of service i with a framework table fills r (0); else -1 with why set. */
+/* The first process of service i (a master has none) with a table fills r (0); else -1, why set. */
 static int read_table(struct agent *a, int i, struct app_routes *r, char *why, size_t whylen)
 {
-	int pids[APP_PIDS_MAX], n = agent_pids(a, i, pids, APP_PIDS_MAX);
-	bool later = false;
-	char err[256];
+	int pids[APP_PIDS_MAX], n = agent_pids(a, i, pids, APP_PIDS_MAX), which;
 
-	snprintf(why, whylen, "no process to read");
-	for (int j = 0; j < n; j++) {
-		memset(r, 0, sizeof(*r));
-		if (app_routes_read(pids[j], r, err, sizeof(err))) {
-			snprintf(why, whylen, "pid %d: %s", pids[j], err);
-			continue;
-		}
-		if (r->framework != APP_NONE && r->nroutes > 0)
-			return 0;
-		if (r->later || !later) /* a "not yet" says more than "none here" */
-			snprintf(why, whylen, "%s", r->why[0] ? r->why : "no routes");
-		later |= r->later;
-		app_routes_free(r);
-	}
-	return -1;
-}
-
-static const char *framework_name(enum app_framework f)
-{
-	return f == APP_FLASK ? "Flask" : f == APP_DJANGO ? "Django" : f == APP_STARLETTE ? "Starlette" : "none";
+	return app_routes_read_first(pids, n, r, &which, why, whylen);
 }
 
 /* A table read: used when it is new and no request was named another way yet. */
@@ -56,7 +35,7 @@ static void take_table(struct service *s, struct app_routes *r)
 		snprintf(s->table_why, sizeof(s->table_why),
 			 "%s table found after requests were named from their paths; names stay as they are "
 			 "(restart pyvitals to use it)", r->framework_version[0] ? r->framework_version :
-			 framework_name(r->framework));
+			 app_framework_name(r->framework));
 		return;
 	}
 	if (!(t = route_table_build(r, err, sizeof(err)))) {
@@ -65,7 +44,7 @@ static void take_table(struct service *s, struct app_routes *r)
 		return;
 	}
 	snprintf(source, sizeof(source), "%s, %s, %d templates%s", r->framework_version[0] ?
-		 r->framework_version : framework_name(r->framework), r->app, route_table_templates(t),
+		 r->framework_version : app_framework_name(r->framework), r->app, route_table_templates(t),
 		 route_table_rejected(t) || r->skipped ? " (some could not be used: doctor -p PID --routes)" : "");
 	service_set_route_table(s, t, r->fingerprint, source);
 }

@@ -22,33 +22,24 @@ static void methods_text(unsigned m, char *out, size_t outlen)
 }
 
 /* A master (gunicorn, uWSGI) that has no table, or not yet, while its workers have one: the
- * first of its children (up to 8) whose table reads, as the agent does. 0 with *t filled. */
+ * first of its children (up to 8) with a table, as the agent reads them. 0 with *t filled. */
 static int read_a_worker(int pid, struct app_routes *t, int *worker)
 {
-	char path[64], err[512];
-	int child, tried = 0, found = -1;
+	char path[64], why[256];
+	int kids[8], n = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
 	if (!(f = fopen(path, "r")))
 		return -1;
-	while (found && tried++ < 8 && fscanf(f, "%d", &child) == 1) {
-		if (app_routes_read(child, t, err, sizeof(err)))
-			continue;
-		if (t->framework != APP_NONE) {
-			*worker = child;
-			found = 0;
-		} else {
-			app_routes_free(t);
-		}
-	}
+	while (n < 8 && fscanf(f, "%d", &kids[n]) == 1)
+		n++;
 	fclose(f);
-	return found;
+	return app_routes_read_first(kids, n, t, worker, why, sizeof(why));
 }
 
 void doctor_routes(int pid, bool list)
 {
-	static const char *const fw[] = { "none", "Flask", "Django", "Starlette" };
 	struct app_routes t, w;
 	struct timespec a, b;
 	char err[512], m[64];
@@ -74,7 +65,7 @@ void doctor_routes(int pid, bool list)
 
 	for (int i = 0; i < t.nroutes; i++)
 		n += !t.routes[i].mount_end;
-	printf("  %-26s %s, app %s, %d templates", "routes:", t.framework_version[0] ? t.framework_version : fw[t.framework],
+	printf("  %-26s %s, app %s, %d templates", "routes:", t.framework_version[0] ? t.framework_version : app_framework_name(t.framework),
 	       t.app, n);
 	if (t.skipped)
 		printf(", %d not read", t.skipped);

@@ -377,3 +377,32 @@ void app_routes_free(struct app_routes *r)
 	r->routes = NULL;
 	r->nroutes = 0;
 }
+
+int app_routes_read_first(const int *pids, int n, struct app_routes *out, int *which, char *why, size_t whylen)
+{
+	bool later = false;
+	char err[256];
+
+	snprintf(why, whylen, "no process to read");
+	for (int j = 0; j < n; j++) {
+		memset(out, 0, sizeof(*out));
+		if (app_routes_read(pids[j], out, err, sizeof(err))) {
+			snprintf(why, whylen, "pid %d: %s", pids[j], err);
+			continue;
+		}
+		if (out->framework != APP_NONE && out->nroutes > 0) {
+			*which = pids[j];
+			return 0;
+		}
+		if (out->later || !later) /* a "not yet" says more than "none here" */
+			snprintf(why, whylen, "%s", out->why[0] ? out->why : "no routes");
+		later |= out->later;
+		app_routes_free(out);
+	}
+	return -1;
+}
+
+const char *app_framework_name(enum app_framework f)
+{
+	return f == APP_FLASK ? "Flask" : f == APP_DJANGO ? "Django" : f == APP_STARLETTE ? "Starlette" : "none";
+}

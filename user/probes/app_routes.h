@@ -77,5 +77,11 @@ struct app_routes {
  * when the process has no table we know), or -errno with err saying what failed. */
 int app_routes_read(int pid, struct app_routes *out, char *err, size_t errlen);
 void app_routes_free(struct app_routes *r);
+/* The first of pids whose process has a table with routes fills out (0, *which = its pid); else -1
+ * with why saying why none (a "not yet" preferred over "none here"). A service's master has no
+ * framework loaded while its workers do: the agent and doctor read several this way. */
+int app_routes_read_first(const int *pids, int n, struct app_routes *out, int *which, char *why, size_t whylen);
+/* "Flask", "Django", "Starlette", or "none". */
+const char *app_framework_name(enum app_framework f);
 
 #endif

@@ -281,9 +281,12 @@ static int name_request(struct service *s, const struct http_txn *t, uint64_t no
 /* Past UNNAMED_MAX held requests, stop waiting: for the table, then for prefixes to settle. */
 static void stop_holding(struct service *s, uint64_t now_ns)
 {
+	char why[128];
+
+	snprintf(why, sizeof(why), "no route table read before %d requests were waiting for one: named from "
+		 "their paths", UNNAMED_MAX);
 	if (s->table_pending)
-		service_no_route_table(s, "no route table read before 16384 requests were waiting for one: "
-					  "named from their paths");
+		service_no_route_table(s, why);
 	route_namer_decide(s->namer, now_ns, true);
 }
 
