@@ -43,7 +43,8 @@ DEPS := clang llvm libclang-rt-14-dev make gcc pkg-config libbpf-dev libelf-dev 
         postgresql python3-psycopg2 python3-asyncpg mariadb-server python3-pymysql python3-mysqldb \
         redis-server python3-redis memcached python3-pymemcache openssl libssl-dev nginx-light uwsgi uwsgi-plugin-python3 curl \
         python3-aiohttp python3-fastapi python3-django prometheus chromium python3-websocket python3-prometheus-client \
-        qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv iproute2
+        qemu-system-x86 busybox-static cpio kmod xz-utils systemd python3-yaml python3-venv iproute2 \
+        python3-gevent python3-greenlet python3-uvloop python3-psycogreen python3-hypercorn
 
 .PHONY: all deps test unit e2e demo bench soak clean harnesses bpf-arm64 vmtest fuzz fuzz-build fuzz-seed fuzz-merge fuzz-replay FORCE
 .SECONDARY:
