@@ -34,6 +34,8 @@ struct pv_counters counters = {};
  * and by userspace, whenever a process leaves the map or changes service. */
 __u64 tracked_bits[PV_TRACKED_BITS / 64] = {};
 __u32 tracked_gen = 0;
+/* tgids that may have a py_units entry (see units.bpf.h): the others skip its lookup */
+__u64 unit_bits[PV_TRACKED_BITS / 64] = {};
 
 #include "tracked.bpf.h"
 #include "pidbits.bpf.h"
@@ -48,6 +50,7 @@ struct {
 } conns SEC(".maps");
 
 #include "emit.bpf.h"
+#include "units.bpf.h"
 
 /* kprobe mode: tcp_*msg arguments, from entry to the syscall's exit, per thread. */
 struct kprobe_args {
@@ -306,6 +309,8 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, __u8 
 	h->tid = (__u32)id;
 	h->len = ret;
 	h->dir = dir;
+	if (pidbits_test(unit_bits, tgid))
+		h->unit = py_unit(tgid);
 	if (known) {
 		x.lost = &known->lost;
 		x.gap = known->lost;
@@ -527,6 +532,25 @@ static __always_inline void emit_proc(__u32 service, __u32 kind, __u32 pid, __u3
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
+/* A forked worker runs the same interpreter at the same addresses: its I/O is told apart by
+ * task from its first request, before userspace has looked at it. */
+static __always_inline void copy_units(__u32 ptgid, __u32 ctgid)
+{
+	struct pv_unit_cfg *u = bpf_map_lookup_elem(&py_units, &ptgid);
+
+	if (!u)
+		return;
+	pidbits_set(unit_bits, ctgid, true);
+	bpf_map_update_elem(&py_units, &ctgid, u, BPF_ANY);
+}
+
+/* After exec or exit the entry describes a program that is gone. */
+static __always_inline void drop_units(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&py_units, &tgid) == 0)
+		pidbits_set(unit_bits, tgid, false);
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -543,6 +567,7 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 		__sync_fetch_and_add(&counters.proc_map_full, 1);
 		return 0;
 	}
+	copy_units(ptgid, ctgid);
 	emit_proc(proc->service, PV_PROC_FORK, ctgid, ptgid);
 	return 0;
 }
@@ -558,6 +583,7 @@ int BPF_PROG(tp_exit, struct task_struct *p)
 
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
+	drop_units(tgid);
 	proc = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!proc)
 		return 0;
@@ -587,6 +613,7 @@ int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct pv_proc_info *proc = bpf_map_lookup_elem(&tracked, &tgid);
 	char comm[PV_COMM_LEN];
 
+	drop_units(tgid);
 	if (proc && cfg.exec_events) /* another program may be another service */
 		emit_proc(proc->service, PV_PROC_EXEC, tgid, 0);
 	if (!cfg.comm_count || tgid == cfg.self_tgid || proc)

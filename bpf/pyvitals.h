@@ -54,9 +54,12 @@ struct pv_data_event {
 	__u8 raddr[16];
 	__u32 chunk_off; /* where data[] starts in the I/O: > 0 for the records after the first */
 	__u64 start_ns;  /* PV_EV_TLS: when the SSL call began (0 for socket I/O) */
+	__u64 unit;      /* the unit of work that did the I/O in a process with a py_units entry:
+	                  * its thread state's contextvars Context (an asyncio task's, a greenlet's);
+	                  * 0 when unknown or not asked for */
 	__u8 data[PV_CAPTURE_MAX];
 };
-#define PV_DATA_HDR_LEN 96
+#define PV_DATA_HDR_LEN 104
 /* Addresses and ports are filled only on the first I/O seen on a socket: reading them
  * every time cost more than the rest of the program. */
 #define PV_DATA_F_ADDR 1
@@ -119,6 +122,14 @@ struct pv_conn_info {
 struct pv_proc_info {
 	__u32 service;
 	__u32 flags;
+};
+
+/* Value of py_units, keyed by tgid: where a thread of this process finds its PyThreadState and
+ * the current contextvars Context in it (user/probes/pyunits.c, checked against the process's
+ * own thread list before it is published). */
+struct pv_unit_cfg {
+	__u32 tss_off;   /* fsbase + tss_off: glibc's pthread_getspecific slot of autoTSSkey */
+	__u32 ctx_off;   /* PyThreadState.context */
 };
 
 /* Load-time settings, filled through skel->rodata before load. */

@@ -14,6 +14,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "pyvitals.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -23,6 +24,7 @@ struct pv_tls_counters tls_counters = {};
 
 #include "tracked.bpf.h"
 #include "emit.bpf.h"
+#include "units.bpf.h"
 
 /* A call in progress, from entry to return. LRU: a thread killed inside a call leaves its
  * entry behind. */
@@ -132,6 +134,7 @@ static __always_inline int leave(int ret)
 	h->len = moved;
 	h->dir = c.dir;
 	h->flags = PV_DATA_F_TLS;
+	h->unit = py_unit(tgid);
 	emit_user(h, c.buf, want, &x);
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "sqlite_probe.h"
 #include "tls_bind.h"
 #include "tls_probe.h"
+#include "units.h"
 
 #define RINGBUF_BYTES (16u << 20)
 #define TLS_SOCKET_CAPTURE 16   /* bytes of a TLS connection's own I/O: a record header */
@@ -83,6 +84,11 @@ static enum tls_sock_state tls_sock_state(void *ctx, uint64_t sk, uint64_t *id)
 	return s == 0 ? TLS_SOCK_GONE : s == 1 ? TLS_SOCK_PLAIN : TLS_SOCK_OTHER;
 }
 
+static uint32_t io_worker(void *ctx, const struct pv_data_event *e)
+{
+	return units_worker(((struct agent *)ctx)->units, e);
+}
+
 /* Interpreter probes are per process; a failure only makes that signal unavailable. */
 static void add_process_probes(struct agent *a, int pid, int service)
 {
@@ -96,6 +102,16 @@ static void add_process_probes(struct agent *a, int pid, int service)
 		 * the "attached" line stays first; sqlite_probe_blind_spots keeps it for the JSON). */
 		if (r && r != -ESRCH && (a->start_ns || getenv("PYVITALS_DEBUG")))
 			fprintf(stderr, "pyvitals: sqlite probes for pid %d: %s\n", pid, err);
+	}
+	if (a->units) {
+		const char *why;
+		struct service *s = &a->services[service];
+		enum py_unit_kind kind = units_add_pid(a->units, pid, &why);
+
+		if ((int)kind > s->units_kind)
+			s->units_kind = kind;
+		if (kind == PY_UNITS_THREAD && strstr(why, "event loop"))
+			snprintf(s->units_why, sizeof(s->units_why), "%s", why);
 	}
 	if (a->tls) {
 		int r = tls_probe_add_pid(a->tls, pid, err, sizeof(err));
@@ -499,6 +515,7 @@ static void open_tls(struct agent *a)
 		.tracked_fd = bpf_map__fd(a->skel->maps.tracked),
 		.events_fd = bpf_map__fd(a->skel->maps.events),
 		.unwoken_fd = bpf_map__fd(a->skel->maps.unwoken),
+		.units_fd = bpf_map__fd(a->skel->maps.py_units),
 		.cfg = { .capture_len = a->opt.capture, .client_capture = a->opt.db_capture,
 			 .wakeup_bytes = RINGBUF_BYTES / 4 / ncpus },
 	};
@@ -568,9 +585,11 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			      sizeof(a->sqlite_err)))
 		a->sqlite = NULL;
 	open_tls(a);
+	a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits);
 	agent_refresh_probes(a);
 	a->conns = conns_new(a->services, a->nservices, &(struct conns_ops){
-		.capture = set_socket_capture, .tls_capture = set_tls_capture, .tls_covers = tls_covers, .ctx = a });
+		.capture = set_socket_capture, .tls_capture = set_tls_capture, .tls_covers = tls_covers,
+		.worker = io_worker, .ctx = a });
 	a->tls_bind = a->tls ? tls_bind_new(&(struct tls_bind_ops){ .feed = tls_feed, .state = tls_sock_state,
 								     .ctx = a }) : NULL;
 	a->chunks = chunks_new();
@@ -631,6 +650,8 @@ void agent_stop(struct agent *a)
 	pyvitals_bpf__destroy(a->skel);
 	a->skel = NULL;
 	conns_free(a->conns);
+	units_free(a->units);
+	a->units = NULL;
 	a->conns = NULL;
 	chunks_free(a->chunks);
 	a->chunks = NULL;

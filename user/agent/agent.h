@@ -38,6 +38,7 @@ struct agent {
 	uint64_t unknown_records;     /* ring-buffer records of an unknown type */
 	uint64_t lost_chunks;         /* records of a large I/O that could not be joined */
 	struct chunks *chunks;
+	struct units *units;          /* asyncio/gevent processes: worker ids per task (units.h) */
 	struct all_python *ap;        /* --all-python: the discovery's state */
 };
 

@@ -17,12 +17,28 @@
 #include "proc.h"
 #include "tls_bind.h"
 #include "sqlite_probe.h"
+#include "units.h"
 
 #define TICK_NS 100000000ull
 #define IDLE_CONN_NS (600ull * 1000000000ull)
 #define IDLE_THREAD_NS 5000000000ull
+/* A task quiet this long has ended (a slow request's task may wait on an upstream for a while) */
+#define IDLE_UNIT_NS 60000000000ull
 #define SETTLE_QUIET_NS 1000000000ull /* a response of unknown end this quiet has ended */
 #define SCAN_NS 1000000000ull         /* --all-python looks for new interpreters this often */
+
+/* attr_sweep's "still alive" tests: pending calls of a thread are dropped once it exited (the
+ * first pass); those of a task (a worker id of a Context) once it has been quiet for
+ * IDLE_UNIT_NS (the second), as nothing says when a task ends. */
+static bool alive_unless_thread_exited(uint32_t worker)
+{
+	return units_is_context(worker) || proc_thread_alive(worker);
+}
+
+static bool alive_unless_task(uint32_t worker)
+{
+	return !units_is_context(worker);
+}
 
 static int make_timer(void)
 {
@@ -152,9 +168,13 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 			if (a->tls_bind) /* threads idle for seconds: what they hold will not be tied now */
 				tls_bind_sweep(a->tls_bind, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0);
 			for (int i = 0; i < a->nservices; i++) /* threads that exited (recycled workers) */
-				if (a->services[i].attr)
+				if (a->services[i].attr) {
 					attr_sweep(a->services[i].attr, now > IDLE_THREAD_NS ? now - IDLE_THREAD_NS : 0,
-						   proc_thread_alive);
+						   alive_unless_thread_exited);
+					attr_sweep(a->services[i].attr, now > IDLE_UNIT_NS ? now - IDLE_UNIT_NS : 0,
+						   alive_unless_task);
+				}
+			units_sweep(a->units, now > IDLE_UNIT_NS ? now - IDLE_UNIT_NS : 0);
 			agent_refresh_probes(a);
 			if (take_snapshot(a, loop, false))
 				done = true;

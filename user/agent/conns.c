@@ -389,6 +389,11 @@ static void start_tls(struct conn_table *t, struct conn *c, bool readable, const
 		t->ops.capture(t->ops.ctx, c->sk, c->service, CAPTURE_TLS);
 }
 
+static uint32_t worker(struct conn_table *t, const struct pv_data_event *e)
+{
+	return t->ops.worker ? t->ops.worker(t->ops.ctx, e) : e->tid;
+}
+
 /* Decide what an unknown connection carries (sets c->proto), holding a short read that may
  * be the start of a request until the next one arrives. */
 static void classify(struct conn_table *t, struct conn *c, const struct pv_data_event *e)
@@ -414,7 +419,7 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		if (g == HTTP_MAYBE && e->len == e->cap_len && n <= PENDING_MAX) {
 			if (!c->npending) {
 				c->pending_ns = e->ts_ns;
-				c->pending_tid = e->tid;
+				c->pending_tid = worker(t, e);
 			}
 			memcpy(c->pending, buf, n);
 			c->npending = n;
@@ -465,7 +470,7 @@ static void classify(struct conn_table *t, struct conn *c, const struct pv_data_
 		c->nheld = e->cap_len;
 		c->held_len = e->len;
 		c->held_ns = e->ts_ns;
-		c->held_tid = e->tid;
+		c->held_tid = worker(t, e);
 	}
 	if (++c->attempts >= CLASSIFY_ATTEMPTS)
 		ignore(t, c, "", "protocol not parsed");
@@ -498,7 +503,7 @@ static void parse(struct conn_table *t, struct conn *c, const struct pv_data_eve
 	if (c->proto == PROTO_UNKNOWN)
 		classify(t, c, e);
 	if (c->proto == PROTO_DB_CLIENT) {
-		db_conn_feed(c->db, e->dir == PV_DIR_SEND, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
+		db_conn_feed(c->db, e->dir == PV_DIR_SEND, e->data, e->cap_len, e->len, e->ts_ns, worker(t, e),
 			     on_db_call, c);
 		account(t, c);
 		if (db_conn_encrypted(c->db) && !c->tls && !c->blind)
@@ -506,7 +511,7 @@ static void parse(struct conn_table *t, struct conn *c, const struct pv_data_eve
 		return;
 	}
 	if (c->proto == PROTO_HTTP_CLIENT) {
-		http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
+		http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, worker(t, e),
 				      on_client_txn, c);
 		/* framing lost in bytes past the capture (pipelined calls): capture it all from now on */
 		if (account(t, c) && e->cap_len < e->len && !c->captures_all) {
@@ -529,7 +534,7 @@ static void parse(struct conn_table *t, struct conn *c, const struct pv_data_eve
 					      c->pending_tid, on_txn, s);
 		c->npending = 0;
 	}
-	http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, e->tid,
+	http_server_conn_feed(c->http, e->dir == PV_DIR_RECV, e->data, e->cap_len, e->len, e->ts_ns, worker(t, e),
 			      on_txn, s);
 	/* Requests pipelined past the capture were lost (their responses are counted as unread):
 	 * capture all of this connection from now on. */

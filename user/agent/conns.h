@@ -36,6 +36,8 @@ struct conns_ops {
 	/* can tgid's TLS be read (a probed libssl)? Else its TLS connections are blind spots. *late:
 	 * its libssl was probed only now, so the connection's first calls may have been missed. */
 	bool (*tls_covers)(void *ctx, uint32_t tgid, bool *late);
+	/* who made the I/O, for attribution: its thread, or its task on an event loop (units.h) */
+	uint32_t (*worker)(void *ctx, const struct pv_data_event *e);
 	void *ctx;
 };
 struct conn_table *conns_new(struct service *services, int nservices, const struct conns_ops *ops);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "json.h"
+#include "pyunits.h"
 #include "report.h"
 #include "route_names.h"
 #include "runtime.h"
@@ -244,6 +245,7 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	const struct blind_spots *blind = &view.blind;
 	static int pids[MAX_PIDS];
 	int n = agent_pids(a, s->id, pids, MAX_PIDS);
+	char loop_why[sizeof(EVENT_LOOP_REASON) + sizeof(s->units_why) + 2] = EVENT_LOOP_REASON;
 
 	fputs("{\"name\": ", f);
 	json_str(f, s->name);
@@ -279,14 +281,16 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	json_str_or_null(f, s->table_why[0] ? s->table_why : NULL);
 	fputs("}, \"http_client\": ", f);
 	http_client_json(&s->http_client, f);
+	if (s->units_why[0]) /* an event loop whose tasks we could not follow: why */
+		snprintf(loop_why, sizeof(loop_why), "%s; %s", EVENT_LOOP_REASON, s->units_why);
 	fputs(", \"db_attribution\": ", f);
-	json_str(f, attr_event_loop(s->attr) ? EVENT_LOOP_REASON :
+	json_str(f, attr_event_loop(s->attr) ? loop_why :
 		 blind_spots_hide_db_calls(blind) ? "unavailable: connections or processes that may carry "
-		 "database calls could not be seen (see blind_spots)" : "per-thread");
+		 "database calls could not be seen (see blind_spots)" : pyunits_method(s->units_kind));
 	fputs(", \"http_attribution\": ", f);
-	json_str(f, attr_event_loop(s->attr) ? EVENT_LOOP_REASON :
+	json_str(f, attr_event_loop(s->attr) ? loop_why :
 		 blind_spots_hide_http_calls(blind) ? "unavailable: client connections that may carry "
-		 "HTTP calls could not be read (see blind_spots)" : "per-thread");
+		 "HTTP calls could not be read (see blind_spots)" : pyunits_method(s->units_kind));
 	fputs(", \"blind_spots\": ", f);
 	blind_spots_json(blind, f);
 	json_tls(f, a, s, pids, n);

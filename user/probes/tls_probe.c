@@ -275,7 +275,8 @@ int tls_probe_open(struct tls_probe **out, const struct tls_probe_maps *m, char 
 	tp->skel->rodata->tls_cfg = m->cfg;
 	if ((r = bpf_map__reuse_fd(tp->skel->maps.tracked, m->tracked_fd)) ||
 	    (r = bpf_map__reuse_fd(tp->skel->maps.events, m->events_fd)) ||
-	    (r = bpf_map__reuse_fd(tp->skel->maps.unwoken, m->unwoken_fd))) {
+	    (r = bpf_map__reuse_fd(tp->skel->maps.unwoken, m->unwoken_fd)) ||
+	    (r = bpf_map__reuse_fd(tp->skel->maps.py_units, m->units_fd))) {
 		snprintf(err, errlen, "sharing the socket object's maps with the TLS object failed: %s", strerror(-r));
 		goto fail;
 	}

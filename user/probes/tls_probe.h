@@ -20,7 +20,7 @@ struct tls_probe;
 
 /* The socket object's maps the TLS object writes into, and its capture settings. */
 struct tls_probe_maps {
-	int tracked_fd, events_fd, unwoken_fd;
+	int tracked_fd, events_fd, unwoken_fd, units_fd;
 	struct pv_tls_config cfg;
 };
 

@@ -3,7 +3,7 @@
 #include <string.h>
 #include "attribution.h"
 
-#define THREAD_BUCKETS 4096
+#define THREAD_BUCKETS 4096 /* a power of two: worker ids of Contexts start at 2^31 */
 #define MAX_PENDING 4096    /* calls kept per thread when no request consumes them (a worker thread) */
 
 struct pending_call {
@@ -115,7 +115,8 @@ static void rank_statements(struct query_stats **qs, unsigned n, struct request_
 
 bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_calls *out)
 {
-	struct thread_calls *t = thread_of(a, tx->tid, true);
+	/* the worker that answered ran the handler; on an event loop it is not the one that read */
+	struct thread_calls *t = thread_of(a, tx->resp_tid ? tx->resp_tid : tx->tid, true);
 	struct query_stats **mine;
 	unsigned keep = 0, n = 0;
 

@@ -84,6 +84,8 @@ struct service {
 	uint64_t tls_decrypted;       /* of them, read as plaintext */
 	uint64_t tls_closed_idle;     /* of them, closed carrying nothing larger than a TLS alert */
 	struct attribution *attr;
+	int units_kind;               /* enum py_unit_kind: how its requests are told apart (per-task, ...) */
+	char units_why[200];          /* an event loop whose tasks cannot be followed: why */
 	unsigned n1_threshold;
 	struct finding findings[MAX_FINDINGS];
 	unsigned nfindings;

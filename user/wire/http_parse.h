@@ -40,6 +40,8 @@ struct http_txn {               /* one finished request/response exchange */
 	uint64_t start_ns;          /* ts of the I/O that carried the request's first byte */
 	uint64_t end_ns;            /* ts of the I/O that carried the response's last byte (or the close) */
 	uint32_t tid;               /* thread that moved the request's first byte */
+	uint32_t resp_tid;          /* thread, or task (agent/units.h), that moved the response's first
+	                             * byte: the one that ran the handler, on an event loop too */
 };
 typedef void (*http_txn_cb)(void *ctx, const struct http_txn *txn);
 

@@ -40,6 +40,7 @@ struct pend {
 	char host[64];
 	uint64_t start_ns;
 	uint32_t tid;
+	uint32_t resp_tid;
 	uint8_t valid;  /* 0: placeholder that keeps FIFO order for a request we could not read */
 };
 
@@ -130,6 +131,7 @@ static void deliver(const struct pend *p, int status, uint64_t end_ns, int abort
 	t.start_ns = p->start_ns;
 	t.end_ns = end_ns;
 	t.tid = p->tid;
+	t.resp_tid = p->resp_tid;
 	f->cb(f->ctx, &t);
 }
 
@@ -182,6 +184,7 @@ static void pop(struct http_server_conn *c, int status)
 	if (!c->qlen)
 		return;
 	c->cur = c->q[c->qhead];
+	c->cur.resp_tid = c->resp.head_tid;
 	c->qhead = (c->qhead + 1) % c->qcap;
 	c->qlen--;
 }

@@ -1,0 +1,29 @@
+/* Units of work for per-request attribution (issue #15). Each process running asyncio or gevent
+ * is inspected once (user/probes/pyunits.c) and published to the kernel side, whose records then
+ * carry the Context their I/O was made in. Here each (process, Context) becomes a worker id above
+ * every real thread id, so attribution keyed by "thread" follows tasks and greenlets with no
+ * change to the parsers; records without a Context keep their thread id. */
+#ifndef UNITS_H
+#define UNITS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "pyvitals.h"
+#include "pyunits.h"
+
+#define UNIT_WORKER_BASE 0x80000000u /* worker ids from here on name a Context, not a thread */
+
+struct units;
+
+/* map_fd: the socket object's py_units map; bits: its unit_bits. NULL on out of memory. */
+struct units *units_new(int map_fd, __u64 *bits);
+void units_free(struct units *u);
+/* Look at pid (of service) once, then again every 30 s while it runs no event loop (asyncio may
+ * be imported late). The kind it found, for the service's attribution method. */
+enum py_unit_kind units_add_pid(struct units *u, int pid, const char **why);
+/* Who made this I/O, for attribution: a worker id for its Context, else its thread id. */
+uint32_t units_worker(struct units *u, const struct pv_data_event *e);
+static inline bool units_is_context(uint32_t worker) { return worker >= UNIT_WORKER_BASE; }
+/* Forget Contexts unseen since older_than_ns (their tasks ended) and processes that exited. */
+void units_sweep(struct units *u, uint64_t older_than_ns);
+#endif

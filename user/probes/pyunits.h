@@ -1,0 +1,30 @@
+/* Which unit of work a Python process switches between on one thread, and where a BPF program
+ * finds the current one (issue #15): the contextvars Context in the thread's PyThreadState,
+ * reached from the thread pointer through glibc's pthread_getspecific slot of the interpreter's
+ * autoTSSkey. asyncio gives each task its own Context and greenlet swaps it at every switch, so
+ * the pointer names the task or greenlet a socket I/O was made for. Read from outside with
+ * process_vm_readv and checked against the process's own thread list before use. */
+#ifndef PYUNITS_H
+#define PYUNITS_H
+#include <stdint.h>
+
+enum py_unit_kind {
+	PY_UNITS_THREAD = 0, /* no event loop imported: requests are told apart by thread */
+	PY_UNITS_TASK,       /* asyncio (uvicorn, uvloop, aiohttp, hypercorn) */
+	PY_UNITS_GREENLET,   /* gevent */
+};
+
+struct py_units {
+	enum py_unit_kind kind;
+	uint32_t tss_off;    /* thread pointer + tss_off holds the thread's PyThreadState * */
+	uint32_t ctx_off;    /* PyThreadState.context */
+	int threads_checked; /* thread states whose slot was found to point back at them */
+	char why[200];       /* PY_UNITS_THREAD: why (no event loop, or the check that failed) */
+};
+
+/* Inspect pid. 0 with u->kind set (THREAD and u->why when the process runs no event loop or
+ * its thread states cannot be reached), or -errno when it is not a Python we can read. */
+int pyunits_inspect(int pid, struct py_units *u);
+/* The attribution method's name in the JSON: "per-thread", "per-task", "per-greenlet". */
+const char *pyunits_method(enum py_unit_kind kind);
+#endif
