@@ -110,7 +110,7 @@ static void add_process_probes(struct agent *a, int pid, int service)
 
 		if ((int)kind > s->units_kind)
 			s->units_kind = kind;
-		if (kind == PY_UNITS_THREAD && strstr(why, "event loop"))
+		if (kind == PY_UNITS_THREAD && (strstr(why, "event loop") || strstr(why, "uvloop")))
 			snprintf(s->units_why, sizeof(s->units_why), "%s", why);
 	}
 	if (a->tls) {

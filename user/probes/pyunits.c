@@ -64,6 +64,11 @@ int pyunits_inspect(int pid, struct py_units *u)
 	u->why[0] = 0; /* it may leave a note on a candidate file it passed over */
 	if (!pyobj_module(&p, "gevent", &mod))
 		u->kind = PY_UNITS_GREENLET;
+	else if (!pyobj_module(&p, "uvloop", &mod))
+		/* its transports queue a task's writes and send them after the task yields, so the
+		 * socket I/O happens outside every task */
+		snprintf(u->why, sizeof(u->why), "uvloop sends a task's writes after the task yields, outside "
+			 "it, so its calls cannot be tied to requests (uvicorn --loop asyncio can be)");
 	else if (!pyobj_module(&p, "asyncio", &mod))
 		u->kind = PY_UNITS_TASK;
 	else
