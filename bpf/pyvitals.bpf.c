@@ -551,6 +551,36 @@ static __always_inline void drop_units(__u32 tgid)
 		pidbits_set(unit_bits, tgid, false);
 }
 
+/* PyContext_CopyCurrent returned: attached per process (userspace, when it publishes py_units),
+ * so only services running asyncio pay the two traps. The parent is still current: a copy is
+ * entered later, by the task or thread that runs it. */
+SEC("uretprobe")
+int BPF_KRETPROBE(unit_copy_exit, void *child) /* pt_regs, as a uretprobe */
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pv_unit_copy_event *e;
+	__u64 parent;
+
+	if (!child || !pidbits_test(unit_bits, tgid) || !(parent = py_unit(tgid)))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.ringbuf_full, 1);
+		__sync_fetch_and_add(&counters.unit_copies_lost, 1);
+		return 0;
+	}
+	e->type = PV_EV_UNIT_COPY;
+	e->tgid = tgid;
+	e->tid = (__u32)id;
+	e->pad = 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->parent = parent;
+	e->child = (__u64)child;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 {

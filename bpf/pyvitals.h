@@ -26,6 +26,8 @@ enum pv_event_type {
 	PV_EV_UNIX = 4,  /* the path of a unix stream socket, before its first data record */
 	PV_EV_TLS = 5,   /* plaintext an OpenSSL read or write of a tracked process moved: a
 			  * pv_data_event whose sk is the SSL * and start_ns the call's entry */
+	PV_EV_UNIT_COPY = 6, /* a process with a py_units entry copied its current Context (a new
+			      * task, a thread hand-off): work in the copy is done for the original */
 };
 
 enum pv_dir { PV_DIR_RECV = 0, PV_DIR_SEND = 1 };
@@ -132,6 +134,20 @@ struct pv_unit_cfg {
 	__u32 ctx_off;   /* PyThreadState.context */
 };
 
+/* PV_EV_UNIT_COPY: PyContext_CopyCurrent returned child while parent was current on thread
+ * tid. asyncio copies the context for every task it creates, and anyio and asyncio.to_thread
+ * for each call they hand to a worker thread, so a copy's I/O belongs to the parent's request. */
+struct pv_unit_copy_event {
+	__u32 type;      /* PV_EV_UNIT_COPY */
+	__u32 tgid;
+	__u32 tid;
+	__u32 pad;
+	__u64 ts_ns;
+	__u64 parent;    /* the Context current in the copying thread */
+	__u64 child;     /* the new Context */
+};
+_Static_assert(sizeof(struct pv_unit_copy_event) == 40, "pv_unit_copy_event layout");
+
 /* Load-time settings, filled through skel->rodata before load. */
 struct pv_config {
 	__u32 capture_len;              /* bytes to copy per I/O, <= PV_CAPTURE_MAX */
@@ -154,6 +170,7 @@ struct pv_counters {
 	__u64 truncated;       /* I/Os longer than the capture (normal for bodies; informative) */
 	__u64 unreadable;      /* I/Os whose user buffer could not be read */
 	__u64 no_syscall;      /* I/Os not made by a syscall whose buffers we know (none copied) */
+	__u64 unit_copies_lost; /* Context copies the ring had no room for: their work is untied */
 };
 
 #endif

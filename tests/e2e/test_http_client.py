@@ -20,7 +20,6 @@ import pytest
 
 from conftest import APPS, PY, free_port, routes_by_key, wait_port, wait_unix
 
-EVENT_LOOP = "unavailable: requests overlap on one thread"
 
 
 class Upstream:
@@ -201,7 +200,8 @@ def run_aio_caller(up, watch_factory, path, requests, clients):
         proc.wait()
 
 
-def test_asyncio_aiohttp_16_in_flight_counts_exact_attribution_null(upstream_factory, watch_factory):
+def test_asyncio_aiohttp_16_in_flight_counts_and_calls_per_request_exact(upstream_factory, watch_factory):
+    # the 16 calls run in asyncio.gather's sub-tasks: tied to the request through their Context copies
     up = upstream_factory()
     requests = 12
     seen, served, snap = run_aio_caller(up, watch_factory, "/fanout/16", requests, clients=4)
@@ -211,8 +211,9 @@ def test_asyncio_aiohttp_16_in_flight_counts_exact_attribution_null(upstream_fac
     assert_peer_equals_upstream(entry, served, "aiohttp")
     route = routes_by_key(svc)[("GET", "/fanout/{id}")]
     assert route["requests"] == requests
-    assert route["http_calls_per_request"] is None, route
-    assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]
+    assert route["http_calls_per_request"] == 16, route
+    assert svc["http_attribution"] == "per-task", svc["http_attribution"]
+    assert svc["http_calls_untied"] == 0, (svc["http_calls_untied"], svc["untied_why"])
     assert_no_paths(snap)
 
 

@@ -23,7 +23,7 @@ from test_db import (LIST_USERS, ORDERS_OF_USER, SYNTAX_ERROR, TLS_LOOP, USER_BY
 from test_db import db_app  # noqa: F401 (fixture)
 from test_db import drive as drive_db
 from test_http import assert_matches_truth
-from test_http_client import (EVENT_LOOP, assert_no_paths, assert_peer_equals_upstream, peer_of,
+from test_http_client import (assert_no_paths, assert_peer_equals_upstream, peer_of,
                               upstream_factory)  # noqa: F401 (fixture)
 from test_http_client import drive as drive_calls
 
@@ -250,8 +250,9 @@ def test_aiohttp_16_in_flight_to_an_https_upstream(upstream_factory, watch_facto
     assert entry.get("tls") is True, entry
     route = routes_by_key(svc)[("GET", "/fanout/{id}")]
     assert route["requests"] == requests
-    assert route["http_calls_per_request"] is None, route  # an event loop: attribution is null
-    assert svc["http_attribution"].startswith(EVENT_LOOP), svc["http_attribution"]
+    assert route["http_calls_per_request"] == 16, route  # gather's sub-tasks, tied by their Context copies
+    assert svc["http_attribution"] == "per-task", svc["http_attribution"]
+    assert svc["http_calls_untied"] == 0, (svc["http_calls_untied"], svc["untied_why"])
     # The 16 pooled connections opened before attach expire after aiohttp's 15 s keep-alive when
     # attaching is slow (a QEMU guest): then they only close while watched, and new ones serve.
     assert_tls_read(svc, libs, "aiohttp", idle_at_most=16)

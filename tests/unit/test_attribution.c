@@ -36,3 +36,65 @@ UNIT_TEST(attr_sweep_frees_quiet_threads_that_exited)
 	CHECK(calls_taken(a, 3) == 1);
 	attr_free(a);
 }
+
+/* Worker 10 answers requests; 11 and 12 were copied from it (sub-tasks, a thread hand-off); 13
+ * was copied from another request's worker (20). */
+static bool fake_descends(void *ctx, uint32_t worker, uint32_t ancestor)
+{
+	(void)ctx;
+	return ancestor == 10 ? worker == 11 || worker == 12 : ancestor == 20 && worker == 13;
+}
+
+UNIT_TEST(attr_take_includes_calls_of_workers_copied_from_the_responder)
+{
+	struct attribution *a = attr_new();
+	struct http_txn tx = { .start_ns = 100, .end_ns = 1000, .tid = 1, .resp_tid = 10 };
+	struct request_calls out;
+	uint64_t db, http;
+
+	CHECK(a != NULL);
+	if (!a)
+		return;
+	attr_set_lineage(a, fake_descends, NULL);
+	attr_db_call(a, 10, 150, &q);   /* the request's own task */
+	attr_db_call(a, 11, 200, &q);   /* its sub-tasks */
+	attr_db_call(a, 11, 300, &q);
+	attr_http_call(a, 12, 400);
+	attr_db_call(a, 13, 500, &q);   /* another request's */
+	attr_db_call(a, 11, 1500, &q);  /* after the response: a later request's, or nobody's */
+	CHECK(attr_take(a, &tx, &out));
+	CHECK(out.calls == 3);
+	CHECK(out.http_calls == 1);
+	CHECK(out.ntop == 1 && out.top[0].count == 3);
+	tx.resp_tid = 20;
+	CHECK(attr_take(a, &tx, &out) && out.calls == 1 && out.http_calls == 0);
+	attr_untied(a, &db, &http);
+	CHECK(db == 0 && http == 0);
+	attr_free(a);
+}
+
+static bool tid_1_and_3_alive(uint32_t tid)
+{
+	return tid == 1 || tid == 3;
+}
+
+UNIT_TEST(attr_counts_calls_no_request_took_as_untied)
+{
+	struct attribution *a = attr_new();
+	struct http_txn tx = { .start_ns = 100, .end_ns = 1000, .tid = 1 };
+	struct request_calls out;
+	uint64_t db, http;
+
+	CHECK(a != NULL);
+	if (!a)
+		return;
+	attr_db_call(a, 1, 50, &q);     /* before the request on the thread that answers it */
+	attr_http_call(a, 2, 300);      /* on a thread no request runs on, which exited */
+	attr_db_call(a, 3, 300, &q);    /* alive: still pending, not counted */
+	CHECK(attr_take(a, &tx, &out) && out.calls == 0);
+	attr_sweep(a, 500, tid_1_and_3_alive);
+	attr_untied(a, &db, &http);
+	CHECK(db == 1);
+	CHECK(http == 1);
+	attr_free(a);
+}

@@ -84,6 +84,11 @@ static enum tls_sock_state tls_sock_state(void *ctx, uint64_t sk, uint64_t *id)
 	return s == 0 ? TLS_SOCK_GONE : s == 1 ? TLS_SOCK_PLAIN : TLS_SOCK_OTHER;
 }
 
+static bool unit_descends(void *units, uint32_t worker, uint32_t ancestor)
+{
+	return units_descends(units, worker, ancestor);
+}
+
 static uint32_t io_worker(void *ctx, const struct pv_data_event *e)
 {
 	return units_worker(((struct agent *)ctx)->units, e);
@@ -108,9 +113,13 @@ static void add_process_probes(struct agent *a, int pid, int service)
 		struct service *s = &a->services[service];
 		enum py_unit_kind kind = units_add_pid(a->units, pid, &why);
 
+		if (s->attr)
+			attr_set_lineage(s->attr, unit_descends, a->units);
+
 		if ((int)kind > s->units_kind)
 			s->units_kind = kind;
-		if (kind == PY_UNITS_THREAD && (strstr(why, "event loop") || strstr(why, "uvloop")))
+		/* an event loop we cannot follow, or can follow only in part: why */
+		if (kind == PY_UNITS_THREAD ? strstr(why, "event loop") || strstr(why, "uvloop") : why[0] != 0)
 			snprintf(s->units_why, sizeof(s->units_why), "%s", why);
 	}
 	if (a->tls) {
@@ -163,6 +172,10 @@ static int handle_record(void *ctx, void *data, size_t size)
 		    d->service < (unsigned)a->nservices && a->tls_bind &&
 		    (d = chunks_add(a->chunks, d, &a->lost_chunks)))
 			tls_bind_plain(a->tls_bind, d);
+		break;
+	case PV_EV_UNIT_COPY:
+		if (size >= sizeof(struct pv_unit_copy_event))
+			units_copy(a->units, data);
 		break;
 	case PV_EV_CLOSE:
 		if (size >= sizeof(*c))
@@ -585,7 +598,8 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			      sizeof(a->sqlite_err)))
 		a->sqlite = NULL;
 	open_tls(a);
-	a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits);
+	a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits,
+			     a->skel->progs.unit_copy_exit);
 	agent_refresh_probes(a);
 	a->conns = conns_new(a->services, a->nservices, &(struct conns_ops){
 		.capture = set_socket_capture, .tls_capture = set_tls_capture, .tls_covers = tls_covers,

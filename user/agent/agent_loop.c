@@ -174,7 +174,7 @@ int agent_run(struct agent *a, const struct agent_loop *loop)
 					attr_sweep(a->services[i].attr, now > IDLE_UNIT_NS ? now - IDLE_UNIT_NS : 0,
 						   alive_unless_task);
 				}
-			units_sweep(a->units, now > IDLE_UNIT_NS ? now - IDLE_UNIT_NS : 0);
+			units_sweep(a->units, now);
 			agent_refresh_probes(a);
 			if (take_snapshot(a, loop, false))
 				done = true;

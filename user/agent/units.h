@@ -12,11 +12,14 @@
 #include "pyunits.h"
 
 #define UNIT_WORKER_BASE 0x80000000u /* worker ids from here on name a Context, not a thread */
+#define UNIT_LINEAGE 8               /* ancestors remembered per Context (a task's sub-sub-tasks) */
 
 struct units;
+struct bpf_program;
 
-/* map_fd: the socket object's py_units map; bits: its unit_bits. NULL on out of memory. */
-struct units *units_new(int map_fd, __u64 *bits);
+/* map_fd: the socket object's py_units map; bits: its unit_bits; copy_prog: the uretprobe
+ * program for PyContext_CopyCurrent (NULL: copies are not followed). NULL on out of memory. */
+struct units *units_new(int map_fd, __u64 *bits, struct bpf_program *copy_prog);
 void units_free(struct units *u);
 /* Look at pid (of service) once, then again every 30 s while it runs no event loop (asyncio may
  * be imported late). The kind it found, for the service's attribution method. */
@@ -24,6 +27,12 @@ enum py_unit_kind units_add_pid(struct units *u, int pid, const char **why);
 /* Who made this I/O, for attribution: a worker id for its Context, else its thread id. */
 uint32_t units_worker(struct units *u, const struct pv_data_event *e);
 static inline bool units_is_context(uint32_t worker) { return worker >= UNIT_WORKER_BASE; }
-/* Forget Contexts unseen since older_than_ns (their tasks ended) and processes that exited. */
-void units_sweep(struct units *u, uint64_t older_than_ns);
+/* A Context was copied (a task created, a call handed to a thread): the copy is a new worker
+ * that descends from the Context it was copied from, and from that one's ancestors. */
+void units_copy(struct units *u, const struct pv_unit_copy_event *e);
+/* Was worker's Context copied, directly or through others, from ancestor's? */
+bool units_descends(const struct units *u, uint32_t worker, uint32_t ancestor);
+/* Forget Contexts quiet for a while (their tasks ended) and processes that exited; all when
+ * now is UINT64_MAX. */
+void units_sweep(struct units *u, uint64_t now);
 #endif

@@ -238,6 +238,26 @@ static void json_str_or_null(FILE *f, const char *str)
 		fputs("null", f);
 }
 
+/* Calls no request took, and why: a request's figures leave them out. */
+static void json_untied(FILE *f, struct agent *a, const struct service *s)
+{
+	uint64_t db = 0, http = 0, lost = agent_counters(a)->unit_copies_lost;
+
+	if (s->attr)
+		attr_untied(s->attr, &db, &http);
+	fprintf(f, ", \"db_calls_untied\": %llu, \"http_calls_untied\": %llu, \"untied_why\": ",
+		(unsigned long long)db, (unsigned long long)http);
+	if (!db && !http && !lost)
+		fputs("null", f);
+	else if (s->units_kind == PY_UNITS_THREAD)
+		json_str(f, "made on a thread outside its requests (between requests, or a thread no request runs on)");
+	else
+		fprintf(f, "\"made outside every request's task and the tasks and threads it handed work to "
+			"(a background task, work handed on without a copy of its context, or before attach)%s%s%s\"",
+			lost ? "; copies of contexts lost (ring buffer full)" : "", s->units_why[0] ? "; " : "",
+			s->units_why);
+}
+
 static void json_service(FILE *f, struct agent *a, struct service *s)
 {
 	struct attributed attributed;
@@ -291,6 +311,7 @@ static void json_service(FILE *f, struct agent *a, struct service *s)
 	json_str(f, attr_event_loop(s->attr) ? loop_why :
 		 blind_spots_hide_http_calls(blind) ? "unavailable: client connections that may carry "
 		 "HTTP calls could not be read (see blind_spots)" : pyunits_method(s->units_kind));
+	json_untied(f, a, s);
 	fputs(", \"blind_spots\": ", f);
 	blind_spots_json(blind, f);
 	json_tls(f, a, s, pids, n);

@@ -92,6 +92,14 @@ int pyunits_inspect(int pid, struct py_units *u)
 				 "glibc 2.27+ on x86_64?", r == -EPROTO ? "a thread's slot points elsewhere" : strerror(-r));
 		r = 0;
 	}
+	if (!u->why[0] && u->kind == PY_UNITS_TASK) { /* a task's copies tie its sub-tasks to it */
+		const char *name = "PyContext_CopyCurrent";
+		char err[160];
+
+		snprintf(u->lib, sizeof(u->lib), "%s", p.pi.open_path);
+		if (pyelf_func_offsets(u->lib, &name, 1, &u->copy_off, err, sizeof(err)) != 1)
+			u->copy_off = 0;
+	}
 	if (u->why[0] && u->kind != PY_UNITS_THREAD) {
 		char why[sizeof(u->why)];
 

@@ -19,6 +19,8 @@ struct py_units {
 	uint32_t tss_off;    /* thread pointer + tss_off holds the thread's PyThreadState * */
 	uint32_t ctx_off;    /* PyThreadState.context */
 	int threads_checked; /* thread states whose slot was found to point back at them */
+	char lib[4160];      /* PY_UNITS_TASK: the interpreter file, as reachable from here */
+	uint64_t copy_off;   /* its PyContext_CopyCurrent (a file offset, for a uretprobe); 0 if none */
 	char why[200];       /* PY_UNITS_THREAD: why (no event loop, or the check that failed) */
 };
 

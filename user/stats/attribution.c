@@ -18,11 +18,16 @@ struct thread_calls {
 	uint64_t last_start, last_end;  /* previous request on this thread */
 	uint64_t last_ns;
 	struct thread_calls *next;
+	struct thread_calls *pnext, **pprev; /* in the list of workers holding calls, while n > 0 */
 };
 
 struct attribution {
 	struct thread_calls *buckets[THREAD_BUCKETS];
+	struct thread_calls *pending;        /* workers holding calls */
 	bool event_loop;
+	bool (*descends)(void *ctx, uint32_t worker, uint32_t ancestor);
+	void *descends_ctx;
+	uint64_t untied_db, untied_http;
 };
 
 struct attribution *attr_new(void)
@@ -52,6 +57,39 @@ static struct thread_calls *thread_of(struct attribution *a, uint32_t tid, bool 
 	return t;
 }
 
+void attr_set_lineage(struct attribution *a, bool (*descends)(void *ctx, uint32_t worker, uint32_t ancestor),
+		      void *ctx)
+{
+	a->descends = descends;
+	a->descends_ctx = ctx;
+}
+
+static void untie(struct attribution *a, const struct pending_call *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].q)
+			a->untied_db++;
+		else
+			a->untied_http++;
+}
+
+/* Keep t in the pending list exactly while it holds calls. */
+static void set_count(struct attribution *a, struct thread_calls *t, unsigned n)
+{
+	if (n && !t->n) {
+		t->pnext = a->pending;
+		if (a->pending)
+			a->pending->pprev = &t->pnext;
+		t->pprev = &a->pending;
+		a->pending = t;
+	} else if (!n && t->n) {
+		*t->pprev = t->pnext;
+		if (t->pnext)
+			t->pnext->pprev = t->pprev;
+	}
+	t->n = n;
+}
+
 static void add_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q)
 {
 	struct thread_calls *t = thread_of(a, tid, true);
@@ -60,6 +98,7 @@ static void add_call(struct attribution *a, uint32_t tid, uint64_t start_ns, str
 		return;
 	t->last_ns = start_ns;
 	if (t->n == MAX_PENDING) { /* nobody consumes this thread's calls: keep the newest */
+		untie(a, t->v, MAX_PENDING / 2);
 		memmove(t->v, t->v + MAX_PENDING / 2, sizeof(*t->v) * (MAX_PENDING / 2));
 		t->n = MAX_PENDING / 2;
 	}
@@ -72,7 +111,8 @@ static void add_call(struct attribution *a, uint32_t tid, uint64_t start_ns, str
 		t->v = v;
 		t->cap = cap;
 	}
-	t->v[t->n++] = (struct pending_call){ start_ns, q };
+	t->v[t->n] = (struct pending_call){ start_ns, q };
+	set_count(a, t, t->n + 1);
 }
 
 void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q)
@@ -113,12 +153,43 @@ static void rank_statements(struct query_stats **qs, unsigned n, struct request_
 	}
 }
 
+/* Move t's calls made within tx into mine/out; later ones stay (a later request's), earlier
+ * ones belong to no request (made between requests, or by a task that ended). */
+static unsigned take_calls(struct attribution *a, struct thread_calls *t, const struct http_txn *tx,
+			   struct query_stats **mine, unsigned n, struct request_calls *out)
+{
+	unsigned keep = 0;
+
+	for (unsigned i = 0; i < t->n; i++) {
+		if (t->v[i].start_ns > tx->end_ns)
+			t->v[keep++] = t->v[i];
+		else if (t->v[i].start_ns < tx->start_ns)
+			untie(a, &t->v[i], 1);
+		else if (!t->v[i].q)
+			out->http_calls++;
+		else if (mine)
+			mine[n++] = t->v[i].q;
+	}
+	set_count(a, t, keep);
+	return n;
+}
+
+static unsigned pending_calls(const struct attribution *a)
+{
+	unsigned n = 0;
+
+	for (const struct thread_calls *p = a->pending; p; p = p->pnext)
+		n += p->n;
+	return n;
+}
+
 bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_calls *out)
 {
 	/* the worker that answered ran the handler; on an event loop it is not the one that read */
-	struct thread_calls *t = thread_of(a, tx->resp_tid ? tx->resp_tid : tx->tid, true);
+	uint32_t resp = tx->resp_tid ? tx->resp_tid : tx->tid;
+	struct thread_calls *t = thread_of(a, resp, true);
 	struct query_stats **mine;
-	unsigned keep = 0, n = 0;
+	unsigned n;
 
 	memset(out, 0, sizeof(*out));
 	if (!t)
@@ -130,22 +201,25 @@ bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_
 	t->last_start = tx->start_ns;
 	t->last_end = tx->end_ns;
 	t->last_ns = tx->end_ns;
-	mine = malloc(sizeof(*mine) * (t->n + 1));
-	for (unsigned i = 0; i < t->n; i++) {
-		if (t->v[i].start_ns > tx->end_ns) {
-			t->v[keep++] = t->v[i];  /* a later request's */
-		} else if (t->v[i].start_ns >= tx->start_ns && !t->v[i].q) {
-			out->http_calls++;
-		} else if (t->v[i].start_ns >= tx->start_ns && mine) {
-			mine[n++] = t->v[i].q;
-		}
+	mine = malloc(sizeof(*mine) * (pending_calls(a) + 1));
+	n = take_calls(a, t, tx, mine, 0, out);
+	/* and those of the tasks and threads its worker handed work to */
+	for (struct thread_calls *p = a->descends ? a->pending : NULL, *next; p; p = next) {
+		next = p->pnext;
+		if (p != t && a->descends(a->descends_ctx, p->tid, resp))
+			n = take_calls(a, p, tx, mine, n, out);
 	}
-	t->n = keep;
 	out->calls = n;
 	if (mine && n)
 		rank_statements(mine, n, out);
 	free(mine);
 	return !a->event_loop;
+}
+
+void attr_untied(const struct attribution *a, uint64_t *db, uint64_t *http)
+{
+	*db = a->untied_db;
+	*http = a->untied_http;
 }
 
 bool attr_event_loop(const struct attribution *a)
@@ -161,6 +235,8 @@ void attr_sweep(struct attribution *a, uint64_t older_than_ns, bool (*alive)(uin
 
 			if (t->last_ns < older_than_ns && (!alive || !alive(t->tid))) {
 				*pp = t->next;
+				untie(a, t->v, t->n);
+				set_count(a, t, 0);
 				free(t->v);
 				free(t);
 			} else {

@@ -22,6 +22,10 @@ struct request_calls {
 
 struct attribution *attr_new(void);
 void attr_free(struct attribution *a);
+/* Workers (tasks) that do work for another: a request answered by worker R also takes the calls
+ * of every worker descends(ctx, w, R) says was copied from R (its sub-tasks, its thread hand-offs). */
+void attr_set_lineage(struct attribution *a, bool (*descends)(void *ctx, uint32_t worker, uint32_t ancestor),
+		      void *ctx);
 /* A db call finished: remember it on its thread until that thread's request completes. */
 void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q);
 /* An outbound HTTP call began at start_ns (its request's first byte written) on thread tid. */
@@ -29,6 +33,9 @@ void attr_http_call(struct attribution *a, uint32_t tid, uint64_t start_ns);
 /* A request completed: take the calls that belong to it. false when attribution is off. */
 bool attr_take(struct attribution *a, const struct http_txn *t, struct request_calls *out);
 bool attr_event_loop(const struct attribution *a);   /* requests were seen overlapping on a thread */
+/* Calls no request took, since the start: made between requests, by a task or thread that no
+ * request's worker handed work to, or held too long. */
+void attr_untied(const struct attribution *a, uint64_t *db, uint64_t *http);
 /* Forget threads quiet since before older_than_ns that alive(tid) says are gone (all of
  * them when alive is NULL): an exited worker's threads, whose tids no request completes on. */
 void attr_sweep(struct attribution *a, uint64_t older_than_ns, bool (*alive)(uint32_t tid));
