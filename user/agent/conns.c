@@ -310,7 +310,7 @@ static bool hold(struct conn *c, uint32_t n)
 }
 
 /* List a connection we cannot parse as a blind spot of its service (once). Client ones may
- * hide database calls, except plain outgoing HTTP. */
+ * hide database calls, except plain outgoing HTTP and socketpairs. */
 static void blind(struct conn *c, const char *protocol, const char *why)
 {
 	char guess[32];
@@ -319,12 +319,17 @@ static void blind(struct conn *c, const char *protocol, const char *why)
 	if (c->blind)
 		return;
 	c->blind = true;
+	/* a unix socket with no name at either end is a socketpair (asyncio's self-pipe, which a
+	 * worker thread writes to wake the loop): it reaches no server, so it hides no calls */
+	if (!protocol[0] && !strcmp(c->peer, "unix:(unnamed)"))
+		protocol = "socketpair";
 	if (!protocol[0]) {
 		snprintf(guess, sizeof(guess), "%s", c->spoke_first ? port_guess(c->rport) : "unknown");
 		protocol = guess;
 	}
 	blind_spots_add(&c->svc->blind, !c->spoke_first, c->spoke_first ? c->peer : c->local,
-			c->spoke_first ? c->local : c->peer, protocol, why, c->spoke_first && !http_out);
+			c->spoke_first ? c->local : c->peer, protocol, why,
+			c->spoke_first && !http_out && strcmp(protocol, "socketpair"));
 }
 
 /* Nothing more to parse on this connection: the kernel side skips it from now on. */
