@@ -132,6 +132,11 @@ struct pv_proc_info {
 struct pv_unit_cfg {
 	__u32 tss_off;   /* fsbase + tss_off: glibc's pthread_getspecific slot of autoTSSkey */
 	__u32 ctx_off;   /* PyThreadState.context */
+	__u32 entered_off; /* PyContext.ctx_entered, or 0: a Context current without being entered
+	                    * is a thread's own (made on first use), not a task's or a hand-off's:
+	                    * asyncio enters a task's Context for each step. Greenlets set theirs
+	                    * without entering it, so gevent processes do not check. */
+	__u32 pad;
 };
 
 /* PV_EV_UNIT_COPY: PyContext_CopyCurrent returned child while parent was current on thread

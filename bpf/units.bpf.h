@@ -13,7 +13,8 @@ struct {
 	__type(value, struct pv_unit_cfg);
 } py_units SEC(".maps");
 
-/* The current Context of the calling thread, or 0 (no entry, no thread state, unreadable). */
+/* The current Context of the calling thread, or 0 (no entry, no thread state, unreadable, or
+ * one that was not entered). */
 static __always_inline __u64 py_unit(__u32 tgid)
 {
 #if defined(__TARGET_ARCH_x86)
@@ -28,8 +29,14 @@ static __always_inline __u64 py_unit(__u32 tgid)
 	 * thread's PyThreadState under the interpreter's autoTSSkey */
 	if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)(BPF_CORE_READ(task, thread.fsbase) + u->tss_off)) || !tstate)
 		return 0;
-	if (bpf_probe_read_user(&ctx, sizeof(ctx), (void *)(tstate + u->ctx_off)))
+	if (bpf_probe_read_user(&ctx, sizeof(ctx), (void *)(tstate + u->ctx_off)) || !ctx)
 		return 0;
+	if (u->entered_off) {
+		int entered = 0;
+
+		if (bpf_probe_read_user(&entered, sizeof(entered), (void *)(ctx + u->entered_off)) || !entered)
+			return 0; /* the thread's own Context: its I/O is the thread's */
+	}
 	return ctx;
 #else
 	return 0; /* userspace publishes no entries off x86_64 */

@@ -39,10 +39,13 @@ UNIT_TEST(attr_sweep_frees_quiet_threads_that_exited)
 
 /* Worker 10 answers requests; 11 and 12 were copied from it (sub-tasks, a thread hand-off); 13
  * was copied from another request's worker (20). */
-static bool fake_descends(void *ctx, uint32_t worker, uint32_t ancestor)
+static enum attr_kin fake_kin(void *ctx, uint32_t worker, uint32_t r)
 {
 	(void)ctx;
-	return ancestor == 10 ? worker == 11 || worker == 12 : ancestor == 20 && worker == 13;
+	if (worker < 10)
+		return ATTR_KIN_LONE;
+	return (r == 10 && (worker == 11 || worker == 12)) || (r == 20 && worker == 13) ? ATTR_KIN_COPY
+											   : ATTR_KIN_NONE;
 }
 
 UNIT_TEST(attr_take_includes_calls_of_workers_copied_from_the_responder)
@@ -55,21 +58,25 @@ UNIT_TEST(attr_take_includes_calls_of_workers_copied_from_the_responder)
 	CHECK(a != NULL);
 	if (!a)
 		return;
-	attr_set_lineage(a, fake_descends, NULL);
+	attr_set_lineage(a, fake_kin, NULL);
 	attr_db_call(a, 10, 150, &q);   /* the request's own task */
 	attr_db_call(a, 11, 200, &q);   /* its sub-tasks */
 	attr_db_call(a, 11, 300, &q);
 	attr_http_call(a, 12, 400);
 	attr_db_call(a, 13, 500, &q);   /* another request's */
 	attr_db_call(a, 11, 1500, &q);  /* after the response: a later request's, or nobody's */
+	attr_db_call(a, 5, 600, &q);    /* a pool thread no task handed work to (run_in_executor) */
+	attr_db_call(a, 5, 1600, &q);   /* ... after this request: left for a later one */
 	CHECK(attr_take(a, &tx, &out));
 	CHECK(out.calls == 3);
 	CHECK(out.http_calls == 1);
 	CHECK(out.ntop == 1 && out.top[0].count == 3);
+	attr_untied(a, &db, &http);
+	CHECK(db == 1 && http == 0);
 	tx.resp_tid = 20;
 	CHECK(attr_take(a, &tx, &out) && out.calls == 1 && out.http_calls == 0);
 	attr_untied(a, &db, &http);
-	CHECK(db == 0 && http == 0);
+	CHECK(db == 1 && http == 0);
 	attr_free(a);
 }
 

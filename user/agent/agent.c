@@ -84,11 +84,6 @@ static enum tls_sock_state tls_sock_state(void *ctx, uint64_t sk, uint64_t *id)
 	return s == 0 ? TLS_SOCK_GONE : s == 1 ? TLS_SOCK_PLAIN : TLS_SOCK_OTHER;
 }
 
-static bool unit_descends(void *units, uint32_t worker, uint32_t ancestor)
-{
-	return units_descends(units, worker, ancestor);
-}
-
 static uint32_t io_worker(void *ctx, const struct pv_data_event *e)
 {
 	return units_worker(((struct agent *)ctx)->units, e);
@@ -114,7 +109,7 @@ static void add_process_probes(struct agent *a, int pid, int service)
 		enum py_unit_kind kind = units_add_pid(a->units, pid, &why);
 
 		if (s->attr)
-			attr_set_lineage(s->attr, unit_descends, a->units);
+			attr_set_lineage(s->attr, units_kin, a->units);
 
 		if ((int)kind > s->units_kind)
 			s->units_kind = kind;

@@ -98,7 +98,7 @@ static struct unit_proc *proc_of(struct units *u, int pid)
 /* The bit first, as for the tracked map: an I/O must never find the entry without its bit. */
 static void publish(struct units *u, int pid, const struct py_units *pu)
 {
-	struct pv_unit_cfg cfg = { .tss_off = pu->tss_off, .ctx_off = pu->ctx_off };
+	struct pv_unit_cfg cfg = { .tss_off = pu->tss_off, .ctx_off = pu->ctx_off, .entered_off = pu->entered_off };
 	__u32 key = (__u32)pid;
 
 	if (pu->kind == PY_UNITS_THREAD) {
@@ -254,16 +254,24 @@ void units_copy(struct units *u, const struct pv_unit_copy_event *e)
 		c->anc[c->nanc++] = p->anc[i];
 }
 
-bool units_descends(const struct units *u, uint32_t worker, uint32_t ancestor)
+enum attr_kin units_kin(void *units, uint32_t worker, uint32_t r)
 {
+	struct units *u = units;
 	const struct ctx_entry *c;
 
-	if (!u || !units_is_context(worker) || !units_is_context(ancestor) || !(c = by_id(u, worker)))
-		return false;
+	if (!units_is_context(worker))
+		return ATTR_KIN_LONE;
+	if (!(c = by_id(u, worker)))
+		return ATTR_KIN_NONE;
 	for (unsigned i = 0; i < c->nanc; i++)
-		if (c->anc[i] == ancestor)
-			return true;
-	return false;
+		if (c->anc[i] == r)
+			return ATTR_KIN_COPY;
+	/* asyncio copies a Context for every task: one that is nobody's copy is a thread's own
+	 * (greenlets' are never copies, and each answers its own requests) */
+	for (int i = 0; !c->nanc && i < u->nprocs; i++)
+		if (u->procs[i].pid == (int)c->tgid)
+			return u->procs[i].kind == PY_UNITS_TASK ? ATTR_KIN_LONE : ATTR_KIN_NONE;
+	return ATTR_KIN_NONE;
 }
 
 void units_sweep(struct units *u, uint64_t now)

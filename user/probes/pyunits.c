@@ -10,6 +10,8 @@
 #define GLIBC_SPECIFIC_1STBLOCK 0x310
 #define GLIBC_SPECIFIC_KEYS 32
 #define THREADS_MAX 4096
+/* PyContext: PyObject_HEAD, ctx_prev, ctx_vars, ctx_weakreflist, int ctx_entered (3.7-3.13) */
+#define PYCONTEXT_ENTERED 40
 
 /* Offsets per minor version: Py_tss_t autoTSSkey in _PyRuntime (gilstate.autoTSSkey before
  * 3.12), PyThreadState.thread_id and .context. From offsetof() against each version's headers
@@ -65,10 +67,11 @@ int pyunits_inspect(int pid, struct py_units *u)
 	if (!pyobj_module(&p, "gevent", &mod))
 		u->kind = PY_UNITS_GREENLET;
 	else if (!pyobj_module(&p, "uvloop", &mod))
-		/* its transports queue a task's writes and send them after the task yields, so the
-		 * socket I/O happens outside every task */
-		snprintf(u->why, sizeof(u->why), "uvloop sends a task's writes after the task yields, outside "
-			 "it, so its calls cannot be tied to requests (uvicorn --loop asyncio can be)");
+		/* its loop makes every socket call itself, after the task that asked yielded: reads,
+		 * responses and queries alike carry the loop's Context, never a task's */
+		snprintf(u->why, sizeof(u->why), "uvloop makes every socket call (requests, responses and "
+			 "queries) from its loop, outside the task that asked, so calls cannot be tied to "
+			 "requests (uvicorn --loop asyncio can be)");
 	else if (!pyobj_module(&p, "asyncio", &mod))
 		u->kind = PY_UNITS_TASK;
 	else
@@ -86,6 +89,7 @@ int pyunits_inspect(int pid, struct py_units *u)
 	} else {
 		u->tss_off = GLIBC_SPECIFIC_1STBLOCK + (uint32_t)tss[1] * 16 + 8;
 		u->ctx_off = (uint32_t)layouts[i].context;
+		u->entered_off = u->kind == PY_UNITS_TASK ? PYCONTEXT_ENTERED : 0;
 		r = check_threads(&p, p.pi.elf.layout->threads_head, layouts[i].thread_id, u);
 		if (r)
 			snprintf(u->why, sizeof(u->why), "thread states not found where glibc keeps them (%s): not "

@@ -18,6 +18,7 @@ struct py_units {
 	enum py_unit_kind kind;
 	uint32_t tss_off;    /* thread pointer + tss_off holds the thread's PyThreadState * */
 	uint32_t ctx_off;    /* PyThreadState.context */
+	uint32_t entered_off; /* PY_UNITS_TASK: PyContext.ctx_entered (else 0: not checked) */
 	int threads_checked; /* thread states whose slot was found to point back at them */
 	char lib[4160];      /* PY_UNITS_TASK: the interpreter file, as reachable from here */
 	uint64_t copy_off;   /* its PyContext_CopyCurrent (a file offset, for a uretprobe); 0 if none */

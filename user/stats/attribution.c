@@ -16,6 +16,7 @@ struct thread_calls {
 	struct pending_call *v;
 	unsigned n, cap;
 	uint64_t last_start, last_end;  /* previous request on this thread */
+	bool answered;                  /* it answered a request once */
 	uint64_t last_ns;
 	struct thread_calls *next;
 	struct thread_calls *pnext, **pprev; /* in the list of workers holding calls, while n > 0 */
@@ -25,8 +26,8 @@ struct attribution {
 	struct thread_calls *buckets[THREAD_BUCKETS];
 	struct thread_calls *pending;        /* workers holding calls */
 	bool event_loop;
-	bool (*descends)(void *ctx, uint32_t worker, uint32_t ancestor);
-	void *descends_ctx;
+	enum attr_kin (*kin)(void *ctx, uint32_t worker, uint32_t r);
+	void *kin_ctx;
 	uint64_t untied_db, untied_http;
 };
 
@@ -57,11 +58,11 @@ static struct thread_calls *thread_of(struct attribution *a, uint32_t tid, bool 
 	return t;
 }
 
-void attr_set_lineage(struct attribution *a, bool (*descends)(void *ctx, uint32_t worker, uint32_t ancestor),
+void attr_set_lineage(struct attribution *a, enum attr_kin (*kin)(void *ctx, uint32_t worker, uint32_t r),
 		      void *ctx)
 {
-	a->descends = descends;
-	a->descends_ctx = ctx;
+	a->kin = kin;
+	a->kin_ctx = ctx;
 }
 
 static void untie(struct attribution *a, const struct pending_call *v, unsigned n)
@@ -174,6 +175,19 @@ static unsigned take_calls(struct attribution *a, struct thread_calls *t, const 
 	return n;
 }
 
+/* A thread's calls made while a task served tx, which no task handed it: nobody's. */
+static void untie_within(struct attribution *a, struct thread_calls *t, const struct http_txn *tx)
+{
+	unsigned keep = 0;
+
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->v[i].start_ns >= tx->start_ns && t->v[i].start_ns <= tx->end_ns)
+			untie(a, &t->v[i], 1);
+		else
+			t->v[keep++] = t->v[i];
+	set_count(a, t, keep);
+}
+
 static unsigned pending_calls(const struct attribution *a)
 {
 	unsigned n = 0;
@@ -190,6 +204,7 @@ bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_
 	struct thread_calls *t = thread_of(a, resp, true);
 	struct query_stats **mine;
 	unsigned n;
+	bool by_task;
 
 	memset(out, 0, sizeof(*out));
 	if (!t)
@@ -201,13 +216,19 @@ bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_
 	t->last_start = tx->start_ns;
 	t->last_end = tx->end_ns;
 	t->last_ns = tx->end_ns;
+	t->answered = true;
 	mine = malloc(sizeof(*mine) * (pending_calls(a) + 1));
 	n = take_calls(a, t, tx, mine, 0, out);
 	/* and those of the tasks and threads its worker handed work to */
-	for (struct thread_calls *p = a->descends ? a->pending : NULL, *next; p; p = next) {
+	by_task = a->kin && a->kin(a->kin_ctx, resp, resp) != ATTR_KIN_LONE;
+	for (struct thread_calls *p = a->kin ? a->pending : NULL, *next; p; p = next) {
+		enum attr_kin k = p == t ? ATTR_KIN_NONE : a->kin(a->kin_ctx, p->tid, resp);
+
 		next = p->pnext;
-		if (p != t && a->descends(a->descends_ctx, p->tid, resp))
+		if (k == ATTR_KIN_COPY)
 			n = take_calls(a, p, tx, mine, n, out);
+		else if (k == ATTR_KIN_LONE && by_task && !p->answered)
+			untie_within(a, p, tx);
 	}
 	out->calls = n;
 	if (mine && n)

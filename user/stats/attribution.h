@@ -22,9 +22,18 @@ struct request_calls {
 
 struct attribution *attr_new(void);
 void attr_free(struct attribution *a);
-/* Workers (tasks) that do work for another: a request answered by worker R also takes the calls
- * of every worker descends(ctx, w, R) says was copied from R (its sub-tasks, its thread hand-offs). */
-void attr_set_lineage(struct attribution *a, bool (*descends)(void *ctx, uint32_t worker, uint32_t ancestor),
+/* How worker w is related to the worker R that answered a request. */
+enum attr_kin {
+	ATTR_KIN_NONE = 0,   /* a task not copied from R */
+	ATTR_KIN_COPY,       /* copied from R, directly or through others: its sub-task, its hand-off */
+	ATTR_KIN_LONE,       /* a plain thread, or a Context no task was copied into (an executor
+	                      * thread's own): only a request it answers itself can take its calls */
+};
+/* Workers (tasks) that do work for another: a request answered by R also takes the calls of
+ * every worker kin(ctx, w, R) calls ATTR_KIN_COPY. A lone worker that never answered a request
+ * making calls while a task served one ran work handed to it without the task's context
+ * (run_in_executor): no request can take them, so they are untied at once. */
+void attr_set_lineage(struct attribution *a, enum attr_kin (*kin)(void *ctx, uint32_t worker, uint32_t r),
 		      void *ctx);
 /* A db call finished: remember it on its thread until that thread's request completes. */
 void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q);

@@ -4,6 +4,8 @@ service makes them. Run it under uvicorn (--loop asyncio or uvloop) or hypercorn
   GET /q/{k}       k asyncpg queries in the request's own task, an await between each
   GET /gather/{k}  k asyncpg queries in k sub-tasks (asyncio.gather), each on its own connection
   GET /sync/{k}    a plain `def` endpoint: k psycopg2 queries on a thread of anyio's pool
+  GET /to_thread/{k}  the same through asyncio.to_thread (which copies the task's context)
+  GET /executor/{k}   the same through loop.run_in_executor (which does not: nothing ties them)
   GET /redis/{k}   k redis.asyncio GETs
   GET /none        nothing
 Every route answers {"calls": k}, so the test checks its own plan. Servers come from the
@@ -48,8 +50,7 @@ async def gathered(k: int):
     return {"calls": k}
 
 
-@app.get("/sync/{k}")
-def in_thread_pool(k: int):
+def pg_queries(k):
     c = getattr(local, "pg", None)
     if c is None:
         c = local.pg = psycopg2.connect(host=PG["host"], port=PG["port"], user="postgres", dbname=PG["database"])
@@ -59,6 +60,21 @@ def in_thread_pool(k: int):
             cur.execute("SELECT id FROM users WHERE id = %s", (1 + i % 100,))
             cur.fetchone()
     return {"calls": k}
+
+
+@app.get("/sync/{k}")
+def in_thread_pool(k: int):
+    return pg_queries(k)
+
+
+@app.get("/to_thread/{k}")
+async def to_thread(k: int):
+    return await asyncio.to_thread(pg_queries, k)
+
+
+@app.get("/executor/{k}")
+async def executor(k: int):
+    return await asyncio.get_running_loop().run_in_executor(None, pg_queries, k)
 
 
 @app.get("/redis/{k}")
