@@ -5,6 +5,7 @@ app's own plan and the servers' own counts (pg_stat_statements, Redis INFO comma
 the HTTP request counts exact."""
 import collections
 import concurrent.futures
+import glob
 import http.client
 import json
 import os
@@ -13,6 +14,7 @@ import subprocess
 import pytest
 
 from conftest import APPS, PY, free_port, routes_by_key, wait_port
+from test_http_client import upstream_factory  # noqa: F401 (fixture)
 from servers import need_module, postgres, redis_server  # noqa: F401 (module fixtures)
 
 CLIENTS = 16
@@ -209,3 +211,48 @@ def test_gunicorn_gevent_psycogreen_and_redis_calls_per_request_exact(postgres, 
         assert r["requests"] == PER_ROUTE and r["db_calls_per_request"] == n and r["db_calls_max"] == n, r
     assert svc["db_attribution"] == "per-greenlet", svc["db_attribution"]
     assert svc["db_calls_untied"] == 0, svc["untied_why"]
+
+
+PYENV = sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"),
+               key=lambda p: [int(x) for x in p.split("/")[-3].split(".")])
+INTERPRETERS = [PY] + [p for p in PYENV if 8 <= int(p.split("/")[-3].split(".")[1]) <= 13]
+
+
+def interpreter_id(path):
+    return "debian-3.11" if path == PY else "pyenv-" + path.split("/")[-3]
+
+
+def test_interpreters_found():
+    """The matrix below must cover CPython 3.8-3.13: say which ran, fail when one is missing."""
+    minors = sorted({int(p.split("/")[-3].split(".")[1]) for p in INTERPRETERS[1:]})
+    print("task attribution matrix:", ", ".join(interpreter_id(p) for p in INTERPRETERS))
+    assert minors == list(range(8, 14)), f"pyenv interpreters 3.8-3.13 expected under /root/.pyenv, found {minors}"
+
+
+@pytest.mark.parametrize("python", INTERPRETERS, ids=interpreter_id)
+def test_stdlib_asyncio_outbound_calls_per_request_exact(python, upstream_factory, watch_factory):
+    """asyncio.start_server tasks calling an upstream in the task, in gather's sub-tasks and from
+    a pool thread given the task's context: each call tied to its request, on every interpreter."""
+    up = upstream_factory()
+    proc, port = start_app([python, os.path.join(APPS, "asyncio_plain.py"), "PORT", str(up.port)], {})
+    try:
+        before = up.counts()
+        w = watch_factory("-p", proc.pid)
+        routes = {"/seq/3": 3, "/gather/4": 4, "/thread/2": 2, "/none": 0}
+        seen = drive(port, interleaved(list(routes), 50))
+        snap = w.stop()
+        served = up.counts() - before
+    finally:
+        proc.kill()
+        proc.wait()
+    svc = service(snap)
+    print(interpreter_id(python))
+    summary(svc)
+    assert seen == {p: 50 * k for p, k in routes.items() if k}, seen
+    assert sum(served.values()) == 50 * 9, served
+    by_prefix = {r["route"].split("/")[1]: r for r in svc["http_server"]["routes"]}
+    for prefix, n in (("seq", 3), ("gather", 4), ("thread", 2), ("none", 0)):
+        r = by_prefix[prefix]
+        assert r["requests"] == 50 and r["http_calls_per_request"] == n, (prefix, r)
+    assert svc["http_attribution"] == "per-task", svc["http_attribution"]
+    assert svc["http_calls_untied"] == 0, svc["untied_why"]

@@ -88,6 +88,9 @@ class TLSServer(ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
+    # callers open dozens of connections at once (a fan-out per request): with the default
+    # backlog of 5 their SYNs are dropped and retried seconds later
+    socketserver.TCPServer.request_queue_size = 256
     where = sys.argv[1]
     if where.startswith("unix:"):
         path = where[5:]
