@@ -13,9 +13,11 @@
    100 processes (bench_scale.py).
 8. The budget on gunicorn + PostgreSQL + Redis, paired (bench_db_service.py).
 9. Routes from the framework's table: learning and matching (bench_routes.py).
+10. Per-task attribution on FastAPI + asyncpg under uvicorn's asyncio loop (bench_async.py).
 
 BENCH_ONLY=tls runs only 5, BENCH_ONLY=alternatives only 6, BENCH_ONLY=scale only 7,
-BENCH_ONLY=dbservice only 8, BENCH_ONLY=routes only 9, replacing their sections in BENCHMARKS.md and keeping the others.
+BENCH_ONLY=dbservice only 8, BENCH_ONLY=routes only 9, BENCH_ONLY=async only 10, replacing their sections in
+BENCHMARKS.md and keeping the others.
 """
 import json
 import os
@@ -485,16 +487,19 @@ def write_benchmarks(measured, tls):
 
 def main():
     import bench_alternatives
+    import bench_async
     import bench_db_service
     import bench_routes
     import bench_scale
     only = os.environ.get("BENCH_ONLY")
-    if only in ("alternatives", "scale", "dbservice", "routes"):
+    if only in ("alternatives", "scale", "dbservice", "routes", "async"):
         if only == "alternatives":
             text = bench_alternatives.alternatives_section(bench_alternatives.alternatives_cost(),
                                                            "BENCH_ONLY=alternatives make bench")
         elif only == "routes":
             text = bench_routes.routes_section("BENCH_ONLY=routes make bench")
+        elif only == "async":
+            text = bench_async.async_section(bench_async.async_cost(), "BENCH_ONLY=async make bench")
         elif only == "dbservice":
             text = bench_db_service.db_service_section(bench_db_service.db_service_cost(),
                                                        "BENCH_ONLY=dbservice make bench")
@@ -522,6 +527,7 @@ def main():
     scale = bench_scale.scale_section("make bench")
     dbservice = bench_db_service.db_service_section(bench_db_service.db_service_cost(), "make bench")
     routes = bench_routes.routes_section("make bench")
+    asyncs = bench_async.async_section(bench_async.async_cost(), "make bench")
     tls = tls_sections(https_cost(), redis_tls_cost(), "make bench")
     med_on, med_off = statistics.median(r.rate for r in with_), statistics.median(r.rate for r in without)
     pair_ratio = statistics.median(a.rate / b.rate for a, b in zip(with_, without))
@@ -587,7 +593,7 @@ def main():
             lines.append(f"{name} during 5 pipelines: {cnt} I/Os, {ns / cnt / 1000:.1f} us per I/O.")
     ops = db_entry.get("operations", {})
     lines.append(f"pyvitals counted {ops} over the 5 pipelines (exact: {db_entry.get('exact')}).")
-    lines += ["", dbservice, routes, scale]
+    lines += ["", dbservice, routes, asyncs, scale]
     text = "\n".join(lines) + "\n"
     write_benchmarks(text, tls)
     print(text + "\n" + tls)

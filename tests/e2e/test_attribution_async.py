@@ -156,6 +156,7 @@ def test_fastapi_on_uvloop_counts_exact_and_says_why_calls_are_not_tied(postgres
         assert routes[key]["db_calls_per_request"] is None, routes[key]
     assert svc["db_attribution"].startswith("unavailable") and "uvloop" in svc["db_attribution"], \
         svc["db_attribution"]
+    assert svc["db_calls_untied"] is None  # no request takes any call: db_attribution says why
 
 
 def test_aiohttp_redis_asyncio_calls_per_request_exact(redis_server, watch_factory):

@@ -39,13 +39,12 @@ UNIT_TEST(attr_sweep_frees_quiet_threads_that_exited)
 
 /* Worker 10 answers requests; 11 and 12 were copied from it (sub-tasks, a thread hand-off); 13
  * was copied from another request's worker (20). */
-static enum attr_kin fake_kin(void *ctx, uint32_t worker, uint32_t r)
+static int fake_lineage(void *ctx, uint32_t worker, uint32_t *anc, bool *lone)
 {
 	(void)ctx;
-	if (worker < 10)
-		return ATTR_KIN_LONE;
-	return (r == 10 && (worker == 11 || worker == 12)) || (r == 20 && worker == 13) ? ATTR_KIN_COPY
-											   : ATTR_KIN_NONE;
+	*lone = worker < 10;
+	anc[0] = worker == 13 ? 20 : 10;
+	return worker >= 11 && worker <= 13;
 }
 
 UNIT_TEST(attr_take_includes_calls_of_workers_copied_from_the_responder)
@@ -58,7 +57,7 @@ UNIT_TEST(attr_take_includes_calls_of_workers_copied_from_the_responder)
 	CHECK(a != NULL);
 	if (!a)
 		return;
-	attr_set_lineage(a, fake_kin, NULL);
+	attr_set_lineage(a, fake_lineage, NULL);
 	attr_db_call(a, 10, 150, &q);   /* the request's own task */
 	attr_db_call(a, 11, 200, &q);   /* its sub-tasks */
 	attr_db_call(a, 11, 300, &q);

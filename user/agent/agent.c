@@ -109,7 +109,7 @@ static void add_process_probes(struct agent *a, int pid, int service)
 		enum py_unit_kind kind = units_add_pid(a->units, pid, &why);
 
 		if (s->attr)
-			attr_set_lineage(s->attr, units_kin, a->units);
+			attr_set_lineage(s->attr, units_lineage, a->units);
 
 		if ((int)kind > s->units_kind)
 			s->units_kind = kind;
@@ -593,8 +593,10 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			      sizeof(a->sqlite_err)))
 		a->sqlite = NULL;
 	open_tls(a);
-	a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits,
-			     a->skel->progs.unit_copy_exit);
+	/* PYVITALS_TASKS=off: requests told apart by thread only (make bench measures the difference) */
+	if (!getenv("PYVITALS_TASKS") || strcmp(getenv("PYVITALS_TASKS"), "off"))
+		a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits,
+				     a->skel->progs.unit_copy_exit);
 	agent_refresh_probes(a);
 	a->conns = conns_new(a->services, a->nservices, &(struct conns_ops){
 		.capture = set_socket_capture, .tls_capture = set_tls_capture, .tls_covers = tls_covers,

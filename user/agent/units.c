@@ -10,7 +10,8 @@
 #include "proc.h"
 #include "units.h"
 
-#define CTX_BUCKETS 4096
+#define CTX_BUCKETS 65536 /* a busy asyncio service makes thousands of Contexts a second */
+#define SWEEP_EVERY_NS 1000000000ull
 #define RECHECK_NS 30000000000ull
 /* Contexts quiet this long are forgotten: one that did I/O after a minute (a slow request's task
  * may wait on an upstream for a while; attribution keeps its calls as long), one that only
@@ -23,7 +24,7 @@ struct ctx_entry {
 	uint64_t ctx, last_ns;
 	bool io, current;               /* did I/O; still the Context at ctx (not a reused address) */
 	uint8_t nanc;
-	uint32_t anc[UNIT_LINEAGE];     /* worker ids of the Contexts it was copied from, nearest first */
+	uint32_t anc[ATTR_LINEAGE];     /* worker ids of the Contexts it was copied from, nearest first */
 	struct ctx_entry *next, *next_id; /* chains by (tgid, ctx) while current, and by id */
 };
 
@@ -42,6 +43,7 @@ struct units {
 	struct bpf_program *copy_prog;
 	struct ctx_entry *buckets[CTX_BUCKETS], *by_id[CTX_BUCKETS];
 	uint32_t next_id;
+	uint64_t next_sweep;
 	struct unit_proc *procs;
 	int nprocs, cap;
 };
@@ -250,32 +252,32 @@ void units_copy(struct units *u, const struct pv_unit_copy_event *e)
 		return;
 	c->anc[0] = p->id;
 	c->nanc = 1;
-	for (unsigned i = 0; i < p->nanc && c->nanc < UNIT_LINEAGE; i++)
+	for (unsigned i = 0; i < p->nanc && c->nanc < ATTR_LINEAGE; i++)
 		c->anc[c->nanc++] = p->anc[i];
 }
 
-enum attr_kin units_kin(void *units, uint32_t worker, uint32_t r)
+int units_lineage(void *units, uint32_t worker, uint32_t *anc, bool *lone)
 {
 	struct units *u = units;
 	const struct ctx_entry *c;
 
-	if (!units_is_context(worker))
-		return ATTR_KIN_LONE;
-	if (!(c = by_id(u, worker)))
-		return ATTR_KIN_NONE;
-	for (unsigned i = 0; i < c->nanc; i++)
-		if (c->anc[i] == r)
-			return ATTR_KIN_COPY;
+	*lone = !units_is_context(worker);
+	if (*lone || !(c = by_id(u, worker)))
+		return 0;
+	memcpy(anc, c->anc, c->nanc * sizeof(*anc));
 	/* asyncio copies a Context for every task: one that is nobody's copy is a thread's own
 	 * (greenlets' are never copies, and each answers its own requests) */
 	for (int i = 0; !c->nanc && i < u->nprocs; i++)
 		if (u->procs[i].pid == (int)c->tgid)
-			return u->procs[i].kind == PY_UNITS_TASK ? ATTR_KIN_LONE : ATTR_KIN_NONE;
-	return ATTR_KIN_NONE;
+			*lone = u->procs[i].kind == PY_UNITS_TASK;
+	return c->nanc;
 }
 
 void units_sweep(struct units *u, uint64_t now)
 {
+	if (!u || (now != UINT64_MAX && now < u->next_sweep))
+		return;
+	u->next_sweep = now + SWEEP_EVERY_NS;
 	for (unsigned b = 0; b < CTX_BUCKETS; b++)
 		for (struct ctx_entry **pp = &u->by_id[b]; *pp;) {
 			struct ctx_entry *c = *pp;

@@ -13,7 +13,6 @@
 #include "attribution.h"
 
 #define UNIT_WORKER_BASE 0x80000000u /* worker ids from here on name a Context, not a thread */
-#define UNIT_LINEAGE 8               /* ancestors remembered per Context (a task's sub-sub-tasks) */
 
 struct units;
 struct bpf_program;
@@ -31,9 +30,9 @@ static inline bool units_is_context(uint32_t worker) { return worker >= UNIT_WOR
 /* A Context was copied (a task created, a call handed to a thread): the copy is a new worker
  * that descends from the Context it was copied from, and from that one's ancestors. */
 void units_copy(struct units *u, const struct pv_unit_copy_event *e);
-/* How worker relates to r, the worker that answered a request (attr_set_lineage): copied from
- * r's Context directly or through others (r's sub-task or hand-off), another task, or lone. */
-enum attr_kin units_kin(void *u, uint32_t worker, uint32_t r);
+/* attribution's lineage callback (attr_set_lineage): the worker ids worker's Context was copied
+ * from, nearest first (ATTR_LINEAGE at most), and whether it is lone. */
+int units_lineage(void *u, uint32_t worker, uint32_t *anc, bool *lone);
 /* Forget Contexts quiet for a while (their tasks ended) and processes that exited; all when
  * now is UINT64_MAX. */
 void units_sweep(struct units *u, uint64_t now);

@@ -12,6 +12,7 @@
 #include "proc.h"
 #include "report.h"
 #include "runtime.h"
+#include "pyunits.h"
 #include "sqlite_probe.h"
 #include "tls_probe.h"
 
@@ -76,6 +77,7 @@ static bool describe_pid(int pid)
 	runtime_describe_pid(stdout, pid);
 	sqlite_probe_describe_pid(stdout, pid);
 	tls_probe_describe_pid(stdout, pid);
+	pyunits_describe_pid(stdout, pid);
 	doctor_routes(pid, false);
 	return true;
 }

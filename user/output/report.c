@@ -243,8 +243,11 @@ static void json_untied(FILE *f, struct agent *a, const struct service *s)
 {
 	uint64_t db = 0, http = 0, lost = agent_counters(a)->unit_copies_lost;
 
-	if (s->attr)
-		attr_untied(s->attr, &db, &http);
+	if (!s->attr || attr_event_loop(s->attr)) { /* no request takes any: db_attribution says why */
+		fputs(", \"db_calls_untied\": null, \"http_calls_untied\": null, \"untied_why\": null", f);
+		return;
+	}
+	attr_untied(s->attr, &db, &http);
 	fprintf(f, ", \"db_calls_untied\": %llu, \"http_calls_untied\": %llu, \"untied_why\": ",
 		(unsigned long long)db, (unsigned long long)http);
 	if (!db && !http && !lost)

@@ -115,3 +115,23 @@ int pyunits_inspect(int pid, struct py_units *u)
 	pyproc_close(&p);
 	return r;
 }
+
+void pyunits_describe_pid(FILE *out, int pid)
+{
+	struct py_units u;
+
+	if (pyunits_inspect(pid, &u))
+		return; /* not a Python we can read: runtime: above says why */
+	if (u.kind == PY_UNITS_THREAD) {
+		fprintf(out, "attribution: per-thread (%s)\n", u.why);
+		return;
+	}
+	fprintf(out, "attribution: %s: the contextvars Context at thread pointer+0x%x, then +0x%x\n",
+		pyunits_method(u.kind), u.tss_off, u.ctx_off);
+	if (u.kind == PY_UNITS_TASK && u.copy_off)
+		fprintf(out, "attribution: sub-tasks and thread hand-offs: uretprobe on PyContext_CopyCurrent "
+			"(%s+0x%llx)\n", u.lib, (unsigned long long)u.copy_off);
+	else if (u.kind == PY_UNITS_TASK)
+		fprintf(out, "attribution: sub-tasks and thread hand-offs not followed: PyContext_CopyCurrent "
+			"not found in %s\n", u.lib);
+}

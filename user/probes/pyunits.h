@@ -7,6 +7,7 @@
 #ifndef PYUNITS_H
 #define PYUNITS_H
 #include <stdint.h>
+#include <stdio.h>
 
 enum py_unit_kind {
 	PY_UNITS_THREAD = 0, /* no event loop imported: requests are told apart by thread */
@@ -28,6 +29,8 @@ struct py_units {
 /* Inspect pid. 0 with u->kind set (THREAD and u->why when the process runs no event loop or
  * its thread states cannot be reached), or -errno when it is not a Python we can read. */
 int pyunits_inspect(int pid, struct py_units *u);
+/* doctor -p: how this process's requests are told apart, and why not per task when not. */
+void pyunits_describe_pid(FILE *out, int pid);
 /* The attribution method's name in the JSON: "per-thread", "per-task", "per-greenlet". */
 const char *pyunits_method(enum py_unit_kind kind);
 #endif

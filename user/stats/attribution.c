@@ -5,6 +5,15 @@
 
 #define THREAD_BUCKETS 4096 /* a power of two: worker ids of Contexts start at 2^31 */
 #define MAX_PENDING 4096    /* calls kept per thread when no request consumes them (a worker thread) */
+#define HELD_BUCKETS 1024
+
+/* How many workers holding calls name this ancestor: a request whose worker no holder names
+ * (most of them) takes its own calls without looking at anyone else's. */
+struct held {
+	uint32_t id;
+	unsigned n;
+	struct held *next;
+};
 
 struct pending_call {
 	uint64_t start_ns;
@@ -17,6 +26,9 @@ struct thread_calls {
 	unsigned n, cap;
 	uint64_t last_start, last_end;  /* previous request on this thread */
 	bool answered;                  /* it answered a request once */
+	bool lone;                      /* lineage() said so when its first pending call came */
+	uint8_t nanc;
+	uint32_t anc[ATTR_LINEAGE];     /* its lineage, from the same moment */
 	uint64_t last_ns;
 	struct thread_calls *next;
 	struct thread_calls *pnext, **pprev; /* in the list of workers holding calls, while n > 0 */
@@ -26,8 +38,11 @@ struct attribution {
 	struct thread_calls *buckets[THREAD_BUCKETS];
 	struct thread_calls *pending;        /* workers holding calls */
 	bool event_loop;
-	enum attr_kin (*kin)(void *ctx, uint32_t worker, uint32_t r);
-	void *kin_ctx;
+	int (*lineage)(void *ctx, uint32_t w, uint32_t *anc, bool *lone);
+	void *lineage_ctx;
+	struct held *held[HELD_BUCKETS]; /* per ancestor: its descendants holding calls */
+	unsigned lone_holding;           /* lone workers holding calls */
+	unsigned long held_calls;        /* calls held by all workers */
 	uint64_t untied_db, untied_http;
 };
 
@@ -58,11 +73,62 @@ static struct thread_calls *thread_of(struct attribution *a, uint32_t tid, bool 
 	return t;
 }
 
-void attr_set_lineage(struct attribution *a, enum attr_kin (*kin)(void *ctx, uint32_t worker, uint32_t r),
+void attr_set_lineage(struct attribution *a, int (*lineage)(void *ctx, uint32_t w, uint32_t *anc, bool *lone),
 		      void *ctx)
 {
-	a->kin = kin;
-	a->kin_ctx = ctx;
+	a->lineage = lineage;
+	a->lineage_ctx = ctx;
+}
+
+static struct held **held_slot(struct attribution *a, uint32_t id)
+{
+	struct held **pp = &a->held[id % HELD_BUCKETS];
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void held_add(struct attribution *a, uint32_t id, int delta)
+{
+	struct held **pp = held_slot(a, id), *h = *pp;
+
+	if (!h && delta > 0 && (h = calloc(1, sizeof(*h)))) {
+		h->id = id;
+		*pp = h;
+	}
+	if (!h)
+		return;
+	h->n += delta;
+	if (!h->n) {
+		*pp = h->next;
+		free(h);
+	}
+}
+
+static unsigned held_by(struct attribution *a, uint32_t id)
+{
+	struct held *h = *held_slot(a, id);
+
+	return h ? h->n : 0;
+}
+
+/* t starts or stops holding calls: count it under its ancestors (its lineage as of now). */
+static void holding(struct attribution *a, struct thread_calls *t, bool on)
+{
+	if (on) {
+		t->nanc = 0;
+		t->lone = false;
+		if (a->lineage) {
+			int n = a->lineage(a->lineage_ctx, t->tid, t->anc, &t->lone);
+
+			t->nanc = n > 0 && n <= ATTR_LINEAGE ? (uint8_t)n : 0;
+		}
+	}
+	for (unsigned i = 0; i < t->nanc; i++)
+		held_add(a, t->anc[i], on ? 1 : -1);
+	if (t->lone)
+		a->lone_holding += on ? 1 : -1u;
 }
 
 static void untie(struct attribution *a, const struct pending_call *v, unsigned n)
@@ -78,16 +144,19 @@ static void untie(struct attribution *a, const struct pending_call *v, unsigned 
 static void set_count(struct attribution *a, struct thread_calls *t, unsigned n)
 {
 	if (n && !t->n) {
+		holding(a, t, true);
 		t->pnext = a->pending;
 		if (a->pending)
 			a->pending->pprev = &t->pnext;
 		t->pprev = &a->pending;
 		a->pending = t;
 	} else if (!n && t->n) {
+		holding(a, t, false);
 		*t->pprev = t->pnext;
 		if (t->pnext)
 			t->pnext->pprev = t->pprev;
 	}
+	a->held_calls = a->held_calls + n - t->n;
 	t->n = n;
 }
 
@@ -188,13 +257,25 @@ static void untie_within(struct attribution *a, struct thread_calls *t, const st
 	set_count(a, t, keep);
 }
 
-static unsigned pending_calls(const struct attribution *a)
+static bool names(const struct thread_calls *t, uint32_t id)
 {
-	unsigned n = 0;
+	for (unsigned i = 0; i < t->nanc; i++)
+		if (t->anc[i] == id)
+			return true;
+	return false;
+}
 
-	for (const struct thread_calls *p = a->pending; p; p = p->pnext)
-		n += p->n;
-	return n;
+static void forget(struct attribution *a, struct thread_calls *t)
+{
+	struct thread_calls **pp = &a->buckets[t->tid % THREAD_BUCKETS];
+
+	while (*pp && *pp != t)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = t->next;
+	set_count(a, t, 0);
+	free(t->v);
+	free(t);
 }
 
 bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_calls *out)
@@ -204,7 +285,7 @@ bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_
 	struct thread_calls *t = thread_of(a, resp, true);
 	struct query_stats **mine;
 	unsigned n;
-	bool by_task;
+	bool by_task = false;
 
 	memset(out, 0, sizeof(*out));
 	if (!t)
@@ -217,23 +298,32 @@ bool attr_take(struct attribution *a, const struct http_txn *tx, struct request_
 	t->last_end = tx->end_ns;
 	t->last_ns = tx->end_ns;
 	t->answered = true;
-	mine = malloc(sizeof(*mine) * (pending_calls(a) + 1));
+	mine = malloc(sizeof(*mine) * (a->held_calls + 1));
 	n = take_calls(a, t, tx, mine, 0, out);
 	/* and those of the tasks and threads its worker handed work to */
-	by_task = a->kin && a->kin(a->kin_ctx, resp, resp) != ATTR_KIN_LONE;
-	for (struct thread_calls *p = a->kin ? a->pending : NULL, *next; p; p = next) {
-		enum attr_kin k = p == t ? ATTR_KIN_NONE : a->kin(a->kin_ctx, p->tid, resp);
+	if (a->lineage) {
+		uint32_t anc[ATTR_LINEAGE];
+		bool resp_lone = false;
 
+		a->lineage(a->lineage_ctx, resp, anc, &resp_lone);
+		by_task = !resp_lone;
+	}
+	for (struct thread_calls *p = held_by(a, resp) || (by_task && a->lone_holding) ? a->pending : NULL, *next;
+	     p; p = next) {
 		next = p->pnext;
-		if (k == ATTR_KIN_COPY)
+		if (p == t)
+			continue;
+		if (names(p, resp))
 			n = take_calls(a, p, tx, mine, n, out);
-		else if (k == ATTR_KIN_LONE && by_task && !p->answered)
+		else if (p->lone && by_task && !p->answered)
 			untie_within(a, p, tx);
 	}
 	out->calls = n;
 	if (mine && n)
 		rank_statements(mine, n, out);
 	free(mine);
+	if (by_task && !t->n) /* a task answers one request: nothing of it is needed any more */
+		forget(a, t);
 	return !a->event_loop;
 }
 

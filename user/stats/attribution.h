@@ -22,18 +22,16 @@ struct request_calls {
 
 struct attribution *attr_new(void);
 void attr_free(struct attribution *a);
-/* How worker w is related to the worker R that answered a request. */
-enum attr_kin {
-	ATTR_KIN_NONE = 0,   /* a task not copied from R */
-	ATTR_KIN_COPY,       /* copied from R, directly or through others: its sub-task, its hand-off */
-	ATTR_KIN_LONE,       /* a plain thread, or a Context no task was copied into (an executor
-	                      * thread's own): only a request it answers itself can take its calls */
-};
+#define ATTR_LINEAGE 8 /* ancestors a worker's lineage names, nearest first */
+
 /* Workers (tasks) that do work for another: a request answered by R also takes the calls of
- * every worker kin(ctx, w, R) calls ATTR_KIN_COPY. A lone worker that never answered a request
- * making calls while a task served one ran work handed to it without the task's context
- * (run_in_executor): no request can take them, so they are untied at once. */
-void attr_set_lineage(struct attribution *a, enum attr_kin (*kin)(void *ctx, uint32_t worker, uint32_t r),
+ * every worker whose lineage names R (R's sub-tasks, the contexts it handed to threads).
+ * lineage(ctx, w, anc, lone) fills anc[0..ATTR_LINEAGE) and returns how many; *lone says w is a
+ * plain thread, or a Context no task was copied into (an executor thread's own): only a request
+ * it answers itself can take its calls. A lone worker that never answered making calls while a
+ * task served a request ran work handed to it without the task's context (run_in_executor): no
+ * request can take those, so they are untied at once. */
+void attr_set_lineage(struct attribution *a, int (*lineage)(void *ctx, uint32_t w, uint32_t *anc, bool *lone),
 		      void *ctx);
 /* A db call finished: remember it on its thread until that thread's request completes. */
 void attr_db_call(struct attribution *a, uint32_t tid, uint64_t start_ns, struct query_stats *q);
