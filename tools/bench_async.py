@@ -68,6 +68,39 @@ def copies_per_request(app):
     return rows, count
 
 
+COPY_LOOP = """import asyncio, contextvars, sys, time
+print("ready", flush=True)
+for line in sys.stdin:
+    t = time.perf_counter()
+    for _ in range(200000):
+        contextvars.copy_context()
+    print((time.perf_counter() - t) / 200000 * 1e9, flush=True)
+"""
+
+
+def copy_cost():
+    """ns per contextvars.copy_context() in a process running asyncio, paired: unwatched, then
+    watched (the uretprobe's two traps and its program), PAIRS times."""
+    p = subprocess.Popen([PY, "-c", COPY_LOOP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p.stdout.readline()
+
+    def loop():
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        return float(p.stdout.readline())
+    off, on = [], []
+    try:
+        for _ in range(PAIRS):
+            off.append(loop())
+            w = attach(p.pid)
+            on.append(loop())
+            detach(w)
+    finally:
+        p.kill()
+        p.wait()
+    return off, on
+
+
 def async_cost():
     pg, redis = Postgres(), Redis()
     pg.setup()
@@ -84,6 +117,7 @@ def async_cost():
             for mode in MODES[i % 3:] + MODES[:i % 3]:
                 runs[mode].append(run_mode(app, mode))
         rows, count = copies_per_request(app)
+        copies = copy_cost()
     finally:
         os.environ.pop("BENCH_WRK_SCRIPT", None)
         os.unlink(script.name)
@@ -91,11 +125,11 @@ def async_cost():
             app.stop()
         pg.close()
         redis.close()
-    return runs, rows, count
+    return runs, rows, count, copies
 
 
 def async_section(result, cmd):
-    runs, rows, count = result
+    runs, rows, count, (copy_off, copy_on) = result
     lines = [HEADING, "",
              f"`{cmd}`: uvicorn (asyncio loop, one process) serving tests/e2e/apps/async_app.py, `wrk -t2 -c16 "
              f"-d{SECONDS}s` alternating /q/3 (three asyncpg queries, awaited) and /none, PostgreSQL 15 on loopback; "
@@ -120,8 +154,14 @@ def async_section(result, cmd):
               f"- One run with kernel.bpf_stats_enabled ({count} requests): {copies / max(1, count):.1f} Context copies "
               f"per request (uretprobe unit_copy_exit, {copy_ns / max(1, copies):.0f} ns of BPF per copy); socket "
               f"programs {send_ns / sends:.0f} ns per send, {recv_ns / recvs:.0f} ns per receive (with the Context "
-              "read). The traps are not in bpf_stats: /work/shared/reference/measured-here.md puts an entry + return "
-              "pair at ~1.95 us, which the CPU difference above includes."]
+              "read).",
+              "- What a copy costs, traps included (bpf_stats leaves them out): `contextvars.copy_context()` in a "
+              "loop in a process running asyncio, paired unwatched/watched (ns per call): "
+              + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(copy_off, copy_on))
+              + f"; median **+{(statistics.median(copy_on) - statistics.median(copy_off)) / 1000:.2f} us per copy**, so "
+              f"~{copies / max(1, count) * (statistics.median(copy_on) - statistics.median(copy_off)) / 1000:.0f} us "
+              "per request here. The rounds above swing by more than that between runs of the same mode (this "
+              "2-core VM runs wrk, PostgreSQL, the service and the agent at once)."]
     return "\n".join(lines) + "\n"
 
 

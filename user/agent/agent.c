@@ -261,7 +261,12 @@ static void tracked_changed(struct agent *a, __u32 pid, bool member)
 int agent_track(struct agent *a, int pid, int service)
 {
 	struct pv_proc_info info = { .service = service };
+	const char *why;
 
+	/* its tasks are told apart from its first tracked I/O on: a request seen by thread first
+	 * would look like two overlapping on the event loop's thread */
+	if (a->units)
+		units_add_pid(a->units, pid, &why);
 	tracked_changed(a, pid, true);
 	return bpf_map__update_elem(a->skel->maps.tracked, &pid, sizeof(pid), &info, sizeof(info), BPF_ANY);
 }
@@ -568,6 +573,10 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 	}
 	if (start_sockets(a, err, errlen))
 		goto fail;
+	/* PYVITALS_TASKS=off: requests told apart by thread only (make bench measures the difference) */
+	if (!getenv("PYVITALS_TASKS") || strcmp(getenv("PYVITALS_TASKS"), "off"))
+		a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits,
+				     a->skel->progs.unit_copy_exit);
 	for (int i = 0; i < a->nservices; i++)
 		if (a->services[i].root_pid && agent_track(a, a->services[i].root_pid, i)) {
 			snprintf(err, errlen, "adding pid %d to the tracked map failed: %s", a->services[i].root_pid,
@@ -593,10 +602,6 @@ int agent_start(struct agent *a, const struct options *o, char *err, size_t errl
 			      sizeof(a->sqlite_err)))
 		a->sqlite = NULL;
 	open_tls(a);
-	/* PYVITALS_TASKS=off: requests told apart by thread only (make bench measures the difference) */
-	if (!getenv("PYVITALS_TASKS") || strcmp(getenv("PYVITALS_TASKS"), "off"))
-		a->units = units_new(bpf_map__fd(a->skel->maps.py_units), a->skel->bss->unit_bits,
-				     a->skel->progs.unit_copy_exit);
 	agent_refresh_probes(a);
 	a->conns = conns_new(a->services, a->nservices, &(struct conns_ops){
 		.capture = set_socket_capture, .tls_capture = set_tls_capture, .tls_covers = tls_covers,
