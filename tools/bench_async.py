@@ -11,11 +11,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 
 from bench import PAIRS, SECONDS, attach, bpf_prog_stats, detach, measured_run, prog_ids, wrk
+from bench_db_service import db_servers
 from conftest import APPS, PY, free_port, wait_port
-from servers import Postgres, Redis
 
 HEADING = "## Per-task attribution on FastAPI + asyncpg (paired, rotating runs)"
 MIX = 'paths = {"/q/3", "/none"}\ni = 0\nrequest = function()\n  i = i % 2 + 1\n' \
@@ -102,29 +101,19 @@ def copy_cost():
 
 
 def async_cost():
-    pg, redis = Postgres(), Redis()
-    pg.setup()
-    redis.setup()
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(MIX)
-    script.close()
-    os.environ["BENCH_WRK_SCRIPT"] = script.name
     app, runs = None, {m: [] for m in MODES}
-    try:
-        app = Uvicorn({**pg.env(), **redis.env()})
-        wrk(app.port, 2)  # warm up: the pool's connections and statements
-        for i in range(PAIRS):
-            for mode in MODES[i % 3:] + MODES[:i % 3]:
-                runs[mode].append(run_mode(app, mode))
-        rows, count = copies_per_request(app)
-        copies = copy_cost()
-    finally:
-        os.environ.pop("BENCH_WRK_SCRIPT", None)
-        os.unlink(script.name)
-        if app:
-            app.stop()
-        pg.close()
-        redis.close()
+    with db_servers(MIX) as (pg, redis):
+        try:
+            app = Uvicorn({**pg.env(), **redis.env()})
+            wrk(app.port, 2)  # warm up: the pool's connections and statements
+            for i in range(PAIRS):
+                for mode in MODES[i % 3:] + MODES[:i % 3]:
+                    runs[mode].append(run_mode(app, mode))
+            rows, count = copies_per_request(app)
+            copies = copy_cost()
+        finally:
+            if app:
+                app.stop()
     return runs, rows, count, copies
 
 

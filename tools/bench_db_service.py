@@ -5,6 +5,7 @@ with pyvitals (GIL, GC and SQLite probes on). CPU per request is the gunicorn pr
 BPF programs that run in them) plus the agent's; the database servers' CPU is the same either way.
 
 BENCH_ONLY=dbservice make bench runs only this and replaces its section of BENCHMARKS.md."""
+import contextlib
 import os
 import statistics
 import tempfile
@@ -17,34 +18,44 @@ MIX = 'paths = {"/pg/2", "/redis/3"}\ni = 0\nrequest = function()\n  i = i % 2 +
       '  return wrk.format("GET", paths[i])\nend\n'
 
 
-def db_service_cost():
+@contextlib.contextmanager
+def db_servers(mix):
+    """PostgreSQL and Redis on loopback, and wrk sending the paths of a Lua mix (BENCH_WRK_SCRIPT)."""
     pg, redis = Postgres(), Redis()
-    pg.setup()
-    redis.setup()
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(MIX)
-    script.close()
-    os.environ["BENCH_WRK_SCRIPT"] = script.name
-    g = None
-    with_, without = [], []
     try:
-        g = Gunicorn(workers=2, worker_class="gthread", threads=4, app="db_app:app", env={**pg.env(), **redis.env()})
-        wrk(g.port, 2, path="/pg/2")  # warm up: each thread opens its connections
-        for i in range(PAIRS):
-            for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
-                if mode == "on":
-                    p = attach(g.pid)
-                    run = measured_run(g, p)
-                    with_.append(run._replace(snap=detach(p)))
-                else:
-                    without.append(measured_run(g))
+        pg.setup()
+        redis.setup()
+        script.write(mix)
+        script.close()
+        os.environ["BENCH_WRK_SCRIPT"] = script.name
+        yield pg, redis
     finally:
         os.environ.pop("BENCH_WRK_SCRIPT", None)
         os.unlink(script.name)
-        if g:
-            g.stop()
         pg.close()
         redis.close()
+
+
+def db_service_cost():
+    g = None
+    with_, without = [], []
+    with db_servers(MIX) as (pg, redis):
+        try:
+            g = Gunicorn(workers=2, worker_class="gthread", threads=4, app="db_app:app",
+                         env={**pg.env(), **redis.env()})
+            wrk(g.port, 2, path="/pg/2")  # warm up: each thread opens its connections
+            for i in range(PAIRS):
+                for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+                    if mode == "on":
+                        p = attach(g.pid)
+                        run = measured_run(g, p)
+                        with_.append(run._replace(snap=detach(p)))
+                    else:
+                        without.append(measured_run(g))
+        finally:
+            if g:
+                g.stop()
     return with_, without
 
 
