@@ -139,7 +139,9 @@ def async_section(result, cmd):
               f"- Median CPU per request: {med['none']:.0f} us without pyvitals, {med['threads']:.0f} us watched by "
               f"thread, **{med['tasks']:.0f} us following tasks** ({100 * (med['tasks'] / med['none'] - 1):+.1f}% "
               f"against none, {100 * (med['tasks'] / med['threads'] - 1):+.1f}% against thread-only); /q/{{k}} "
-              f"showed {attributed} queries per request when following tasks (3 + the pool's reset).",
+              f"showed {attributed} queries per request when following tasks (3 + the pool's reset; lost events "
+              f"{[r.snap['lost_events'] for r in runs['tasks']]}, untied calls "
+              f"{[r.snap['services'][0]['db_calls_untied'] for r in runs['tasks']]}).",
               f"- One run with kernel.bpf_stats_enabled ({count} requests): {copies / max(1, count):.1f} Context copies "
               f"per request (uretprobe unit_copy_exit, {copy_ns / max(1, copies):.0f} ns of BPF per copy); socket "
               f"programs {send_ns / sends:.0f} ns per send, {recv_ns / recvs:.0f} ns per receive (with the Context "
