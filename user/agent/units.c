@@ -78,11 +78,20 @@ void units_free(struct units *u)
 	free(u);
 }
 
-static struct unit_proc *proc_of(struct units *u, int pid)
+static struct unit_proc *find_proc(const struct units *u, int pid)
 {
 	for (int i = 0; i < u->nprocs; i++)
 		if (u->procs[i].pid == pid)
 			return &u->procs[i];
+	return NULL;
+}
+
+static struct unit_proc *proc_of(struct units *u, int pid)
+{
+	struct unit_proc *p = find_proc(u, pid);
+
+	if (p)
+		return p;
 	if (u->nprocs == u->cap) {
 		int cap = u->cap ? u->cap * 2 : 16;
 		struct unit_proc *n = realloc(u->procs, (size_t)cap * sizeof(*n));
@@ -260,6 +269,7 @@ int units_lineage(void *units, uint32_t worker, uint32_t *anc, bool *lone)
 {
 	struct units *u = units;
 	const struct ctx_entry *c;
+	const struct unit_proc *p;
 
 	*lone = !units_is_context(worker);
 	if (*lone || !(c = by_id(u, worker)))
@@ -267,9 +277,8 @@ int units_lineage(void *units, uint32_t worker, uint32_t *anc, bool *lone)
 	memcpy(anc, c->anc, c->nanc * sizeof(*anc));
 	/* asyncio copies a Context for every task: one that is nobody's copy is a thread's own
 	 * (greenlets' are never copies, and each answers its own requests) */
-	for (int i = 0; !c->nanc && i < u->nprocs; i++)
-		if (u->procs[i].pid == (int)c->tgid)
-			*lone = u->procs[i].kind == PY_UNITS_TASK;
+	if (!c->nanc && (p = find_proc(u, (int)c->tgid)))
+		*lone = p->kind == PY_UNITS_TASK;
 	return c->nanc;
 }
 
